@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command of the README and of CI: sets up what the tests need, then runs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Real CIFAR-10 images for the dataset tests (see ../shared/data/cifar10/SOURCE.md).
+if [ -z "${SPIKE_CIFAR10_DIR:-}" ] && [ -d ../shared/data/cifar10 ]; then
+  export SPIKE_CIFAR10_DIR="$(cd ../shared/data/cifar10 && pwd)"
+fi
+cargo test --release --locked "$@"

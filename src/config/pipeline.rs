@@ -1,0 +1,759 @@
+//! Parsing, profile merging, matrix expansion and DAG validation of `pipeline.yaml`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use super::params::{ParamSpec, check_params};
+use super::suggest::{closest, did_you_mean};
+use super::value::{Params, Value};
+
+/// What the config layer needs to know about stage kinds (the engine's registry provides it).
+pub trait KindSchema {
+    fn kind_names(&self) -> Vec<&'static str>;
+    fn kind_params(&self, kind: &str) -> Option<Vec<ParamSpec>>;
+}
+
+/// A validated, fully expanded pipeline.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    pub file: PathBuf,
+    pub profile: String,
+    pub profiles: Vec<String>,
+    /// Stages in a topological order (every stage after all it needs).
+    pub stages: Vec<StageDef>,
+    /// Sections of `pipeline.yaml` that other layers interpret (`cache`, `executor`).
+    pub extra: BTreeMap<String, serde_yaml::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageDef {
+    /// Concrete name; matrix stages are `base[axis=value,...]`.
+    pub name: String,
+    /// The declared name (equal to `name` for stages without a matrix).
+    pub base: String,
+    pub kind: String,
+    pub params: Params,
+    /// This expansion's matrix values (empty without a matrix).
+    pub matrix: Params,
+    /// Role -> concrete upstream stage names.
+    pub needs: BTreeMap<String, Vec<String>>,
+    pub doc: Option<String>,
+}
+
+impl Pipeline {
+    pub fn stage(&self, name: &str) -> Option<&StageDef> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+}
+
+impl StageDef {
+    pub fn upstream(&self) -> impl Iterator<Item = &String> {
+        self.needs.values().flatten()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    #[serde(default)]
+    #[allow(dead_code)]
+    version: Option<u32>,
+    #[serde(default)]
+    default_profile: Option<String>,
+    #[serde(default)]
+    profiles: BTreeMap<String, BTreeMap<String, RawOverride>>,
+    #[serde(default)]
+    cache: Option<serde_yaml::Value>,
+    #[serde(default)]
+    executor: Option<serde_yaml::Value>,
+    stages: Vec<RawStage>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    needs: serde_yaml::Value,
+    #[serde(default)]
+    params: serde_yaml::Mapping,
+    #[serde(default)]
+    matrix: serde_yaml::Mapping,
+    #[serde(default)]
+    doc: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOverride {
+    #[serde(default)]
+    params: serde_yaml::Mapping,
+    #[serde(default)]
+    matrix: serde_yaml::Mapping,
+}
+
+pub fn load(
+    path: &Path,
+    profile: Option<&str>,
+    kinds: &dyn KindSchema,
+) -> Result<Pipeline, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        message: format!(
+            "cannot read the pipeline file: {e} (run from the project root or pass --pipeline)"
+        ),
+    })?;
+    parse(&text, path, profile, kinds)
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(&self, line: Option<usize>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// Line of the stage declaration `name: <stage>` (1-based).
+    fn stage_line(&self, stage: &str) -> Option<usize> {
+        self.text
+            .lines()
+            .position(|l| {
+                let t = l.trim_start().trim_start_matches('-').trim();
+                t.strip_prefix("name:")
+                    .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == stage)
+                    .unwrap_or(false)
+            })
+            .map(|i| i + 1)
+    }
+
+    /// First line at or after `after` (1-based) that contains `needle`, within the next stage.
+    fn line_after(&self, after: Option<usize>, needle: &str) -> Option<usize> {
+        let start = after?;
+        for (i, l) in self.text.lines().enumerate().skip(start - 1) {
+            if i + 1 > start && l.trim_start().starts_with("- name:") {
+                break;
+            }
+            if l.contains(needle) {
+                return Some(i + 1);
+            }
+        }
+        after
+    }
+}
+
+pub fn parse(
+    text: &str,
+    file: &Path,
+    profile: Option<&str>,
+    kinds: &dyn KindSchema,
+) -> Result<Pipeline, ConfigError> {
+    let cx = Ctx { text, file };
+    let raw: RawPipeline = serde_yaml::from_str(text).map_err(|e| yaml_error(file, &e))?;
+
+    let profiles: Vec<String> = raw.profiles.keys().cloned().collect();
+    let selected =
+        match profile.or(raw.default_profile.as_deref()) {
+            Some(p) => p.to_string(),
+            None if profiles.is_empty() => "default".to_string(),
+            None if raw.profiles.contains_key("quick") => "quick".to_string(),
+            None => {
+                return Err(cx.err(None, format!(
+                "no profile selected and no `default_profile`; pass --profile with one of: {}",
+                profiles.join(", ")
+            )));
+            }
+        };
+    if !profiles.is_empty() && !raw.profiles.contains_key(&selected) {
+        let names: Vec<&str> = profiles.iter().map(String::as_str).collect();
+        return Err(cx.err(
+            None,
+            format!(
+                "unknown profile `{selected}`{}; profiles in this file: {}",
+                did_you_mean(&selected, &names),
+                names.join(", ")
+            ),
+        ));
+    }
+
+    // Declared names must be unique and well-formed.
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, s) in raw.stages.iter().enumerate() {
+        if s.name.is_empty()
+            || !s
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(cx.err(
+                cx.stage_line(&s.name),
+                format!(
+                    "stage name `{}` may only use letters, digits, `.`, `_` and `-`",
+                    s.name
+                ),
+            ));
+        }
+        if let Some(first) = seen.insert(&s.name, i) {
+            return Err(cx.err(cx.stage_line(&s.name), format!(
+                "stage `{}` is declared twice (stages[{first}] and stages[{i}]); stage names must be unique",
+                s.name
+            )));
+        }
+    }
+    let declared: Vec<&str> = raw.stages.iter().map(|s| s.name.as_str()).collect();
+
+    // Every profile is validated, not only the selected one, so a typo in `paper` fails in CI.
+    for (pname, overrides) in &raw.profiles {
+        for sname in overrides.keys() {
+            if !seen.contains_key(sname.as_str()) {
+                return Err(cx.err(
+                    cx.line_after(Some(1), &format!("{sname}:")),
+                    format!(
+                        "profile `{pname}` overrides `{sname}`, which is not a stage{}",
+                        did_you_mean(sname, &declared)
+                    ),
+                ));
+            }
+        }
+    }
+
+    let mut expanded: Vec<StageDef> = Vec::new();
+    for s in &raw.stages {
+        let line = cx.stage_line(&s.name);
+        let Some(specs) = kinds.kind_params(&s.kind) else {
+            let names = kinds.kind_names();
+            return Err(cx.err(
+                cx.line_after(line, "kind:"),
+                format!(
+                    "stage `{}`: unknown kind `{}`{}; known kinds: {}",
+                    s.name,
+                    s.kind,
+                    did_you_mean(&s.kind, &names),
+                    names.join(", ")
+                ),
+            ));
+        };
+        let mut chosen = Vec::new();
+        for (pname, overrides) in &raw.profiles {
+            let ov = overrides.get(&s.name);
+            let stages = expand_stage(&cx, s, ov, &specs, line)
+                .map_err(|e| with_profile(e, pname, ov.is_some()))?;
+            if *pname == selected {
+                chosen = stages;
+            }
+        }
+        if raw.profiles.is_empty() {
+            chosen = expand_stage(&cx, s, None, &specs, line)?;
+        }
+        expanded.extend(chosen);
+    }
+
+    resolve_needs(&cx, &raw.stages, &mut expanded)?;
+    let stages = topo_sort(&cx, expanded)?;
+    let mut extra = BTreeMap::new();
+    if let Some(c) = raw.cache {
+        extra.insert("cache".to_string(), c);
+    }
+    if let Some(e) = raw.executor {
+        extra.insert("executor".to_string(), e);
+    }
+    Ok(Pipeline {
+        file: file.to_path_buf(),
+        profile: selected,
+        profiles,
+        stages,
+        extra,
+    })
+}
+
+fn with_profile(mut e: ConfigError, profile: &str, overridden: bool) -> ConfigError {
+    if overridden {
+        e.message = format!("{} (with profile `{profile}`)", e.message);
+    }
+    e
+}
+
+fn yaml_error(file: &Path, e: &serde_yaml::Error) -> ConfigError {
+    let mut message = e.to_string();
+    // serde_yaml appends " at line L column C"; we print the location in front instead.
+    if let Some(pos) = message.find(" at line ") {
+        message.truncate(pos);
+    }
+    if let Some(rest) = message.split("unknown field `").nth(1) {
+        let field = rest.split('`').next().unwrap_or("");
+        let expected: Vec<&str> = rest
+            .split_once("expected ")
+            .map(|(_, list)| {
+                list.trim_start_matches("one of ")
+                    .split([',', ' '])
+                    .map(|s| s.trim().trim_matches('`'))
+                    .filter(|s| !s.is_empty() && *s != "or")
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(c) = closest(field, &expected) {
+            message.push_str(&format!(" (did you mean `{c}`?)"));
+        }
+    }
+    ConfigError {
+        file: file.to_path_buf(),
+        line: e.location().map(|l| l.line()),
+        column: e.location().map(|l| l.column()),
+        message,
+    }
+}
+
+fn mapping_to_params(
+    cx: &Ctx,
+    stage: &str,
+    line: Option<usize>,
+    field: &str,
+    m: &serde_yaml::Mapping,
+) -> Result<Params, ConfigError> {
+    let mut out = Params::new();
+    for (k, v) in m {
+        let Some(k) = k.as_str() else {
+            return Err(cx.err(
+                line,
+                format!("stage `{stage}`: {field} keys must be strings, got {k:?}"),
+            ));
+        };
+        let v = Value::from_yaml(v).map_err(|e| {
+            cx.err(
+                cx.line_after(line, &format!("{k}:")),
+                format!("stage `{stage}`, {field}.{k}: {e}"),
+            )
+        })?;
+        out.insert(k.to_string(), v);
+    }
+    Ok(out)
+}
+
+fn expand_stage(
+    cx: &Ctx,
+    s: &RawStage,
+    ov: Option<&RawOverride>,
+    specs: &[ParamSpec],
+    line: Option<usize>,
+) -> Result<Vec<StageDef>, ConfigError> {
+    let mut params = mapping_to_params(cx, &s.name, line, "params", &s.params)?;
+    let mut matrix = mapping_to_params(cx, &s.name, line, "matrix", &s.matrix)?;
+    if let Some(ov) = ov {
+        params.extend(mapping_to_params(cx, &s.name, line, "params", &ov.params)?);
+        matrix.extend(mapping_to_params(cx, &s.name, line, "matrix", &ov.matrix)?);
+    }
+    let names: Vec<&str> = specs.iter().map(|p| p.name).collect();
+    let mut axes: Vec<(String, Vec<Value>)> = Vec::new();
+    for (axis, values) in &matrix {
+        let at = cx.line_after(line, &format!("{axis}:"));
+        let Some(spec) = specs.iter().find(|p| p.name == axis) else {
+            return Err(cx.err(at, format!(
+                "stage `{}`, matrix.{axis}: `{axis}` is not a parameter of kind `{}`{}; valid parameters: {}",
+                s.name, s.kind, did_you_mean(axis, &names), names.join(", ")
+            )));
+        };
+        if params.contains_key(axis) {
+            return Err(cx.err(
+                at,
+                format!(
+                    "stage `{}`: `{axis}` is given both in params and in matrix; keep one",
+                    s.name
+                ),
+            ));
+        }
+        let Value::List(items) = values else {
+            return Err(cx.err(at, format!(
+                "stage `{}`, matrix.{axis}: expected a list of values to sweep over, got {} `{values}`",
+                s.name, values.type_name()
+            )));
+        };
+        if items.is_empty() {
+            return Err(cx.err(
+                at,
+                format!("stage `{}`, matrix.{axis}: the list is empty", s.name),
+            ));
+        }
+        let mut normalised = Vec::new();
+        for item in items {
+            let v = spec
+                .normalise(item)
+                .map_err(|e| cx.err(at, format!("stage `{}`, matrix.{axis}: {e}", s.name)))?;
+            if normalised.contains(&v) {
+                return Err(cx.err(
+                    at,
+                    format!("stage `{}`, matrix.{axis}: `{v}` is listed twice", s.name),
+                ));
+            }
+            normalised.push(v);
+        }
+        axes.push((axis.clone(), normalised));
+    }
+
+    let mut combos: Vec<Params> = vec![Params::new()];
+    for (axis, values) in &axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.insert(axis.clone(), v.clone());
+                    c
+                })
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    for combo in combos {
+        let mut given = params.clone();
+        given.extend(combo.clone());
+        let checked = check_params(specs, &given).map_err(|e| {
+            cx.err(
+                cx.line_after(line, &format!("{}:", e.param)),
+                format!(
+                    "stage `{}` (kind `{}`), params.{}: {}",
+                    s.name, s.kind, e.param, e.message
+                ),
+            )
+        })?;
+        let name = if combo.is_empty() {
+            s.name.clone()
+        } else {
+            let parts: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}[{}]", s.name, parts.join(","))
+        };
+        out.push(StageDef {
+            name,
+            base: s.name.clone(),
+            kind: s.kind.clone(),
+            params: checked,
+            matrix: combo,
+            needs: BTreeMap::new(),
+            doc: s.doc.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// `needs` is a list of stage names (each its own role) or a map role -> name or list of names.
+fn parse_needs(cx: &Ctx, s: &RawStage) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+    let line = cx.stage_line(&s.name);
+    let bad = |what: String| {
+        cx.err(
+            cx.line_after(line, "needs"),
+            format!("stage `{}`, needs: {what}", s.name),
+        )
+    };
+    let as_names = |v: &serde_yaml::Value| -> Result<Vec<String>, ConfigError> {
+        match v {
+            serde_yaml::Value::String(n) => Ok(vec![n.clone()]),
+            serde_yaml::Value::Sequence(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(format!("expected stage names, got {i:?}")))
+                })
+                .collect(),
+            other => Err(bad(format!(
+                "expected a stage name or a list of them, got {other:?}"
+            ))),
+        }
+    };
+    match &s.needs {
+        serde_yaml::Value::Null => Ok(vec![]),
+        serde_yaml::Value::Mapping(m) => m
+            .iter()
+            .map(|(role, v)| {
+                let role = role
+                    .as_str()
+                    .ok_or_else(|| bad(format!("roles must be strings, got {role:?}")))?;
+                Ok((role.to_string(), as_names(v)?))
+            })
+            .collect(),
+        v => Ok(as_names(v)?
+            .into_iter()
+            .map(|n| (n.clone(), vec![n]))
+            .collect()),
+    }
+}
+
+fn resolve_needs(cx: &Ctx, raw: &[RawStage], stages: &mut [StageDef]) -> Result<(), ConfigError> {
+    let all_names: Vec<String> = stages.iter().map(|s| s.name.clone()).collect();
+    let declared: Vec<&str> = raw.iter().map(|s| s.name.as_str()).collect();
+    let by_base: HashMap<String, Vec<(String, Params)>> =
+        stages.iter().fold(HashMap::new(), |mut m, s| {
+            m.entry(s.base.clone())
+                .or_default()
+                .push((s.name.clone(), s.matrix.clone()));
+            m
+        });
+    let raw_needs: HashMap<&str, Vec<(String, Vec<String>)>> = raw
+        .iter()
+        .map(|s| Ok((s.name.as_str(), parse_needs(cx, s)?)))
+        .collect::<Result<_, ConfigError>>()?;
+    for stage in stages.iter_mut() {
+        let line = cx.stage_line(&stage.base);
+        let mut listed: Vec<&String> = Vec::new();
+        for (role, names) in &raw_needs[stage.base.as_str()] {
+            let mut resolved = Vec::new();
+            for need in names {
+                let at = cx.line_after(line, need);
+                if listed.contains(&need) {
+                    return Err(cx.err(
+                        at,
+                        format!(
+                            "stage `{}` lists `{need}` twice in needs; list each stage once",
+                            stage.base
+                        ),
+                    ));
+                }
+                listed.push(need);
+                if *need == stage.base {
+                    return Err(cx.err(at, format!("cycle in needs: {need} -> {need}")));
+                }
+                if let Some(members) = by_base.get(need) {
+                    // A matrix group: members that agree with this stage on the axes both share.
+                    for (member, axes) in members {
+                        let agrees = axes
+                            .iter()
+                            .all(|(axis, v)| stage.matrix.get(axis).is_none_or(|mine| mine == v));
+                        if agrees {
+                            resolved.push(member.clone());
+                        }
+                    }
+                } else if all_names.contains(need) {
+                    resolved.push(need.clone());
+                } else {
+                    return Err(cx.err(
+                        at,
+                        format!(
+                            "stage `{}` needs `{need}`, which is not a stage{}",
+                            stage.base,
+                            did_you_mean(need, &declared)
+                        ),
+                    ));
+                }
+            }
+            stage.needs.insert(role.clone(), resolved);
+        }
+    }
+    Ok(())
+}
+
+fn topo_sort(cx: &Ctx, stages: Vec<StageDef>) -> Result<Vec<StageDef>, ConfigError> {
+    let index: HashMap<&str, usize> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    let mut state = vec![0u8; stages.len()];
+    let mut order = Vec::with_capacity(stages.len());
+    fn visit(
+        i: usize,
+        stages: &[StageDef],
+        index: &HashMap<&str, usize>,
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+        order: &mut Vec<usize>,
+    ) -> Result<(), Vec<String>> {
+        match state[i] {
+            2 => return Ok(()),
+            1 => {
+                let start = path.iter().position(|&p| p == i).unwrap_or(0);
+                let mut cycle: Vec<String> = path[start..]
+                    .iter()
+                    .map(|&p| stages[p].base.clone())
+                    .collect();
+                cycle.push(stages[i].base.clone());
+                cycle.dedup();
+                return Err(cycle);
+            }
+            _ => {}
+        }
+        state[i] = 1;
+        path.push(i);
+        for up in stages[i].upstream() {
+            visit(index[up.as_str()], stages, index, state, path, order)?;
+        }
+        path.pop();
+        state[i] = 2;
+        order.push(i);
+        Ok(())
+    }
+    for i in 0..stages.len() {
+        let mut path = Vec::new();
+        visit(i, &stages, &index, &mut state, &mut path, &mut order).map_err(|cycle| {
+            cx.err(
+                cx.stage_line(&cycle[0]),
+                format!(
+                    "cycle in needs: {}; a stage cannot depend on its own output",
+                    cycle.join(" -> ")
+                ),
+            )
+        })?;
+    }
+    let mut slots: Vec<Option<StageDef>> = stages.into_iter().map(Some).collect();
+    Ok(order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each stage once"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ParamSpec;
+
+    struct Kinds;
+    impl KindSchema for Kinds {
+        fn kind_names(&self) -> Vec<&'static str> {
+            vec!["train", "figure"]
+        }
+        fn kind_params(&self, kind: &str) -> Option<Vec<ParamSpec>> {
+            match kind {
+                "train" => Some(vec![
+                    ParamSpec::float("lr", "learning rate"),
+                    ParamSpec::int("seed", "seed").default(0i64),
+                ]),
+                "figure" => Some(vec![ParamSpec::str("title", "title").default("")]),
+                _ => None,
+            }
+        }
+    }
+
+    fn parse_str(text: &str, profile: Option<&str>) -> Result<Pipeline, ConfigError> {
+        parse(text, Path::new("pipeline.yaml"), profile, &Kinds)
+    }
+
+    #[test]
+    fn matrix_expands_and_pairs_on_shared_axes() {
+        let p = parse_str(
+            r#"
+stages:
+  - name: train
+    kind: train
+    matrix: {lr: [0.1, 0.2], seed: [1, 2]}
+  - name: per_lr
+    kind: train
+    params: {seed: 0}
+    matrix: {lr: [0.1, 0.2]}
+    needs: {runs: train}
+  - name: fig
+    kind: figure
+    needs: [train]
+"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.stages.len(), 4 + 2 + 1);
+        let per = p.stage("per_lr[lr=0.1]").unwrap();
+        assert_eq!(
+            per.needs["runs"],
+            vec!["train[lr=0.1,seed=1]", "train[lr=0.1,seed=2]"]
+        );
+        assert_eq!(p.stage("fig").unwrap().needs["train"].len(), 4);
+        // topological order
+        let pos = |n: &str| p.index(n).unwrap();
+        assert!(pos("train[lr=0.2,seed=2]") < pos("per_lr[lr=0.2]"));
+    }
+
+    #[test]
+    fn profiles_override_params_and_matrix() {
+        let text = r#"
+default_profile: quick
+profiles:
+  quick: {}
+  smoke:
+    train: {params: {lr: 0.5}, matrix: {seed: [7]}}
+stages:
+  - name: train
+    kind: train
+    params: {lr: 0.1}
+    matrix: {seed: [1, 2]}
+"#;
+        assert_eq!(parse_str(text, None).unwrap().stages.len(), 2);
+        let smoke = parse_str(text, Some("smoke")).unwrap();
+        assert_eq!(smoke.stages.len(), 1);
+        assert_eq!(smoke.stages[0].params["lr"], Value::Float(0.5));
+        assert_eq!(smoke.stages[0].name, "train[seed=7]");
+        let e = parse_str(text, Some("smok")).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown profile `smok` (did you mean `smoke`?)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_place_and_the_fix() {
+        let e = parse_str(
+            "stages:\n  - name: a\n    kind: train\n    parms: {lr: 1}\n",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert!(
+            e.message.contains("unknown field `parms`")
+                && e.message.contains("did you mean `params`?"),
+            "{e}"
+        );
+
+        let e = parse_str("stages:\n  - name: a\n    kind: trian\n", None).unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(
+            e.message
+                .contains("unknown kind `trian` (did you mean `train`?)"),
+            "{e}"
+        );
+
+        let e = parse_str("stages: [\n", None).unwrap_err();
+        assert!(e.line.is_some(), "{e}");
+
+        let e = parse_str(
+            "stages:\n  - name: a\n    kind: train\n    params: {lr: fast}\n",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert!(
+            e.message
+                .contains("params.lr: expected a number, got a string `fast`"),
+            "{e}"
+        );
+
+        let cyc = "stages:\n  - name: a\n    kind: figure\n    needs: [b]\n  - name: b\n    kind: figure\n    needs: [a]\n";
+        let e = parse_str(cyc, None).unwrap_err().to_string();
+        assert!(e.contains("cycle in needs: a -> b -> a"), "{e}");
+
+        let e = parse_str(
+            "stages:\n  - name: a\n    kind: figure\n    needs: [c]\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("needs `c`, which is not a stage"), "{e}");
+
+        let dup = "stages:\n  - name: a\n    kind: figure\n  - name: a\n    kind: figure\n";
+        assert!(
+            parse_str(dup, None)
+                .unwrap_err()
+                .message
+                .contains("declared twice")
+        );
+    }
+}

@@ -1,0 +1,417 @@
+//! The content-addressed stage cache.
+//!
+//! Layout under the cache root:
+//! - `entries/<key>/`: one finished stage: its artifacts and `manifest.json` (blake3 of every file).
+//! - `tmp/<key>.<pid>.<n>/`: an entry being written; renamed into `entries/` when complete, so a
+//!   crash or a kill never leaves a half-written entry where a reader would accept it.
+//! - `locks/<key>.lock`: per-key advisory locks (released by the OS when a process dies), so two
+//!   processes compute each key at most once between them.
+//! - `verified/<key>.json`: size and mtime of each file when its hashes were last checked, so a
+//!   fully cached run does not rehash gigabytes of checkpoints; any change of size or mtime
+//!   triggers a full rehash.
+//! - `scratch/<key>/`: resumable state of an unfinished stage (kept across crashes).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::UNIX_EPOCH;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+pub const MANIFEST: &str = "manifest.json";
+/// Files under this subdirectory of an entry are copied to `outputs/figures/`.
+pub const PUBLISH_DIR: &str = "publish";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileRecord {
+    pub path: String,
+    pub blake3: String,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub key: String,
+    pub kind: String,
+    pub version: u32,
+    /// Name of the stage that computed it (informational: entries are shared by key).
+    pub stage: String,
+    pub params: serde_json::Value,
+    /// Role -> keys of the inputs.
+    pub inputs: BTreeMap<String, Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub files: Vec<FileRecord>,
+    pub wall_s: f64,
+    pub tool_version: String,
+    pub created: String,
+}
+
+impl Manifest {
+    pub fn published(&self) -> impl Iterator<Item = &FileRecord> {
+        self.files
+            .iter()
+            .filter(|f| f.path.starts_with(&format!("{PUBLISH_DIR}/")))
+    }
+}
+
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// Why an entry cannot be used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Validity {
+    Valid,
+    Missing,
+    Corrupt(String),
+}
+
+/// Holds the per-key lock; dropped = released.
+pub struct KeyLock {
+    _file: File,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub fn hash_file(path: &Path) -> Result<(String, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((hasher.finalize().to_hex().to_string(), bytes))
+}
+
+fn stat_stamp(path: &Path) -> Option<(u64, u128)> {
+    let meta = fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some((meta.len(), mtime))
+}
+
+impl Cache {
+    pub fn open(root: &Path) -> Result<Cache> {
+        for sub in ["entries", "tmp", "locks", "verified", "scratch"] {
+            fs::create_dir_all(root.join(sub)).with_context(|| {
+                format!("creating the cache directory {}", root.join(sub).display())
+            })?;
+        }
+        Ok(Cache {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn entry_dir(&self, key: &str) -> PathBuf {
+        self.root.join("entries").join(key)
+    }
+
+    pub fn scratch_dir(&self, key: &str) -> PathBuf {
+        self.root.join("scratch").join(key)
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.entry_dir(key).join(MANIFEST).is_file()
+    }
+
+    pub fn manifest(&self, key: &str) -> Result<Manifest> {
+        let path = self.entry_dir(key).join(MANIFEST);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// Checks an entry: the manifest parses, names this key, and every file matches its hash.
+    pub fn validate(&self, key: &str) -> Validity {
+        if !self.contains(key) {
+            return Validity::Missing;
+        }
+        let manifest = match self.manifest(key) {
+            Ok(m) => m,
+            Err(e) => return Validity::Corrupt(format!("{e:#}")),
+        };
+        if manifest.key != key {
+            return Validity::Corrupt(format!("manifest names key {}", manifest.key));
+        }
+        let dir = self.entry_dir(key);
+        let stamp_path = self.root.join("verified").join(format!("{key}.json"));
+        let current: Vec<Option<(u64, u128)>> = manifest
+            .files
+            .iter()
+            .map(|f| stat_stamp(&dir.join(&f.path)))
+            .collect();
+        if let Ok(text) = fs::read_to_string(&stamp_path)
+            && serde_json::from_str::<Vec<Option<(u64, u128)>>>(&text)
+                .ok()
+                .as_ref()
+                == Some(&current)
+        {
+            return Validity::Valid;
+        }
+        for f in &manifest.files {
+            match hash_file(&dir.join(&f.path)) {
+                Ok((hash, bytes)) if hash == f.blake3 && bytes == f.bytes => {}
+                Ok((_, bytes)) => {
+                    return Validity::Corrupt(format!(
+                        "{} does not match its recorded blake3 ({bytes} bytes, recorded {})",
+                        f.path, f.bytes
+                    ));
+                }
+                Err(e) => return Validity::Corrupt(format!("{}: {e:#}", f.path)),
+            }
+        }
+        self.stamp(&manifest);
+        Validity::Valid
+    }
+
+    /// Records the size and mtime of an entry's files, whose hashes were just checked.
+    fn stamp(&self, manifest: &Manifest) {
+        let dir = self.entry_dir(&manifest.key);
+        let stamps: Vec<Option<(u64, u128)>> = manifest
+            .files
+            .iter()
+            .map(|f| stat_stamp(&dir.join(&f.path)))
+            .collect();
+        let path = self
+            .root
+            .join("verified")
+            .join(format!("{}.json", manifest.key));
+        if let Ok(text) = serde_json::to_string(&stamps) {
+            let _ = write_atomic(&path, text.as_bytes());
+        }
+    }
+
+    /// Removes an entry (corrupt, or about to be replaced by a forced rerun) without ever
+    /// exposing a partial directory under its key.
+    pub fn evict(&self, key: &str) -> Result<()> {
+        let dir = self.entry_dir(key);
+        if dir.exists() {
+            let trash = self.fresh_tmp(&format!("{key}.evicted"));
+            fs::rename(&dir, &trash).with_context(|| format!("moving {} aside", dir.display()))?;
+            fs::remove_dir_all(&trash).ok();
+        }
+        fs::remove_file(self.root.join("verified").join(format!("{key}.json"))).ok();
+        Ok(())
+    }
+
+    /// Blocks until this process holds the lock of `key`.
+    pub fn lock(&self, key: &str) -> Result<KeyLock> {
+        let path = self.root.join("locks").join(format!("{key}.lock"));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening lock {}", path.display()))?;
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok(KeyLock { _file: file })
+    }
+
+    fn fresh_tmp(&self, stem: &str) -> PathBuf {
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        self.root
+            .join("tmp")
+            .join(format!("{stem}.{}.{n}", std::process::id()))
+    }
+
+    /// A new empty directory to write an entry into. Call with the key's lock held: leftovers of
+    /// earlier attempts at this key (killed processes) are removed first.
+    pub fn begin(&self, key: &str) -> Result<PathBuf> {
+        if let Ok(read) = fs::read_dir(self.root.join("tmp")) {
+            for e in read.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{key}."))
+                {
+                    fs::remove_dir_all(e.path()).ok();
+                }
+            }
+        }
+        let dir = self.fresh_tmp(key);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// Hashes the files of a finished temporary entry, writes its manifest and renames it into
+    /// place (replacing an existing entry of the same key). Call with the key's lock held.
+    pub fn commit(&self, tmp: &Path, mut manifest: Manifest) -> Result<Manifest> {
+        manifest.files = list_files(tmp)?
+            .into_iter()
+            .filter(|p| p != MANIFEST)
+            .map(|p| {
+                let (blake3, bytes) = hash_file(&tmp.join(&p))?;
+                Ok(FileRecord {
+                    path: p,
+                    blake3,
+                    bytes,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let text = serde_json::to_string_pretty(&manifest)?;
+        fs::write(tmp.join(MANIFEST), text)?;
+        sync_dir(tmp);
+        let dest = self.entry_dir(&manifest.key);
+        if dest.exists() {
+            self.evict(&manifest.key)?;
+        }
+        fs::rename(tmp, &dest)
+            .with_context(|| format!("moving the finished entry to {}", dest.display()))?;
+        sync_dir(&self.root.join("entries"));
+        self.stamp(&manifest);
+        fs::remove_dir_all(self.scratch_dir(&manifest.key)).ok();
+        Ok(manifest)
+    }
+
+    /// Keys of all complete entries.
+    pub fn keys(&self) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        for e in fs::read_dir(self.root.join("entries"))? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if self.contains(&name) {
+                keys.push(name);
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+/// Relative paths (with `/`) of all files under `dir`, sorted.
+pub fn list_files(dir: &Path) -> Result<Vec<String>> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+        for e in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+            let e = e?;
+            let path = e.path();
+            if e.file_type()?.is_dir() {
+                walk(base, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(base).expect("under base");
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Writes a file by writing a temporary sibling and renaming it over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
+}
+
+/// Flushes the files of a directory and the directory itself to disk (best effort), so that a
+/// rename that publishes it is not visible before its content.
+fn sync_dir(dir: &Path) {
+    if let Ok(files) = list_files(dir) {
+        for f in files {
+            if let Ok(file) = File::open(dir.join(f)) {
+                let _ = file.sync_all();
+            }
+        }
+    }
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Fails with a clear message when a stage tries to write outside its directory.
+pub fn check_relative(name: &str) -> Result<()> {
+    let p = Path::new(name);
+    if name.is_empty()
+        || p.is_absolute()
+        || p.components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        bail!("artifact name `{name}` must be a plain relative path inside the stage's directory");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(key: &str) -> Manifest {
+        Manifest {
+            key: key.into(),
+            kind: "k".into(),
+            version: 1,
+            stage: "s".into(),
+            params: serde_json::json!({}),
+            inputs: BTreeMap::new(),
+            env: BTreeMap::new(),
+            files: vec![],
+            wall_s: 0.0,
+            tool_version: "t".into(),
+            created: "now".into(),
+        }
+    }
+
+    #[test]
+    fn commit_then_detect_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let _lock = cache.lock("abc").unwrap();
+        let tmp = cache.begin("abc").unwrap();
+        fs::create_dir_all(tmp.join(PUBLISH_DIR)).unwrap();
+        fs::write(tmp.join("a.bin"), b"hello").unwrap();
+        fs::write(tmp.join(PUBLISH_DIR).join("f.txt"), b"fig").unwrap();
+        let m = cache.commit(&tmp, manifest("abc")).unwrap();
+        assert_eq!(m.files.len(), 2);
+        assert_eq!(m.published().count(), 1);
+        assert!(!tmp.exists());
+        assert_eq!(cache.validate("abc"), Validity::Valid);
+        // Same size, different content: the mtime changes, so the hash is rechecked.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        fs::write(cache.entry_dir("abc").join("a.bin"), b"jello").unwrap();
+        assert!(matches!(cache.validate("abc"), Validity::Corrupt(m) if m.contains("a.bin")));
+        cache.evict("abc").unwrap();
+        assert_eq!(cache.validate("abc"), Validity::Missing);
+        assert_eq!(cache.validate("nope"), Validity::Missing);
+    }
+
+    #[test]
+    fn uncommitted_work_is_invisible_and_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let tmp = cache.begin("k1").unwrap();
+        fs::write(tmp.join("x"), b"partial").unwrap();
+        assert!(!cache.contains("k1"));
+        assert!(cache.keys().unwrap().is_empty());
+        let tmp2 = cache.begin("k1").unwrap();
+        assert!(!tmp.exists() && tmp2.exists());
+    }
+
+    #[test]
+    fn relative_names_only() {
+        assert!(check_relative("a/b.parquet").is_ok());
+        assert!(check_relative("../x").is_err());
+        assert!(check_relative("/etc/passwd").is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! What a running stage sees: its parameters, its inputs (read-only, only the files their
+//! manifests list), the directory it writes into, a scratch directory for resumable state, and
+//! progress bars. The engine owns every path.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use polars::prelude::DataFrame;
+
+use crate::config::Params;
+use crate::table;
+
+use super::cache::{PUBLISH_DIR, check_relative};
+use super::kind::NumericEnv;
+use super::progress::{Bar, Progress};
+
+/// A finished upstream stage, as seen by the stage that needs it.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub stage: String,
+    pub key: String,
+    pub kind: String,
+    pub params: Params,
+    /// Matrix values of this upstream expansion (empty if it has no matrix).
+    pub matrix: Params,
+    dir: PathBuf,
+    files: Vec<String>,
+}
+
+impl Input {
+    pub fn new(
+        stage: String,
+        key: String,
+        kind: String,
+        params: Params,
+        matrix: Params,
+        dir: PathBuf,
+        files: Vec<String>,
+    ) -> Self {
+        Input {
+            stage,
+            key,
+            kind,
+            params,
+            matrix,
+            dir,
+            files,
+        }
+    }
+
+    /// Path of an artifact of this input; only files recorded in its manifest are available.
+    pub fn file(&self, name: &str) -> Result<PathBuf> {
+        if !self.files.iter().any(|f| f == name) {
+            bail!(
+                "input `{}` has no artifact `{name}` (it has: {})",
+                self.stage,
+                self.files.join(", ")
+            );
+        }
+        Ok(self.dir.join(name))
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.files.iter().any(|f| f == name)
+    }
+
+    /// Reads the Parquet table `<name>.parquet`.
+    pub fn table(&self, name: &str) -> Result<DataFrame> {
+        let path = self.file(&format!("{name}.parquet"))?;
+        table::read_parquet(&path).with_context(|| format!("input `{}`", self.stage))
+    }
+
+    pub fn read_json(&self, name: &str) -> Result<serde_json::Value> {
+        let path = self.file(name)?;
+        let text = std::fs::read_to_string(&path)?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+pub struct StageContext<'a> {
+    pub name: &'a str,
+    pub params: &'a Params,
+    pub env: &'a NumericEnv,
+    inputs: BTreeMap<String, Vec<Input>>,
+    out_dir: PathBuf,
+    scratch: PathBuf,
+    progress: &'a Progress,
+}
+
+impl<'a> StageContext<'a> {
+    pub fn new(
+        name: &'a str,
+        params: &'a Params,
+        env: &'a NumericEnv,
+        inputs: BTreeMap<String, Vec<Input>>,
+        out_dir: PathBuf,
+        scratch: PathBuf,
+        progress: &'a Progress,
+    ) -> Self {
+        StageContext {
+            name,
+            params,
+            env,
+            inputs,
+            out_dir,
+            scratch,
+            progress,
+        }
+    }
+
+    /// The single input of a role.
+    pub fn input(&self, role: &str) -> Result<&Input> {
+        match self.inputs(role)? {
+            [one] => Ok(one),
+            many => bail!(
+                "stage `{}` expects exactly one stage under `needs: {role}`, got {}",
+                self.name,
+                many.len()
+            ),
+        }
+    }
+
+    /// All inputs of a role (a matrix group gives several).
+    pub fn inputs(&self, role: &str) -> Result<&[Input]> {
+        self.inputs.get(role).map(Vec::as_slice).ok_or_else(|| {
+            let roles: Vec<&str> = self.inputs.keys().map(String::as_str).collect();
+            anyhow!(
+                "stage `{}` needs an input with role `{role}` (write `needs: {{{role}: <stage>}}` in pipeline.yaml); it has: {}",
+                self.name,
+                if roles.is_empty() { "none".to_string() } else { roles.join(", ") }
+            )
+        })
+    }
+
+    /// The only input, whatever its role (for stages with exactly one upstream stage).
+    pub fn sole_input(&self) -> Result<&Input> {
+        let all: Vec<&Input> = self.inputs.values().flatten().collect();
+        match all.as_slice() {
+            [one] => Ok(one),
+            _ => bail!(
+                "stage `{}` needs exactly one upstream stage, got {}",
+                self.name,
+                all.len()
+            ),
+        }
+    }
+
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        self.inputs.keys().map(String::as_str)
+    }
+
+    /// Path for a new artifact in this stage's output directory.
+    pub fn output_path(&self, name: &str) -> Result<PathBuf> {
+        check_relative(name)?;
+        let path = self.out_dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        Ok(path)
+    }
+
+    /// Writes `<name>.parquet`.
+    pub fn write_table(&self, name: &str, df: &mut DataFrame) -> Result<()> {
+        table::write_parquet(&self.output_path(&format!("{name}.parquet"))?, df)
+    }
+
+    pub fn write_json(&self, name: &str, value: &serde_json::Value) -> Result<()> {
+        std::fs::write(
+            self.output_path(name)?,
+            serde_json::to_string_pretty(value)?,
+        )?;
+        Ok(())
+    }
+
+    /// Path of a file that the engine copies to `outputs/figures/` when this stage is published.
+    pub fn publish_path(&self, file_name: &str) -> Result<PathBuf> {
+        if file_name.contains('/') {
+            bail!("published file `{file_name}` must be a plain file name");
+        }
+        self.output_path(&format!("{PUBLISH_DIR}/{file_name}"))
+    }
+
+    /// A directory that survives a crash of this stage (for resumable checkpoints); removed
+    /// once the stage's entry is committed.
+    pub fn scratch_dir(&self) -> Result<&Path> {
+        std::fs::create_dir_all(&self.scratch)?;
+        Ok(&self.scratch)
+    }
+
+    pub fn progress(&self, total: u64, unit: &str) -> Bar {
+        self.progress.bar(self.name, total, unit)
+    }
+
+    pub fn log(&self, line: &str) {
+        self.progress.println(&format!("  {}: {line}", self.name));
+    }
+}

@@ -1,0 +1,334 @@
+//! Running a plan: independent stages in parallel (`-j`), each computed under its key's lock into
+//! a temporary directory that is committed atomically; failures stop the run or, with
+//! `--keep-going`, only the stages that need what failed.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::config::params_to_json;
+
+use super::Project;
+use super::cache::{Manifest, Validity};
+use super::context::{Input, StageContext};
+use super::plan::Plan;
+use super::progress::Progress;
+use super::runs::{Outcome, StageRun};
+
+pub struct ExecOptions {
+    pub jobs: usize,
+    pub keep_going: bool,
+    /// Per stage: recompute even if cached.
+    pub force: Vec<bool>,
+}
+
+/// Hooks around computing a stage (the remote cache uses them; local runs use the defaults).
+pub trait CacheHooks: Sync {
+    /// Called with the key's lock held when the entry is missing locally; returns true if it
+    /// made the entry available (for example by downloading it).
+    fn fetch(&self, _key: &str) -> Result<bool> {
+        Ok(false)
+    }
+    /// Called after an entry was computed and committed.
+    fn computed(&self, _key: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+pub struct NoHooks;
+impl CacheHooks for NoHooks {}
+
+struct Sched {
+    /// Number of unfinished upstream stages, per selected stage.
+    waiting: Vec<usize>,
+    ready: VecDeque<usize>,
+    running: usize,
+    remaining: usize,
+    stop: bool,
+    results: Vec<Option<StageRun>>,
+}
+
+/// Runs every selected stage (cached ones are only recorded). Returns one record per selected
+/// stage in pipeline order.
+pub fn execute(
+    project: &Project,
+    plan: &Plan,
+    selected: &[bool],
+    opts: &ExecOptions,
+    hooks: &dyn CacheHooks,
+    progress: &Progress,
+) -> Vec<StageRun> {
+    let stages = &project.pipeline.stages;
+    let n = stages.len();
+    let index: BTreeMap<&str, usize> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let mut dependents: Vec<Vec<usize>> = vec![vec![]; n];
+    let mut waiting = vec![0usize; n];
+    for (i, s) in stages.iter().enumerate() {
+        if !selected[i] {
+            continue;
+        }
+        for up in s.upstream() {
+            let u = index[up.as_str()];
+            dependents[u].push(i);
+            waiting[i] += 1;
+        }
+    }
+    let ready: VecDeque<usize> = (0..n).filter(|&i| selected[i] && waiting[i] == 0).collect();
+    let sched = Mutex::new(Sched {
+        waiting,
+        ready,
+        running: 0,
+        remaining: selected.iter().filter(|&&s| s).count(),
+        stop: false,
+        results: vec![None; n],
+    });
+    let wake = Condvar::new();
+
+    let worker = || loop {
+        let i = {
+            let mut s = sched.lock().expect("scheduler lock");
+            loop {
+                if s.remaining == 0 || (s.stop && s.running == 0) {
+                    wake.notify_all();
+                    return;
+                }
+                if !s.stop
+                    && let Some(i) = s.ready.pop_front()
+                {
+                    s.running += 1;
+                    break i;
+                }
+                s = wake.wait(s).expect("scheduler lock");
+            }
+        };
+        let upstream_failed = stages[i].upstream().any(|u| {
+            let s = sched.lock().expect("scheduler lock");
+            s.results[index[u.as_str()]]
+                .as_ref()
+                .is_some_and(|r| matches!(r.outcome, Outcome::Failed | Outcome::Skipped))
+        });
+        let run = if upstream_failed {
+            record(
+                project,
+                plan,
+                i,
+                Outcome::Skipped,
+                0.0,
+                Some("a stage it needs failed".into()),
+            )
+        } else {
+            run_one(project, plan, i, opts.force[i], hooks, progress)
+        };
+        let mut s = sched.lock().expect("scheduler lock");
+        s.running -= 1;
+        s.remaining -= 1;
+        if run.outcome == Outcome::Failed && !opts.keep_going {
+            s.stop = true;
+        }
+        for &d in &dependents[i] {
+            s.waiting[d] -= 1;
+            if s.waiting[d] == 0 {
+                s.ready.push_back(d);
+            }
+        }
+        s.results[i] = Some(run);
+        wake.notify_all();
+    };
+
+    let jobs = opts.jobs.max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(worker);
+        }
+    });
+
+    let results = sched.into_inner().expect("scheduler lock").results;
+    (0..n)
+        .filter(|&i| selected[i])
+        .map(|i| {
+            results[i].clone().unwrap_or_else(|| {
+                record(
+                    project,
+                    plan,
+                    i,
+                    Outcome::Skipped,
+                    0.0,
+                    Some("not run: the run stopped after a failure".into()),
+                )
+            })
+        })
+        .collect()
+}
+
+fn record(
+    project: &Project,
+    plan: &Plan,
+    i: usize,
+    outcome: Outcome,
+    wall_s: f64,
+    error: Option<String>,
+) -> StageRun {
+    let def = &project.pipeline.stages[i];
+    let p = &plan.stages[i];
+    StageRun {
+        name: def.name.clone(),
+        kind: def.kind.clone(),
+        version: p.version,
+        key: p.key.clone(),
+        params: params_to_json(&def.params),
+        inputs: p.inputs.clone(),
+        env: p.env.clone(),
+        outcome,
+        wall_s,
+        error,
+        reasons: if outcome == Outcome::Computed || outcome == Outcome::Failed {
+            p.reasons.clone()
+        } else {
+            vec![]
+        },
+        published: vec![],
+    }
+}
+
+fn run_one(
+    project: &Project,
+    plan: &Plan,
+    i: usize,
+    force: bool,
+    hooks: &dyn CacheHooks,
+    progress: &Progress,
+) -> StageRun {
+    let def = &project.pipeline.stages[i];
+    let key = &plan.stages[i].key;
+    if plan.stages[i].cached && !force {
+        return record(project, plan, i, Outcome::Cached, 0.0, None);
+    }
+    let start = Instant::now();
+    let result = (|| -> Result<Outcome> {
+        let _lock = project.cache.lock(key)?;
+        if !force {
+            // Another process may have finished it while we waited for the lock.
+            match project.cache.validate(key) {
+                Validity::Valid => return Ok(Outcome::Cached),
+                Validity::Corrupt(why) => {
+                    progress.println(&format!(
+                        "warning: cache entry {key} of {} is corrupt ({why}); recomputing",
+                        def.name
+                    ));
+                    project.cache.evict(key)?;
+                }
+                Validity::Missing => {}
+            }
+            if hooks.fetch(key)? {
+                return Ok(Outcome::Pulled);
+            }
+        }
+        progress.println(&format!(
+            "computing {} ({})",
+            def.name,
+            plan.stages[i].reasons.join("; ")
+        ));
+        compute(project, plan, i, progress)?;
+        hooks.computed(key)?;
+        Ok(Outcome::Computed)
+    })();
+    let wall = start.elapsed().as_secs_f64();
+    match result {
+        Ok(outcome) => {
+            if outcome == Outcome::Computed {
+                progress.println(&format!("finished {} in {wall:.2}s", def.name));
+            }
+            record(project, plan, i, outcome, wall, None)
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            progress.println(&format!("FAILED {}: {msg}", def.name));
+            record(project, plan, i, Outcome::Failed, wall, Some(msg))
+        }
+    }
+}
+
+/// Computes stage `i` into a temporary directory and commits it. Call with the key's lock held.
+fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Result<Manifest> {
+    let def = &project.pipeline.stages[i];
+    let planned = &plan.stages[i];
+    let kind = project.registry.get(&def.kind).expect("validated kind");
+    let cache = &project.cache;
+
+    let mut inputs: BTreeMap<String, Vec<Input>> = BTreeMap::new();
+    for (role, refs) in &planned.inputs {
+        let mut list = Vec::new();
+        for r in refs {
+            let manifest = cache.manifest(&r.key).with_context(|| {
+                format!("input {} (entry {}) is not in the cache", r.stage, r.key)
+            })?;
+            let up = project.pipeline.stage(&r.stage).expect("resolved need");
+            list.push(Input::new(
+                r.stage.clone(),
+                r.key.clone(),
+                up.kind.clone(),
+                up.params.clone(),
+                up.matrix.clone(),
+                cache.entry_dir(&r.key),
+                manifest.files.iter().map(|f| f.path.clone()).collect(),
+            ));
+        }
+        inputs.insert(role.clone(), list);
+    }
+
+    let tmp = cache.begin(&planned.key)?;
+    let start = Instant::now();
+    let env = planned.env.clone();
+    let run = {
+        let mut ctx = StageContext::new(
+            &def.name,
+            &def.params,
+            &env,
+            inputs,
+            tmp.clone(),
+            cache.scratch_dir(&planned.key),
+            progress,
+        );
+        catch_unwind(AssertUnwindSafe(|| kind.run(&mut ctx)))
+    };
+    let outcome = match run {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(anyhow!("stage panicked: {msg}"))
+        }
+    };
+    if let Err(e) = outcome {
+        std::fs::remove_dir_all(&tmp).ok();
+        return Err(e.context(format!("stage {} (kind {})", def.name, def.kind)));
+    }
+    let manifest = Manifest {
+        key: planned.key.clone(),
+        kind: def.kind.clone(),
+        version: planned.version,
+        stage: def.name.clone(),
+        params: params_to_json(&def.params),
+        inputs: planned
+            .inputs
+            .iter()
+            .map(|(r, refs)| (r.clone(), refs.iter().map(|x| x.key.clone()).collect()))
+            .collect(),
+        env: planned.env.clone(),
+        files: vec![],
+        wall_s: start.elapsed().as_secs_f64(),
+        tool_version: super::TOOL_VERSION.to_string(),
+        created: chrono::Utc::now().to_rfc3339(),
+    };
+    cache.commit(&tmp, manifest)
+}

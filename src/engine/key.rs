@@ -1,0 +1,76 @@
+//! Stage keys: blake3 over everything that determines a stage's artifacts.
+
+use std::collections::BTreeMap;
+
+use crate::config::{Params, encode_bytes, encode_params};
+
+use super::kind::NumericEnv;
+
+/// Bumped if the key derivation itself changes (invalidates every cache entry).
+const KEY_SCHEME: &[u8] = b"spike-pipe stage key v1";
+
+/// The key of a stage: its kind, the kind's implementation version, its parameters in canonical
+/// form (sorted names, exact float bits), the keys of its inputs by role, and, for numeric kinds,
+/// the numeric environment. The stage's own name is not part of it: two stages that compute the
+/// same thing share one cache entry.
+pub fn stage_key(
+    kind: &str,
+    version: u32,
+    params: &Params,
+    inputs: &BTreeMap<String, Vec<String>>,
+    env: Option<&NumericEnv>,
+) -> String {
+    let mut bytes = Vec::new();
+    encode_bytes(KEY_SCHEME, &mut bytes);
+    encode_bytes(kind.as_bytes(), &mut bytes);
+    bytes.extend(version.to_le_bytes());
+    encode_params(params, &mut bytes);
+    bytes.extend((inputs.len() as u64).to_le_bytes());
+    for (role, keys) in inputs {
+        encode_bytes(role.as_bytes(), &mut bytes);
+        bytes.extend((keys.len() as u64).to_le_bytes());
+        for k in keys {
+            encode_bytes(k.as_bytes(), &mut bytes);
+        }
+    }
+    match env {
+        None => bytes.push(0),
+        Some(env) => {
+            bytes.push(1);
+            bytes.extend((env.len() as u64).to_le_bytes());
+            for (k, v) in env {
+                encode_bytes(k.as_bytes(), &mut bytes);
+                encode_bytes(v.as_bytes(), &mut bytes);
+            }
+        }
+    }
+    blake3::hash(&bytes).to_hex()[..32].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Value;
+
+    #[test]
+    fn every_ingredient_changes_the_key() {
+        let mut p = Params::new();
+        p.insert("lr".into(), Value::Float(0.005));
+        let inputs: BTreeMap<String, Vec<String>> =
+            [("data".to_string(), vec!["k1".to_string()])].into();
+        let env: NumericEnv = [("backend".to_string(), "flex".to_string())].into();
+        let base = stage_key("train", 1, &p, &inputs, Some(&env));
+        assert_eq!(base, stage_key("train", 1, &p, &inputs, Some(&env)));
+        assert_ne!(base, stage_key("train2", 1, &p, &inputs, Some(&env)));
+        assert_ne!(base, stage_key("train", 2, &p, &inputs, Some(&env)));
+        let mut p2 = p.clone();
+        p2.insert("lr".into(), Value::Float(0.004));
+        assert_ne!(base, stage_key("train", 1, &p2, &inputs, Some(&env)));
+        let inputs2: BTreeMap<String, Vec<String>> =
+            [("data".to_string(), vec!["k2".to_string()])].into();
+        assert_ne!(base, stage_key("train", 1, &p, &inputs2, Some(&env)));
+        let env2: NumericEnv = [("backend".to_string(), "tch".to_string())].into();
+        assert_ne!(base, stage_key("train", 1, &p, &inputs, Some(&env2)));
+        assert_ne!(base, stage_key("train", 1, &p, &inputs, None));
+    }
+}

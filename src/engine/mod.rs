@@ -1,0 +1,276 @@
+//! The pipeline engine: stage keys, the cache, planning, execution, run records and published
+//! outputs. It knows nothing about neural networks: stage kinds (in `stages/`) do the science.
+
+pub mod cache;
+pub mod context;
+pub mod dag;
+pub mod exec;
+pub mod key;
+pub mod kind;
+pub mod plan;
+pub mod progress;
+pub mod runs;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::config::{self, Pipeline};
+use cache::Cache;
+use exec::{CacheHooks, ExecOptions};
+use kind::{NumericEnv, Registry};
+use plan::Plan;
+use progress::Progress;
+use runs::{Outcome, RunRecord, StageRun};
+
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where a project's files are.
+#[derive(Clone, Debug)]
+pub struct Locations {
+    pub pipeline: PathBuf,
+    pub cache: PathBuf,
+    pub outputs: PathBuf,
+}
+
+impl Locations {
+    /// Defaults relative to the directory of `pipeline.yaml`; the cache directory is
+    /// `--cache-dir`, else `$SPIKE_CACHE`, else `.spike/cache` beside the pipeline file.
+    pub fn resolve(
+        pipeline: &Path,
+        cache_dir: Option<PathBuf>,
+        outputs: Option<PathBuf>,
+    ) -> Locations {
+        let root = pipeline
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let cache = cache_dir
+            .or_else(|| {
+                std::env::var_os("SPIKE_CACHE")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| root.join(".spike").join("cache"));
+        Locations {
+            pipeline: pipeline.to_path_buf(),
+            cache,
+            outputs: outputs.unwrap_or_else(|| root.join("outputs")),
+        }
+    }
+}
+
+pub struct Project {
+    pub pipeline: Pipeline,
+    pub registry: Registry,
+    pub cache: Cache,
+    pub outputs: PathBuf,
+    pub env: NumericEnv,
+}
+
+impl Project {
+    /// Loads and validates the pipeline; nothing is written if that fails.
+    pub fn load(
+        loc: &Locations,
+        profile: Option<&str>,
+        registry: Registry,
+        env: NumericEnv,
+    ) -> Result<Project> {
+        let pipeline = config::load(&loc.pipeline, profile, &registry)?;
+        let cache = Cache::open(&loc.cache)?;
+        Ok(Project {
+            pipeline,
+            registry,
+            cache,
+            outputs: loc.outputs.clone(),
+            env,
+        })
+    }
+
+    fn previous(&self) -> HashMap<String, StageRun> {
+        let names: Vec<&str> = self
+            .pipeline
+            .stages
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        runs::last_seen(&self.outputs, &names)
+    }
+
+    /// Plans every stage; entries of `verify`-marked stages are checked against their hashes.
+    pub fn plan(&self, verify: &[bool]) -> Plan {
+        Plan::new(
+            &self.pipeline,
+            &self.registry,
+            &self.cache,
+            &self.env,
+            &self.previous(),
+            &|i| verify[i],
+        )
+    }
+}
+
+pub struct ReproOptions {
+    pub targets: Vec<String>,
+    pub dry: bool,
+    pub force: bool,
+    pub downstream: bool,
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub command: Vec<String>,
+}
+
+/// The stages a `repro` touches and which of them are forced.
+pub fn selection(project: &Project, opts: &ReproOptions) -> Result<(Vec<bool>, Vec<bool>)> {
+    let n = project.pipeline.stages.len();
+    if opts.targets.is_empty() {
+        let forced = vec![opts.force; n];
+        return Ok((vec![true; n], forced));
+    }
+    let targets = plan::resolve_targets(&project.pipeline, &opts.targets)?;
+    let seeds = if opts.downstream {
+        plan::descendants(&project.pipeline, &targets)
+    } else {
+        targets
+    };
+    let selected = plan::with_ancestors(&project.pipeline, &seeds);
+    let mut forced = vec![false; n];
+    if opts.force {
+        for &i in &seeds {
+            forced[i] = true;
+        }
+    }
+    Ok((selected, forced))
+}
+
+pub struct ReproResult {
+    pub record: Option<RunRecord>,
+    pub plan_lines: Vec<String>,
+}
+
+impl ReproResult {
+    pub fn ok(&self) -> bool {
+        self.record.as_ref().is_none_or(|r| r.ok)
+    }
+}
+
+/// `repro`: plan, run what is stale, publish figure outputs, write the run record.
+pub fn repro(
+    project: &Project,
+    opts: &ReproOptions,
+    hooks: &dyn CacheHooks,
+) -> Result<ReproResult> {
+    let started = chrono::Utc::now();
+    let clock = Instant::now();
+    let (selected, forced) = selection(project, opts)?;
+    let plan = project.plan(&selected);
+    let mut plan_lines = Vec::new();
+    for (i, def) in project.pipeline.stages.iter().enumerate() {
+        if !selected[i] {
+            continue;
+        }
+        let p = &plan.stages[i];
+        if forced[i] {
+            plan_lines.push(format!("run    {}: forced (--force)", def.name));
+        } else if !p.cached {
+            plan_lines.push(format!("run    {}: {}", def.name, p.reasons.join("; ")));
+        }
+    }
+    if opts.dry {
+        return Ok(ReproResult {
+            record: None,
+            plan_lines,
+        });
+    }
+
+    let progress = Progress::new();
+    let exec_opts = ExecOptions {
+        jobs: opts.jobs,
+        keep_going: opts.keep_going,
+        force: forced,
+    };
+    let mut stages = exec::execute(project, &plan, &selected, &exec_opts, hooks, &progress);
+    publish(project, &mut stages)?;
+    let ok = stages.iter().all(|s| {
+        matches!(
+            s.outcome,
+            Outcome::Cached | Outcome::Computed | Outcome::Pulled
+        )
+    });
+    let record = RunRecord {
+        run_id: runs::new_run_id(),
+        started: started.to_rfc3339(),
+        finished: chrono::Utc::now().to_rfc3339(),
+        profile: project.pipeline.profile.clone(),
+        pipeline: project.pipeline.file.display().to_string(),
+        command: opts.command.clone(),
+        targets: opts.targets.clone(),
+        env: project.env.clone(),
+        tool_version: TOOL_VERSION.to_string(),
+        ok,
+        wall_s: clock.elapsed().as_secs_f64(),
+        stages,
+    };
+    runs::write(&project.outputs, &record)?;
+    Ok(ReproResult {
+        record: Some(record),
+        plan_lines,
+    })
+}
+
+/// Copies the published files of finished stages to `outputs/figures/` (only when they differ).
+fn publish(project: &Project, stages: &mut [StageRun]) -> Result<()> {
+    let dir = project.outputs.join("figures");
+    for s in stages.iter_mut() {
+        if !matches!(
+            s.outcome,
+            Outcome::Cached | Outcome::Computed | Outcome::Pulled
+        ) {
+            continue;
+        }
+        let manifest = project.cache.manifest(&s.key)?;
+        for f in manifest.published() {
+            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let name = f
+                .path
+                .trim_start_matches(&format!("{}/", cache::PUBLISH_DIR));
+            let dest = dir.join(name);
+            let same = cache::hash_file(&dest)
+                .map(|(h, _)| h == f.blake3)
+                .unwrap_or(false);
+            if !same {
+                let bytes = fs::read(project.cache.entry_dir(&s.key).join(&f.path))?;
+                cache::write_atomic(&dest, &bytes)?;
+            }
+            s.published.push(format!("figures/{name}"));
+        }
+    }
+    Ok(())
+}
+
+/// One line per stage: up to date, or stale with the reasons.
+pub fn status_lines(project: &Project) -> Vec<(String, bool, String)> {
+    let all = vec![true; project.pipeline.stages.len()];
+    let plan = project.plan(&all);
+    project
+        .pipeline
+        .stages
+        .iter()
+        .zip(&plan.stages)
+        .map(|(def, p)| {
+            if p.cached {
+                (
+                    def.name.clone(),
+                    true,
+                    format!("up to date ({})", &p.key[..12]),
+                )
+            } else {
+                (def.name.clone(), false, p.reasons.join("; "))
+            }
+        })
+        .collect()
+}

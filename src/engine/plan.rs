@@ -1,0 +1,261 @@
+//! Planning: the key of every stage, whether its cache entry is usable, and, if not, why
+//! (compared with the last run that computed it).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use anyhow::{Result, bail};
+
+use crate::config::{Pipeline, StageDef, Value, did_you_mean, params_from_json, params_to_json};
+
+use super::cache::{Cache, Validity};
+use super::key::stage_key;
+use super::kind::{NumericEnv, Registry};
+use super::runs::{InputRef, Outcome, StageRun};
+
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub key: String,
+    pub version: u32,
+    /// Role -> (upstream stage, key).
+    pub inputs: BTreeMap<String, Vec<InputRef>>,
+    /// The environment part of the key (empty for non-numeric kinds).
+    pub env: NumericEnv,
+    pub cached: bool,
+    /// Why the stage must be computed (empty when cached).
+    pub reasons: Vec<String>,
+}
+
+pub struct Plan {
+    /// One entry per pipeline stage, same order as `pipeline.stages`.
+    pub stages: Vec<Planned>,
+}
+
+impl Plan {
+    /// Computes keys in topological order and checks the cache. `verify` decides whether cached
+    /// entries are validated (hashes) or only looked up.
+    pub fn new(
+        pipeline: &Pipeline,
+        registry: &Registry,
+        cache: &Cache,
+        env: &NumericEnv,
+        previous: &HashMap<String, StageRun>,
+        verify: &dyn Fn(usize) -> bool,
+    ) -> Plan {
+        let mut keys: HashMap<&str, String> = HashMap::new();
+        let mut stages = Vec::with_capacity(pipeline.stages.len());
+        for (i, def) in pipeline.stages.iter().enumerate() {
+            let kind = registry.get(&def.kind).expect("validated kind");
+            let inputs: BTreeMap<String, Vec<InputRef>> = def
+                .needs
+                .iter()
+                .map(|(role, names)| {
+                    let refs = names
+                        .iter()
+                        .map(|n| InputRef {
+                            stage: n.clone(),
+                            key: keys[n.as_str()].clone(),
+                        })
+                        .collect();
+                    (role.clone(), refs)
+                })
+                .collect();
+            let input_keys: BTreeMap<String, Vec<String>> = inputs
+                .iter()
+                .map(|(r, refs)| (r.clone(), refs.iter().map(|x| x.key.clone()).collect()))
+                .collect();
+            let stage_env = if kind.numeric() {
+                env.clone()
+            } else {
+                NumericEnv::new()
+            };
+            let key = stage_key(
+                def.kind.as_str(),
+                kind.version(),
+                &def.params,
+                &input_keys,
+                kind.numeric().then_some(env),
+            );
+            let validity = if verify(i) {
+                cache.validate(&key)
+            } else if cache.contains(&key) {
+                Validity::Valid
+            } else {
+                Validity::Missing
+            };
+            let mut planned = Planned {
+                key: key.clone(),
+                version: kind.version(),
+                inputs,
+                env: stage_env,
+                cached: validity == Validity::Valid,
+                reasons: vec![],
+            };
+            if !planned.cached {
+                planned.reasons = reasons(def, &planned, previous.get(&def.name), &validity);
+            }
+            keys.insert(def.name.as_str(), key);
+            stages.push(planned);
+        }
+        Plan { stages }
+    }
+}
+
+/// Why a stage whose entry is not usable differs from what the last run computed.
+fn reasons(
+    def: &StageDef,
+    cur: &Planned,
+    prev: Option<&StageRun>,
+    validity: &Validity,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Validity::Corrupt(why) = validity {
+        out.push(format!("cached entry corrupt: {why}"));
+    }
+    let Some(prev) = prev else {
+        if out.is_empty() {
+            out.push("not in cache".to_string());
+        }
+        return out;
+    };
+    if prev.key == cur.key {
+        if out.is_empty() {
+            out.push(match prev.outcome {
+                Outcome::Failed => format!(
+                    "not in cache (last attempt failed: {})",
+                    prev.error.as_deref().unwrap_or("unknown error")
+                ),
+                _ => "not in cache (entry removed)".to_string(),
+            });
+        }
+        return out;
+    }
+    if prev.kind != def.kind {
+        out.push(format!("kind changed: {} -> {}", prev.kind, def.kind));
+    } else if prev.version != cur.version {
+        out.push(format!(
+            "stage implementation version changed: {} -> {}",
+            prev.version, cur.version
+        ));
+    }
+    let old = params_from_json(&prev.params);
+    let new_params = params_from_json(&params_to_json(&def.params));
+    let names: BTreeSet<&String> = old.keys().chain(new_params.keys()).collect();
+    let changes: Vec<String> = names
+        .into_iter()
+        .filter(|n| old.get(*n) != new_params.get(*n))
+        .map(|n| {
+            let show =
+                |v: Option<&Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "(unset)".into());
+            format!("{n} {} -> {}", show(old.get(n)), show(new_params.get(n)))
+        })
+        .collect();
+    if !changes.is_empty() {
+        out.push(format!("params changed: {}", changes.join(", ")));
+    }
+    for (role, refs) in &cur.inputs {
+        let before = prev.inputs.get(role);
+        for r in refs {
+            match before.and_then(|b| b.iter().find(|p| p.stage == r.stage)) {
+                Some(p) if p.key == r.key => {}
+                Some(_) => out.push(format!("input {} changed", r.stage)),
+                None => out.push(format!("input {} added", r.stage)),
+            }
+        }
+    }
+    for (role, refs) in &prev.inputs {
+        for r in refs {
+            let still = cur
+                .inputs
+                .get(role)
+                .is_some_and(|c| c.iter().any(|x| x.stage == r.stage));
+            if !still {
+                out.push(format!("input {} removed", r.stage));
+            }
+        }
+    }
+    if prev.env != cur.env {
+        let show = |e: &NumericEnv| {
+            e.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        out.push(format!(
+            "numeric environment changed: {} -> {}",
+            show(&prev.env),
+            show(&cur.env)
+        ));
+    }
+    if out.is_empty() {
+        out.push("not in cache".to_string());
+    }
+    out
+}
+
+/// Resolves command-line targets (stage names, matrix groups, or figure ids such as `fig3_2`
+/// for `figure.fig3_2`) to stage indices.
+pub fn resolve_targets(pipeline: &Pipeline, targets: &[String]) -> Result<Vec<usize>> {
+    let mut out = BTreeSet::new();
+    for t in targets {
+        let found: Vec<usize> = pipeline
+            .stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.name == *t || s.base == *t || s.base == format!("figure.{t}"))
+            .map(|(i, _)| i)
+            .collect();
+        if found.is_empty() {
+            let mut names: Vec<&str> = pipeline
+                .stages
+                .iter()
+                .flat_map(|s| {
+                    [
+                        s.base.as_str(),
+                        s.base.strip_prefix("figure.").unwrap_or(&s.base),
+                    ]
+                })
+                .collect();
+            names.dedup();
+            bail!(
+                "`{t}` is not a stage or figure of {} (profile `{}`){}; run `spike-pipe dag` to list them",
+                pipeline.file.display(),
+                pipeline.profile,
+                did_you_mean(t, &names)
+            );
+        }
+        out.extend(found);
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Marks `seeds` and everything they need.
+pub fn with_ancestors(pipeline: &Pipeline, seeds: &[usize]) -> Vec<bool> {
+    let mut mark = vec![false; pipeline.stages.len()];
+    let mut stack: Vec<usize> = seeds.to_vec();
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut mark[i], true) {
+            continue;
+        }
+        for up in pipeline.stages[i].upstream() {
+            stack.push(pipeline.index(up).expect("resolved need"));
+        }
+    }
+    mark
+}
+
+/// `seeds` and every stage that (transitively) needs one of them.
+pub fn descendants(pipeline: &Pipeline, seeds: &[usize]) -> Vec<usize> {
+    let mut mark = vec![false; pipeline.stages.len()];
+    for &s in seeds {
+        mark[s] = true;
+    }
+    // Topological order: one forward pass suffices.
+    for (i, s) in pipeline.stages.iter().enumerate() {
+        if s.upstream()
+            .any(|u| mark[pipeline.index(u).expect("resolved need")])
+        {
+            mark[i] = true;
+        }
+    }
+    (0..mark.len()).filter(|&i| mark[i]).collect()
+}

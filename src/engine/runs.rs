@@ -1,0 +1,175 @@
+//! Run records: `outputs/runs/<run-id>.json` for every `repro`, with `outputs/runs/latest`
+//! pointing at the newest. `status` and `diff` read them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::cache::write_atomic;
+use super::kind::NumericEnv;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Reused from the local cache.
+    Cached,
+    /// Downloaded from the remote cache.
+    Pulled,
+    Computed,
+    Failed,
+    /// Not run because something it needs failed (or the run stopped early).
+    Skipped,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InputRef {
+    pub stage: String,
+    pub key: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StageRun {
+    pub name: String,
+    pub kind: String,
+    pub version: u32,
+    pub key: String,
+    pub params: serde_json::Value,
+    pub inputs: BTreeMap<String, Vec<InputRef>>,
+    pub env: NumericEnv,
+    pub outcome: Outcome,
+    pub wall_s: f64,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Why it had to be computed (empty when cached).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// Files it published to `outputs/figures/`.
+    #[serde(default)]
+    pub published: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub started: String,
+    pub finished: String,
+    pub profile: String,
+    pub pipeline: String,
+    pub command: Vec<String>,
+    pub targets: Vec<String>,
+    pub env: NumericEnv,
+    pub tool_version: String,
+    pub ok: bool,
+    pub wall_s: f64,
+    pub stages: Vec<StageRun>,
+}
+
+impl RunRecord {
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.stages.iter().filter(|s| s.outcome == outcome).count()
+    }
+}
+
+pub fn runs_dir(outputs: &Path) -> PathBuf {
+    outputs.join("runs")
+}
+
+pub fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    format!(
+        "{}-{:05}",
+        now.format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id() % 100_000
+    )
+}
+
+/// Writes the record and points `latest` at it (both atomically).
+pub fn write(outputs: &Path, record: &RunRecord) -> Result<PathBuf> {
+    let dir = runs_dir(outputs);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = format!("{}.json", record.run_id);
+    let path = dir.join(&name);
+    write_atomic(&path, serde_json::to_string_pretty(record)?.as_bytes())?;
+    let tmp = dir.join(format!("latest.tmp.{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&name, &tmp).context("linking outputs/runs/latest")?;
+    #[cfg(not(unix))]
+    fs::write(&tmp, &name)?;
+    fs::rename(&tmp, dir.join("latest")).context("updating outputs/runs/latest")?;
+    Ok(path)
+}
+
+pub fn read(path: &Path) -> Result<RunRecord> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("reading run record {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing run record {}", path.display()))
+}
+
+/// Run ids, oldest first (ids sort by time).
+pub fn list(outputs: &Path) -> Result<Vec<String>> {
+    let dir = runs_dir(outputs);
+    if !dir.is_dir() {
+        return Ok(vec![]);
+    }
+    let mut ids: Vec<String> = fs::read_dir(&dir)?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_suffix(".json").map(str::to_string)
+        })
+        .filter(|n| !n.contains(".tmp"))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// A run by id (or `latest`, or a path to a record).
+pub fn find(outputs: &Path, id: &str) -> Result<RunRecord> {
+    let p = Path::new(id);
+    if p.is_file() {
+        return read(p);
+    }
+    let dir = runs_dir(outputs);
+    if id == "latest" {
+        return read(&dir.join("latest"));
+    }
+    let path = dir.join(format!("{id}.json"));
+    if path.is_file() {
+        return read(&path);
+    }
+    let ids = list(outputs)?;
+    let matches: Vec<&String> = ids.iter().filter(|i| i.starts_with(id)).collect();
+    match matches.as_slice() {
+        [one] => read(&dir.join(format!("{one}.json"))),
+        [] => bail!(
+            "no run `{id}` in {} (runs: {})",
+            dir.display(),
+            ids.join(", ")
+        ),
+        _ => bail!("run id `{id}` is ambiguous in {}", dir.display()),
+    }
+}
+
+/// The most recent record of each stage name, searching runs newest first.
+pub fn last_seen(outputs: &Path, names: &[&str]) -> HashMap<String, StageRun> {
+    let mut found: HashMap<String, StageRun> = HashMap::new();
+    let ids = list(outputs).unwrap_or_default();
+    for id in ids.iter().rev().take(200) {
+        let Ok(record) = read(&runs_dir(outputs).join(format!("{id}.json"))) else {
+            continue;
+        };
+        for s in record.stages {
+            if s.outcome != Outcome::Skipped && !found.contains_key(&s.name) {
+                found.insert(s.name.clone(), s);
+            }
+        }
+        if names.iter().all(|n| found.contains_key(*n)) {
+            break;
+        }
+    }
+    found
+}

@@ -1,0 +1,10 @@
+//! spike-pipe: a reproducible pipeline for "Loss Spike in Training Neural Networks"
+//! (Li, Xu, Zhang, 2025). See README.md and DESIGN notes for the architecture.
+
+pub mod config;
+pub mod engine;
+pub mod linalg;
+pub mod nn;
+pub mod plot;
+pub mod stages;
+pub mod table;

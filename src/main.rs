@@ -1,0 +1,207 @@
+//! The `spike-pipe` command line: parses arguments, calls the library, maps errors to exit codes
+//! (0 success, 1 a stage failed, 2 bad input or configuration).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use spike_pipe::engine::exec::NoHooks;
+use spike_pipe::engine::kind::NumericEnv;
+use spike_pipe::engine::runs::Outcome;
+use spike_pipe::engine::{self, Locations, Project, ReproOptions};
+use spike_pipe::nn::backend::BackendKind;
+use spike_pipe::stages;
+
+#[derive(Parser)]
+#[command(
+    name = "spike-pipe",
+    version,
+    about = "Reproduce 'Loss Spike in Training Neural Networks' as a cached pipeline"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// The pipeline file.
+    #[arg(long, global = true, default_value = "pipeline.yaml")]
+    pipeline: PathBuf,
+    /// Profile of pipeline.yaml to use (smoke, quick, paper); default: the file's default_profile.
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// Cache directory (default: $SPIKE_CACHE, else .spike/cache beside the pipeline file).
+    #[arg(long, global = true)]
+    cache_dir: Option<PathBuf>,
+    /// Outputs directory (default: outputs/ beside the pipeline file).
+    #[arg(long, global = true)]
+    outputs: Option<PathBuf>,
+    /// Numeric backend: flex (default), tch or cuda when compiled in.
+    #[arg(long, global = true, default_value = "flex")]
+    backend: String,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every stale stage (or only what TARGETS need) and publish the figure tables.
+    Repro(ReproArgs),
+    /// List stale stages and why they are stale.
+    Status,
+    /// Print the stage graph.
+    Dag {
+        /// Graphviz output.
+        #[arg(long)]
+        dot: bool,
+    },
+}
+
+#[derive(Args)]
+struct ReproArgs {
+    /// Stages, matrix groups or figure ids (e.g. fig3_2); default: everything.
+    targets: Vec<String>,
+    /// Print the plan and the reasons without running anything.
+    #[arg(long)]
+    dry: bool,
+    /// Recompute the targets even if cached.
+    #[arg(long)]
+    force: bool,
+    /// Also run the stages downstream of the targets.
+    #[arg(long)]
+    downstream: bool,
+    /// Stages run in parallel (default: number of cores).
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// When a stage fails, finish the independent branches; exit non-zero at the end.
+    #[arg(long)]
+    keep_going: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn project(g: &Global) -> Result<Project> {
+    let backend = BackendKind::parse(&g.backend)?;
+    let env: NumericEnv = [("backend".to_string(), backend.name().to_string())].into();
+    let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
+    Project::load(&loc, g.profile.as_deref(), stages::registry(), env)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Repro(a) => {
+            let project = project(g)?;
+            let opts = ReproOptions {
+                targets: a.targets,
+                dry: a.dry,
+                force: a.force,
+                downstream: a.downstream,
+                jobs: a.jobs.unwrap_or_else(|| {
+                    std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(1)
+                }),
+                keep_going: a.keep_going,
+                command: std::env::args().collect(),
+            };
+            let result = engine::repro(&project, &opts, &NoHooks)?;
+            if a.dry {
+                if result.plan_lines.is_empty() {
+                    println!("nothing to run: every selected stage is up to date");
+                }
+                for l in &result.plan_lines {
+                    println!("{l}");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let record = result.record.as_ref().expect("a run record");
+            for s in &record.stages {
+                if let Some(e) = &s.error {
+                    println!(
+                        "{:9} {}: {e}",
+                        format!("{:?}", s.outcome).to_lowercase(),
+                        s.name
+                    );
+                }
+            }
+            let computed = record.count(Outcome::Computed);
+            println!(
+                "{} stages: {computed} computed, {} cached, {} pulled, {} failed, {} skipped in {:.2}s (profile {}, run {})",
+                record.stages.len(),
+                record.count(Outcome::Cached),
+                record.count(Outcome::Pulled),
+                record.count(Outcome::Failed),
+                record.count(Outcome::Skipped),
+                record.wall_s,
+                record.profile,
+                record.run_id
+            );
+            if computed == 0 && record.ok {
+                println!("nothing to do: all stages up to date (0 stages run)");
+            }
+            Ok(if record.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Status => {
+            let project = project(g)?;
+            let lines = engine::status_lines(&project);
+            let stale = lines.iter().filter(|l| !l.1).count();
+            for (name, fresh, why) in &lines {
+                if *fresh {
+                    println!("  ok     {name}: {why}");
+                } else {
+                    println!("  stale  {name}: {why}");
+                }
+            }
+            println!(
+                "{stale} of {} stages stale (profile {})",
+                lines.len(),
+                project.pipeline.profile
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dag { dot } => {
+            let project = project(g)?;
+            if dot {
+                print!("{}", engine::dag::dot(&project.pipeline));
+            } else {
+                print!("{}", engine::dag::text(&project.pipeline));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Backends and host <-> device tensors.
+//!
+//! All numerical code is generic over burn's `Backend` trait at the primitive level
+//! (`B::float_*`), with `Autodiff<B>` for gradients and `Autodiff<Autodiff<B>>` for exact
+//! Hessian-vector products. The backend is chosen at run time from [`BackendKind`]; `flex`
+//! (pure Rust, CPU) is the default, `tch` and `cuda` are cargo features.
+
+use anyhow::{Result, anyhow, bail};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, FloatDType, TensorData, read_sync};
+
+pub use burn::backend::Flex;
+
+/// Floating-point precision of a computation (a stage parameter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+impl Precision {
+    pub fn parse(s: &str) -> Result<Precision> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f64" => Ok(Precision::F64),
+            _ => bail!("unknown dtype `{s}` (use f32 or f64)"),
+        }
+    }
+    pub fn dtype(self) -> FloatDType {
+        match self {
+            Precision::F32 => FloatDType::F32,
+            Precision::F64 => FloatDType::F64,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Flex,
+    #[cfg(feature = "tch")]
+    Tch,
+    #[cfg(feature = "cuda")]
+    Cuda,
+}
+
+impl BackendKind {
+    pub const DEFAULT: BackendKind = BackendKind::Flex;
+
+    pub fn available() -> Vec<&'static str> {
+        #[allow(unused_mut)]
+        let mut v = vec!["flex"];
+        #[cfg(feature = "tch")]
+        v.push("tch");
+        #[cfg(feature = "cuda")]
+        v.push("cuda");
+        v
+    }
+
+    pub fn parse(s: &str) -> Result<BackendKind> {
+        match s {
+            "flex" => Ok(BackendKind::Flex),
+            #[cfg(feature = "tch")]
+            "tch" => Ok(BackendKind::Tch),
+            #[cfg(feature = "cuda")]
+            "cuda" => Ok(BackendKind::Cuda),
+            "tch" | "cuda" => bail!(
+                "backend `{s}` is not compiled in; rebuild with `cargo build --release --features {s}`"
+            ),
+            _ => bail!(
+                "unknown backend `{s}`; available: {}",
+                Self::available().join(", ")
+            ),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Flex => "flex",
+            #[cfg(feature = "tch")]
+            BackendKind::Tch => "tch",
+            #[cfg(feature = "cuda")]
+            BackendKind::Cuda => "cuda",
+        }
+    }
+}
+
+/// A computation generic over the backend, run by [`with_backend`].
+pub trait OnBackend {
+    type Output;
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output;
+}
+
+/// Runs `job` on the chosen backend's default device.
+pub fn with_backend<J: OnBackend>(kind: BackendKind, job: J) -> J::Output {
+    match kind {
+        BackendKind::Flex => job.run::<Flex>(Default::default()),
+        #[cfg(feature = "tch")]
+        BackendKind::Tch => job.run::<burn::backend::LibTorch>(tch_device()),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => job.run::<burn::backend::Cuda>(Default::default()),
+    }
+}
+
+#[cfg(feature = "tch")]
+fn tch_device() -> burn::backend::libtorch::LibTorchDevice {
+    if std::env::var("SPIKE_TCH_DEVICE").as_deref() == Ok("cuda") {
+        burn::backend::libtorch::LibTorchDevice::Cuda(0)
+    } else {
+        burn::backend::libtorch::LibTorchDevice::Cpu
+    }
+}
+
+/// A host vector as a tensor of the given shape and precision.
+pub fn tensor<B: Backend>(
+    values: &[f64],
+    shape: &[usize],
+    precision: Precision,
+    device: &B::Device,
+) -> FloatTensor<B> {
+    let data = match precision {
+        Precision::F64 => TensorData::new(values.to_vec(), shape.to_vec()),
+        Precision::F32 => TensorData::new(
+            values.iter().map(|&v| v as f32).collect::<Vec<f32>>(),
+            shape.to_vec(),
+        ),
+    };
+    B::float_from_data(data, device)
+}
+
+/// A host f32 vector as a tensor (images), converted to `precision`.
+pub fn tensor_f32<B: Backend>(
+    values: &[f32],
+    shape: &[usize],
+    precision: Precision,
+    device: &B::Device,
+) -> FloatTensor<B> {
+    let data = match precision {
+        Precision::F32 => TensorData::new(values.to_vec(), shape.to_vec()),
+        Precision::F64 => TensorData::new(
+            values.iter().map(|&v| v as f64).collect::<Vec<f64>>(),
+            shape.to_vec(),
+        ),
+    };
+    B::float_from_data(data, device)
+}
+
+/// All elements of a tensor, as f64.
+pub fn to_vec<B: Backend>(t: FloatTensor<B>) -> Result<Vec<f64>> {
+    let data =
+        read_sync(B::float_into_data(t)).map_err(|e| anyhow!("reading a tensor back: {e:?}"))?;
+    data.convert::<f64>()
+        .try_into_vec::<f64>()
+        .map_err(|e| anyhow!("converting a tensor to f64: {e:?}"))
+}
+
+/// A one-element tensor as f64.
+pub fn scalar<B: Backend>(t: FloatTensor<B>) -> Result<f64> {
+    to_vec::<B>(t)?
+        .first()
+        .copied()
+        .ok_or_else(|| anyhow!("empty tensor where a scalar was expected"))
+}

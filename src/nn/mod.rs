@@ -1,0 +1,6 @@
+//! Models as functions of a flat parameter vector, losses, derivatives and training.
+
+pub mod backend;
+pub mod objective;
+pub mod ops;
+pub mod toy;

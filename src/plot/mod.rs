@@ -1,0 +1,81 @@
+//! Figures: the tidy table every figure stage publishes, and its rendering.
+//!
+//! A figure table has the columns `panel` (the paper's panel letter or a name), `series` (what
+//! is drawn), `x`, `y` and `z` (null unless the series is a surface or carries a third value).
+//! Rows of one series are in drawing order.
+
+use anyhow::Result;
+use polars::prelude::DataFrame;
+
+use crate::table::TableBuilder;
+
+#[derive(Default, Debug, Clone)]
+pub struct FigureData {
+    pub panel: Vec<String>,
+    pub series: Vec<String>,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub z: Vec<Option<f64>>,
+}
+
+impl FigureData {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A curve or a set of points: y against x.
+    pub fn xy(&mut self, panel: &str, series: &str, xs: &[f64], ys: &[f64]) {
+        for (&x, &y) in xs.iter().zip(ys) {
+            self.push(panel, series, x, y, None);
+        }
+    }
+
+    /// Points with a third value (a surface sample, a colour).
+    pub fn xyz(&mut self, panel: &str, series: &str, xs: &[f64], ys: &[f64], zs: &[f64]) {
+        for ((&x, &y), &z) in xs.iter().zip(ys).zip(zs) {
+            self.push(panel, series, x, y, Some(z));
+        }
+    }
+
+    pub fn push(&mut self, panel: &str, series: &str, x: f64, y: f64, z: Option<f64>) {
+        self.panel.push(panel.to_string());
+        self.series.push(series.to_string());
+        self.x.push(x);
+        self.y.push(y);
+        self.z.push(z);
+    }
+
+    pub fn to_frame(&self) -> Result<DataFrame> {
+        TableBuilder::new()
+            .str("panel", self.panel.clone())
+            .str("series", self.series.clone())
+            .f64("x", self.x.clone())
+            .f64("y", self.y.clone())
+            .opt_f64("z", self.z.clone())
+            .build()
+    }
+
+    /// The (x, y, z) of one series.
+    pub fn get(&self, panel: &str, series: &str) -> (Vec<f64>, Vec<f64>, Vec<Option<f64>>) {
+        let mut out = (vec![], vec![], vec![]);
+        for i in 0..self.x.len() {
+            if self.panel[i] == panel && self.series[i] == series {
+                out.0.push(self.x[i]);
+                out.1.push(self.y[i]);
+                out.2.push(self.z[i]);
+            }
+        }
+        out
+    }
+}
+
+/// `n` evenly spaced values from `a` to `b` inclusive.
+pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
+    match n {
+        0 => vec![],
+        1 => vec![a],
+        _ => (0..n)
+            .map(|i| a + (b - a) * i as f64 / (n - 1) as f64)
+            .collect(),
+    }
+}

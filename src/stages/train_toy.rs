@@ -1,0 +1,132 @@
+//! `train_toy`: gradient descent on the toy LLAS model (paper Sec 3.3, Appendix A), recording per
+//! step the loss, (x, y) and lambda_max of the exact 2x2 Hessian.
+
+use anyhow::{Result, bail};
+use burn::backend::Backend;
+
+use crate::config::ParamSpec;
+use crate::engine::context::StageContext;
+use crate::engine::kind::{ParamsExt, StageKind};
+use crate::linalg::sym2;
+use crate::nn::backend::{OnBackend, with_backend};
+use crate::nn::objective::{HvpMethod, dense_hessian, value_and_grad};
+use crate::nn::toy::Toy;
+use crate::table::TableBuilder;
+
+use super::backend_of;
+
+pub struct TrainToy;
+
+/// One row per step: the state before the update of that step.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ToyLog {
+    pub step: Vec<i64>,
+    pub loss: Vec<f64>,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub lambda_max: Vec<f64>,
+}
+
+struct Run<'a> {
+    lr: f64,
+    x0: f64,
+    y0: f64,
+    steps: usize,
+    on_step: &'a (dyn Fn(usize) + Sync),
+}
+
+impl OnBackend for Run<'_> {
+    type Output = Result<ToyLog>;
+    fn run<B: Backend>(self, device: B::Device) -> Result<ToyLog> {
+        let mut theta = vec![self.x0, self.y0];
+        let mut log = ToyLog::default();
+        for step in 0..=self.steps {
+            let (loss, grad) = value_and_grad::<B, _>(&Toy, &theta, &device)?;
+            if !loss.is_finite() {
+                bail!("the toy model diverged at step {step} (loss {loss}); lower lr");
+            }
+            let h = dense_hessian::<B, _>(&Toy, HvpMethod::Exact, &theta, &device)?;
+            log.step.push(step as i64);
+            log.loss.push(loss);
+            log.x.push(theta[0]);
+            log.y.push(theta[1]);
+            log.lambda_max
+                .push(sym2::eigenvalues(h[0][0], h[0][1], h[1][1])[0]);
+            if step < self.steps {
+                theta = theta
+                    .iter()
+                    .zip(&grad)
+                    .map(|(t, g)| t - self.lr * g)
+                    .collect();
+            }
+            (self.on_step)(step);
+        }
+        Ok(log)
+    }
+}
+
+/// Trains the toy model with burn autodiff on the given backend; `on_step` sees each step.
+pub fn train(
+    backend: crate::nn::backend::BackendKind,
+    lr: f64,
+    x0: f64,
+    y0: f64,
+    steps: usize,
+    on_step: &(dyn Fn(usize) + Sync),
+) -> Result<ToyLog> {
+    with_backend(
+        backend,
+        Run {
+            lr,
+            x0,
+            y0,
+            steps,
+            on_step,
+        },
+    )
+}
+
+impl StageKind for TrainToy {
+    fn name(&self) -> &'static str {
+        "train_toy"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "Gradient descent on f(x, y) = (50x + 200) y^2 - x + 5 with lambda_max of the exact Hessian per step"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::float("lr", "learning rate (paper: 5e-3)").default(5e-3),
+            ParamSpec::float("x0", "initial x (paper: 0.5)").default(0.5),
+            ParamSpec::float("y0", "initial y (paper: 1e-5)").default(1e-5),
+            ParamSpec::int("steps", "number of gradient-descent steps").default(150i64),
+        ]
+    }
+    fn numeric(&self) -> bool {
+        true
+    }
+    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+        let p = ctx.params;
+        let steps = p.usize("steps")?;
+        let bar = ctx.progress(steps as u64 + 1, "steps");
+        let on_step = |s: usize| bar.set_position(s as u64 + 1);
+        let log = train(
+            backend_of(ctx)?,
+            p.f64("lr")?,
+            p.f64("x0")?,
+            p.f64("y0")?,
+            steps,
+            &on_step,
+        )?;
+        let mut df = TableBuilder::new()
+            .i64("step", log.step)
+            .f64("loss", log.loss)
+            .f64("x", log.x)
+            .f64("y", log.y)
+            .f64("lambda_max", log.lambda_max)
+            .build()?;
+        ctx.write_table("log", &mut df)
+    }
+}

@@ -1,0 +1,363 @@
+//! The engine end to end through the binary: caching, invalidation, canonical keys, corruption,
+//! crashes, concurrency, targets and failures.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const TOY: &str = r#"
+default_profile: quick
+profiles:
+  quick: {}
+stages:
+  - name: train.toy
+    kind: train_toy
+    params: {lr: 5.0e-3, x0: 0.5, y0: 1.0e-5, steps: 80}
+  - name: train.other
+    kind: train_toy
+    params: {lr: 4.0e-3, steps: 70}
+  - name: figure.fig3_2
+    kind: figure_toy
+    needs: {train: train.toy}
+    params: {grid: 11}
+  - name: figure.other
+    kind: figure_toy
+    needs: {train: train.other}
+    params: {id: other, grid: 11}
+"#;
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn cached_rerun_runs_zero_stages() {
+    let p = Proj::new(TOY);
+    p.ok(&["repro"]);
+    assert!(
+        p.outcomes().values().all(|o| o == "computed"),
+        "{:?}",
+        p.outcomes()
+    );
+    let out = p.ok(&["repro"]);
+    assert!(
+        p.outcomes().values().all(|o| o == "cached"),
+        "{:?}",
+        p.outcomes()
+    );
+    assert!(out.contains("0 computed"), "{out}");
+    assert!(p.path().join("outputs/figures/fig3_2.parquet").is_file());
+    assert!(p.path().join("outputs/figures/other.parquet").is_file());
+}
+
+#[test]
+fn editing_a_parameter_reruns_exactly_its_dependents() {
+    let p = Proj::new(TOY);
+    p.ok(&["repro"]);
+    p.write_pipeline(&TOY.replace("lr: 5.0e-3, x0", "lr: 4.5e-3, x0"));
+    let status = p.ok(&["status"]);
+    assert!(
+        status.contains("train.toy: params changed: lr 0.005 -> 0.0045"),
+        "{status}"
+    );
+    assert!(
+        status.contains("figure.fig3_2: input train.toy changed"),
+        "{status}"
+    );
+    assert!(status.contains("ok     train.other"), "{status}");
+    let dry = p.ok(&["repro", "--dry"]);
+    assert!(
+        dry.contains("run    train.toy: params changed") && !dry.contains("train.other"),
+        "{dry}"
+    );
+    p.ok(&["repro"]);
+    assert_eq!(
+        p.outcomes(),
+        map(&[
+            ("train.toy", "computed"),
+            ("train.other", "cached"),
+            ("figure.fig3_2", "computed"),
+            ("figure.other", "cached"),
+        ])
+    );
+    // Reverting finds the old entries again.
+    p.write_pipeline(TOY);
+    p.ok(&["repro"]);
+    assert!(
+        p.outcomes().values().all(|o| o == "cached"),
+        "{:?}",
+        p.outcomes()
+    );
+}
+
+#[test]
+fn reformatting_the_pipeline_changes_no_key() {
+    let p = Proj::new(TOY);
+    p.ok(&["repro"]);
+    let keys = p.keys();
+    let reformatted = r#"
+# the same pipeline, written differently
+stages:
+  - kind: train_toy          # key order swapped
+    name: train.toy
+    params:
+      steps: 80
+      y0: 0.00001
+      x0: 5e-1
+      lr: 0.005
+  - {name: train.other, kind: train_toy, params: {steps: 70.0, lr: 4e-3}}
+  - name: figure.fig3_2
+    params: {grid: 11}
+    needs:
+      train: train.toy
+    kind: figure_toy
+  - name: figure.other
+    kind: figure_toy
+    needs: {train: [train.other]}
+    params: {grid: 11, id: "other"}
+profiles: {quick: {}}
+default_profile: quick
+"#;
+    p.write_pipeline(reformatted);
+    p.ok(&["repro"]);
+    assert!(
+        p.outcomes().values().all(|o| o == "cached"),
+        "{:?}",
+        p.outcomes()
+    );
+    assert_eq!(p.keys(), keys);
+}
+
+#[test]
+fn a_corrupted_cached_table_is_detected_and_recomputed() {
+    let p = Proj::new(TOY);
+    p.ok(&["repro"]);
+    let key = p.keys()["train.toy"].clone();
+    let file = p.cache().join("entries").join(&key).join("log.parquet");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::thread::sleep(Duration::from_millis(10));
+    std::fs::write(&file, &bytes).unwrap();
+    let out = p.run(&["repro"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&key) && err.contains("corrupt") && err.contains("log.parquet"),
+        "{err}"
+    );
+    let o = p.outcomes();
+    assert_eq!(o["train.toy"], "computed");
+    assert_eq!(o["figure.fig3_2"], "cached");
+    let rec = p.latest();
+    let reasons = rec["stages"][0]["reasons"].to_string();
+    assert!(reasons.contains("cached entry corrupt"), "{reasons}");
+    // The recomputed entry is valid again.
+    p.ok(&["repro"]);
+    assert!(p.outcomes().values().all(|o| o == "cached"));
+}
+
+const SLOW: &str = r#"
+stages:
+  - name: train.slow
+    kind: train_toy
+    params: {lr: 1.0e-3, steps: 15000}
+  - name: figure.slow
+    kind: figure_toy
+    needs: {train: train.slow}
+    params: {grid: 5, id: slow}
+"#;
+
+fn wait_for_tmp_entry(p: &Proj, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if std::fs::read_dir(p.cache().join("tmp"))
+            .map(|r| r.count() > 0)
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn sigkill_in_the_middle_of_a_stage_leaves_a_usable_cache() {
+    let p = Proj::new(SLOW);
+    let mut child = p.spawn(&["repro"]);
+    assert!(
+        wait_for_tmp_entry(&p, Duration::from_secs(60)),
+        "the stage never started"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let entries: Vec<_> = std::fs::read_dir(p.cache().join("entries"))
+        .unwrap()
+        .collect();
+    assert!(entries.is_empty(), "a killed stage left an entry");
+    p.ok(&["repro"]);
+    assert_eq!(
+        p.outcomes(),
+        map(&[("train.slow", "computed"), ("figure.slow", "computed")])
+    );
+    let left: Vec<_> = std::fs::read_dir(p.cache().join("tmp")).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "temporary directories left behind: {left:?}"
+    );
+    // Same result as an uninterrupted run elsewhere.
+    let q = Proj::new(SLOW);
+    q.ok(&["repro"]);
+    let a =
+        spike_pipe::table::read_parquet(&p.path().join("outputs/figures/slow.parquet")).unwrap();
+    let b =
+        spike_pipe::table::read_parquet(&q.path().join("outputs/figures/slow.parquet")).unwrap();
+    assert!(a.equals_missing(&b));
+}
+
+#[test]
+fn two_concurrent_runs_both_succeed_and_compute_each_stage_once() {
+    let p = Proj::new(&SLOW.replace("15000", "6000"));
+    let a = p.spawn(&["repro"]);
+    let b = p.spawn(&["repro"]);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+    let runs: Vec<serde_json::Value> = std::fs::read_dir(p.path().join("outputs/runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .map(|e| record(&e.path()))
+        .collect();
+    assert_eq!(runs.len(), 2);
+    for stage in ["train.slow", "figure.slow"] {
+        let computed = runs
+            .iter()
+            .filter(|r| outcomes(r)[stage] == "computed")
+            .count();
+        let cached = runs
+            .iter()
+            .filter(|r| outcomes(r)[stage] == "cached")
+            .count();
+        assert_eq!((computed, cached), (1, 1), "{stage}");
+    }
+}
+
+const FAILING: &str = r#"
+stages:
+  - name: train.bad
+    kind: train_toy
+    params: {lr: 1.0, steps: 400}
+  - name: figure.bad
+    kind: figure_toy
+    needs: {train: train.bad}
+    params: {grid: 5, id: bad}
+  - name: train.good
+    kind: train_toy
+    params: {steps: 30}
+  - name: figure.good
+    kind: figure_toy
+    needs: {train: train.good}
+    params: {grid: 5, id: good}
+"#;
+
+#[test]
+fn a_failure_stops_the_run_unless_keep_going() {
+    let p = Proj::new(FAILING);
+    let out = p.run(&["repro", "-j", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let o = p.outcomes();
+    assert_eq!(o["train.bad"], "failed");
+    assert_eq!(o["figure.bad"], "skipped");
+    assert_eq!(o["figure.good"], "skipped");
+    let rec = p.latest();
+    let err = rec["stages"][0]["error"].as_str().unwrap();
+    assert!(err.contains("diverged at step"), "{err}");
+
+    let out = p.run(&["repro", "-j", "1", "--keep-going"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        p.outcomes(),
+        map(&[
+            ("train.bad", "failed"),
+            ("figure.bad", "skipped"),
+            ("train.good", "computed"),
+            ("figure.good", "computed"),
+        ])
+    );
+    assert!(p.path().join("outputs/figures/good.parquet").is_file());
+    assert!(!p.path().join("outputs/figures/bad.parquet").exists());
+    let status = p.ok(&["status"]);
+    assert!(
+        status.contains("train.bad: not in cache (last attempt failed"),
+        "{status}"
+    );
+}
+
+#[test]
+fn targets_force_downstream_and_parallel_jobs() {
+    let p = Proj::new(TOY);
+    // A figure id as target runs it and what it needs, nothing else.
+    p.ok(&["repro", "fig3_2"]);
+    assert_eq!(
+        p.outcomes(),
+        map(&[("train.toy", "computed"), ("figure.fig3_2", "computed")])
+    );
+    // --force reruns the target only.
+    p.ok(&["repro", "train.toy", "--force"]);
+    assert_eq!(p.outcomes(), map(&[("train.toy", "computed")]));
+    // --downstream adds what depends on it.
+    p.ok(&["repro", "train.toy", "--force", "--downstream"]);
+    assert_eq!(
+        p.outcomes(),
+        map(&[("train.toy", "computed"), ("figure.fig3_2", "computed")])
+    );
+    // The rest in parallel.
+    p.ok(&["repro", "-j", "4"]);
+    let o = p.outcomes();
+    assert_eq!(
+        (o["train.other"].as_str(), o["figure.other"].as_str()),
+        ("computed", "computed")
+    );
+    let out = p.run(&["repro", "fig3_3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`fig3_3` is not a stage or figure")
+            && stderr(&out).contains("did you mean `fig3_2`?")
+    );
+}
+
+#[test]
+fn non_tty_progress_prints_plain_lines() {
+    let p = Proj::new(SLOW.replace("15000", "3000").as_str());
+    let out = p.run(&["repro"]);
+    let err = stderr(&out);
+    assert!(err.contains("train.slow: 100%"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "escape codes in non-TTY output: {err}"
+    );
+}
+
+#[test]
+fn dag_prints_text_and_dot() {
+    let p = Proj::new(TOY);
+    let text = p.ok(&["dag"]);
+    assert!(
+        text.contains("figure.fig3_2") && text.contains("<- train: train.toy"),
+        "{text}"
+    );
+    let dot = p.ok(&["dag", "--dot"]);
+    assert!(
+        dot.starts_with("digraph") && dot.contains("\"train.toy\" -> \"figure.fig3_2\""),
+        "{dot}"
+    );
+}

@@ -1,0 +1,165 @@
+//! Every validation error of pipeline.yaml: exit code 2, a message that names the place and the
+//! fix, and nothing run or written.
+
+mod common;
+
+use common::*;
+
+fn rejected(pipeline: &str, expect: &[&str]) {
+    let p = Proj::new(pipeline);
+    let out = p.run(&["repro"]);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2 for:\n{pipeline}\nstderr: {err}"
+    );
+    for e in expect {
+        assert!(err.contains(e), "expected `{e}` in the error:\n{err}");
+    }
+    assert!(!p.path().join(".spike").exists(), "a cache was created");
+    assert!(!p.path().join("outputs").exists(), "outputs were written");
+}
+
+#[test]
+fn malformed_yaml_names_line_and_column() {
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n    params: {lr: 0.1\n",
+        &["pipeline.yaml:5:1:"],
+    );
+    rejected(
+        "stages:\n  - name: a\n   kind: train_toy\n",
+        &["pipeline.yaml:2:5:", "missing field `kind`"],
+    );
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_the_closest_valid_key() {
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n    nedds: []\n",
+        &[
+            "pipeline.yaml:4:5:",
+            "unknown field `nedds`",
+            "did you mean `needs`?",
+        ],
+    );
+    rejected(
+        "default_profil: quick\nstages: []\n",
+        &[
+            "pipeline.yaml:1:1:",
+            "unknown field `default_profil`",
+            "did you mean `default_profile`?",
+        ],
+    );
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n    params: {lr: 0.1, stepz: 3}\n",
+        &[
+            "pipeline.yaml:4:",
+            "params.stepz",
+            "unknown parameter `stepz`",
+            "did you mean `steps`?",
+        ],
+    );
+    rejected(
+        "profiles:\n  quick:\n    train.toy: {parms: {lr: 1}}\nstages:\n  - name: train.toy\n    kind: train_toy\n",
+        &["unknown field `parms`", "did you mean `params`?"],
+    );
+}
+
+#[test]
+fn unknown_stage_kinds_are_rejected() {
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_tyo\n",
+        &[
+            "pipeline.yaml:3:",
+            "unknown kind `train_tyo`",
+            "did you mean `train_toy`?",
+            "known kinds:",
+        ],
+    );
+}
+
+#[test]
+fn unknown_and_duplicate_needs_are_rejected() {
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n  - name: figure.a\n    kind: figure_toy\n    needs: {train: train.tyo}\n",
+        &[
+            "pipeline.yaml:6:",
+            "needs `train.tyo`, which is not a stage",
+            "did you mean `train.toy`?",
+        ],
+    );
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n  - name: figure.a\n    kind: figure_toy\n    needs: [train.toy, train.toy]\n",
+        &["lists `train.toy` twice in needs"],
+    );
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n  - name: train.toy\n    kind: train_toy\n",
+        &["stage `train.toy` is declared twice"],
+    );
+}
+
+#[test]
+fn cycles_are_rejected_and_printed() {
+    rejected(
+        "stages:\n  - name: a\n    kind: figure_toy\n    needs: {train: b}\n  - name: b\n    kind: figure_toy\n    needs: {train: c}\n  - name: c\n    kind: figure_toy\n    needs: {train: a}\n",
+        &["cycle in needs: a -> b -> c -> a"],
+    );
+}
+
+#[test]
+fn wrong_parameter_types_are_rejected() {
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n    params:\n      steps: 100\n      lr: fast\n",
+        &[
+            "pipeline.yaml:6:",
+            "stage `train.toy` (kind `train_toy`), params.lr: expected a number, got a string `fast`",
+        ],
+    );
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n    params: {steps: 1.5}\n",
+        &["params.steps: expected an integer"],
+    );
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n    matrix: {lr: 0.1}\n",
+        &["matrix.lr: expected a list of values to sweep over"],
+    );
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n    matrix: {learning_rate: [0.1]}\n",
+        &["`learning_rate` is not a parameter of kind `train_toy`"],
+    );
+}
+
+#[test]
+fn unknown_profiles_are_rejected() {
+    let p = Proj::new("default_profile: quick\nprofiles: {quick: {}, smoke: {}}\nstages: []\n");
+    let out = p.run(&["--profile", "smok", "repro"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown profile `smok` (did you mean `smoke`?)"),
+        "{}",
+        stderr(&out)
+    );
+    rejected(
+        "profiles:\n  quick:\n    train.tyo: {params: {lr: 1}}\nstages:\n  - name: train.toy\n    kind: train_toy\n",
+        &[
+            "profile `quick` overrides `train.tyo`, which is not a stage",
+            "did you mean `train.toy`?",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_pipeline_file_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("repro")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read the pipeline file")
+            && stderr(&out).contains("--pipeline")
+    );
+}
