@@ -1,3 +1,5 @@
 //! Linear algebra of the Hessian: symmetric eigenproblems, Lanczos, PCA.
 
+pub mod dense;
+pub mod lanczos;
 pub mod sym2;

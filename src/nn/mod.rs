@@ -1,6 +1,10 @@
 //! Models as functions of a flat parameter vector, losses, derivatives and training.
 
 pub mod backend;
+pub mod data;
+pub mod init;
+pub mod model;
 pub mod objective;
 pub mod ops;
 pub mod toy;
+pub mod train;

@@ -9,6 +9,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Scalar};
 
 use super::backend::{Precision, scalar, tensor, to_vec};
+use super::ops::Order;
 
 /// A training objective R(theta): the model, its data and its loss, as one function of the flat
 /// parameter vector. `loss` must only use burn primitive ops that autodiff can differentiate
@@ -17,8 +18,14 @@ pub trait Objective: Sync {
     /// Number of parameters.
     fn dim(&self) -> usize;
     fn precision(&self) -> Precision;
-    /// The scalar loss at `theta` (a rank-1 tensor of length `dim()`).
-    fn loss<B: Backend>(&self, theta: FloatTensor<B>, device: &B::Device) -> FloatTensor<B>;
+    /// The scalar loss at `theta` (a rank-1 tensor of length `dim()`), built to be
+    /// differentiated `order` times.
+    fn loss<B: Backend>(
+        &self,
+        theta: FloatTensor<B>,
+        device: &B::Device,
+        order: Order,
+    ) -> FloatTensor<B>;
 }
 
 /// How Hessian-vector products are computed; recorded with every eigen-result.
@@ -44,7 +51,7 @@ impl HvpMethod {
 /// The loss at `theta`.
 pub fn value<B: Backend, O: Objective>(o: &O, theta: &[f64], device: &B::Device) -> Result<f64> {
     let t = tensor::<B>(theta, &[o.dim()], o.precision(), device);
-    scalar::<B>(o.loss::<B>(t, device))
+    scalar::<B>(o.loss::<B>(t, device, Order::First))
 }
 
 /// The loss and its gradient at `theta`.
@@ -65,7 +72,7 @@ pub fn grad_tensor<B: Backend, O: Objective>(
     device: &B::Device,
 ) -> Result<(f64, FloatTensor<B>)> {
     let t = Autodiff::<B>::float_set_require_grad(Autodiff::<B>::from_inner(theta), true);
-    let loss = o.loss::<Autodiff<B>>(t.clone(), device);
+    let loss = o.loss::<Autodiff<B>>(t.clone(), device, Order::First);
     let value = scalar::<B>(Autodiff::<B>::inner(loss.clone()))?;
     let grads = Autodiff::<B>::backward(loss);
     let grad = Autodiff::<B>::grad(&t, &grads)
@@ -99,7 +106,7 @@ pub fn hvp_exact<B: Backend, O: Objective>(
     let p = o.precision();
     let t_in = In::<B>::float_set_require_grad(tensor::<In<B>>(theta, &[n], p, device), true);
     let t_out = Out::<B>::float_set_require_grad(Out::<B>::from_inner(t_in.clone()), true);
-    let loss = o.loss::<Out<B>>(t_out.clone(), device);
+    let loss = o.loss::<Out<B>>(t_out.clone(), device, Order::Second);
     let grads = Out::<B>::backward(loss);
     let Some(g) = Out::<B>::grad(&t_out, &grads) else {
         return Ok(vec![0.0; n]);

@@ -6,7 +6,7 @@ use burn::backend::tensor::FloatTensor;
 
 use super::backend::Precision;
 use super::objective::Objective;
-use super::ops::{add_scalar, scale, square, take};
+use super::ops::{Order, add_scalar, scale, square, take};
 
 pub struct Toy;
 
@@ -17,7 +17,12 @@ impl Objective for Toy {
     fn precision(&self) -> Precision {
         Precision::F64
     }
-    fn loss<B: Backend>(&self, theta: FloatTensor<B>, _device: &B::Device) -> FloatTensor<B> {
+    fn loss<B: Backend>(
+        &self,
+        theta: FloatTensor<B>,
+        _device: &B::Device,
+        _order: Order,
+    ) -> FloatTensor<B> {
         let x = take::<B>(&theta, 0, &[1]);
         let y = take::<B>(&theta, 1, &[1]);
         let sharpness = add_scalar::<B>(scale::<B>(x.clone(), 50.0), 200.0);

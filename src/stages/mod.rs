@@ -1,7 +1,10 @@
 //! Stage kinds: the science. Each is a pure function of (params, inputs) -> artifacts; adding an
 //! analysis is one file here, one line in [`registry`], and a few lines of `pipeline.yaml`.
 
+pub mod data;
+pub mod dataset_1d;
 pub mod figure_toy;
+pub mod train;
 pub mod train_toy;
 
 use anyhow::Result;
@@ -13,6 +16,8 @@ use crate::nn::backend::BackendKind;
 /// Every stage kind `pipeline.yaml` may use.
 pub fn registry() -> Registry {
     Registry::new(vec![
+        Box::new(dataset_1d::Dataset1d),
+        Box::new(train::Train),
         Box::new(train_toy::TrainToy),
         Box::new(figure_toy::FigureToy),
     ])
