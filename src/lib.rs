@@ -2,6 +2,7 @@
 //! (Li, Xu, Zhang, 2025). See README.md and DESIGN notes for the architecture.
 
 pub mod config;
+pub mod datasets;
 pub mod engine;
 pub mod linalg;
 pub mod nn;

@@ -41,6 +41,9 @@ struct Global {
     /// Outputs directory (default: outputs/ beside the pipeline file).
     #[arg(long, global = true)]
     outputs: Option<PathBuf>,
+    /// A local CIFAR-10 copy (directory of .bin batches or one .bin file); sets SPIKE_CIFAR10_DIR.
+    #[arg(long, global = true)]
+    cifar10_dir: Option<PathBuf>,
     /// Numeric backend: flex (default), tch or cuda when compiled in.
     #[arg(long, global = true, default_value = "flex")]
     backend: String,
@@ -86,6 +89,10 @@ struct ReproArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.global.cifar10_dir {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var(spike_pipe::datasets::cifar10::ENV_DIR, dir) };
+    }
     init_logging(cli.global.verbose);
     match run(cli) {
         Ok(code) => code,

@@ -105,7 +105,14 @@ fn stat_stamp(path: &Path) -> Option<(u64, u128)> {
 
 impl Cache {
     pub fn open(root: &Path) -> Result<Cache> {
-        for sub in ["entries", "tmp", "locks", "verified", "scratch"] {
+        for sub in [
+            "entries",
+            "tmp",
+            "locks",
+            "verified",
+            "scratch",
+            "fingerprints",
+        ] {
             fs::create_dir_all(root.join(sub)).with_context(|| {
                 format!("creating the cache directory {}", root.join(sub).display())
             })?;
@@ -278,6 +285,27 @@ impl Cache {
         self.stamp(&manifest);
         fs::remove_dir_all(self.scratch_dir(&manifest.key)).ok();
         Ok(manifest)
+    }
+
+    /// blake3 of a file outside the cache (external data), memoised by its size and mtime.
+    pub fn hash_file_memo(&self, path: &Path) -> Result<String> {
+        let abs =
+            fs::canonicalize(path).with_context(|| format!("{} does not exist", path.display()))?;
+        let memo = self.root.join("fingerprints").join(format!(
+            "{}.json",
+            &blake3::hash(abs.to_string_lossy().as_bytes()).to_hex()[..32]
+        ));
+        let stamp = stat_stamp(&abs);
+        if let Ok(text) = fs::read_to_string(&memo)
+            && let Ok((s, hash)) = serde_json::from_str::<(Option<(u64, u128)>, String)>(&text)
+            && s.is_some()
+            && s == stamp
+        {
+            return Ok(hash);
+        }
+        let (hash, _) = hash_file(&abs)?;
+        write_atomic(&memo, serde_json::to_string(&(stamp, &hash))?.as_bytes())?;
+        Ok(hash)
     }
 
     /// Keys of all complete entries.

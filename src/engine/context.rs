@@ -78,13 +78,22 @@ impl Input {
     }
 }
 
+/// The directories of a running stage (all owned by the engine).
+pub struct StageDirs {
+    /// Where its artifacts go (a temporary directory, committed when the stage succeeds).
+    pub out: PathBuf,
+    /// Survives a crash of the stage (resumable state); removed after commit.
+    pub scratch: PathBuf,
+    /// The project's `data/` directory.
+    pub data: PathBuf,
+}
+
 pub struct StageContext<'a> {
     pub name: &'a str,
     pub params: &'a Params,
     pub env: &'a NumericEnv,
     inputs: BTreeMap<String, Vec<Input>>,
-    out_dir: PathBuf,
-    scratch: PathBuf,
+    dirs: StageDirs,
     progress: &'a Progress,
 }
 
@@ -94,8 +103,7 @@ impl<'a> StageContext<'a> {
         params: &'a Params,
         env: &'a NumericEnv,
         inputs: BTreeMap<String, Vec<Input>>,
-        out_dir: PathBuf,
-        scratch: PathBuf,
+        dirs: StageDirs,
         progress: &'a Progress,
     ) -> Self {
         StageContext {
@@ -103,10 +111,14 @@ impl<'a> StageContext<'a> {
             params,
             env,
             inputs,
-            out_dir,
-            scratch,
+            dirs,
             progress,
         }
+    }
+
+    /// The project's `data/` directory: where dataset downloads go (import stages only).
+    pub fn data_dir(&self) -> &Path {
+        &self.dirs.data
     }
 
     /// The single input of a role.
@@ -153,7 +165,7 @@ impl<'a> StageContext<'a> {
     /// Path for a new artifact in this stage's output directory.
     pub fn output_path(&self, name: &str) -> Result<PathBuf> {
         check_relative(name)?;
-        let path = self.out_dir.join(name);
+        let path = self.dirs.out.join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -184,8 +196,8 @@ impl<'a> StageContext<'a> {
     /// A directory that survives a crash of this stage (for resumable checkpoints); removed
     /// once the stage's entry is committed.
     pub fn scratch_dir(&self) -> Result<&Path> {
-        std::fs::create_dir_all(&self.scratch)?;
-        Ok(&self.scratch)
+        std::fs::create_dir_all(&self.dirs.scratch)?;
+        Ok(&self.dirs.scratch)
     }
 
     pub fn progress(&self, total: u64, unit: &str) -> Bar {

@@ -13,7 +13,7 @@ use crate::config::params_to_json;
 
 use super::Project;
 use super::cache::{Manifest, Validity};
-use super::context::{Input, StageContext};
+use super::context::{Input, StageContext, StageDirs};
 use super::plan::Plan;
 use super::progress::Progress;
 use super::runs::{Outcome, StageRun};
@@ -185,6 +185,7 @@ fn record(
         params: params_to_json(&def.params),
         inputs: p.inputs.clone(),
         env: p.env.clone(),
+        external: p.external.clone(),
         outcome,
         wall_s,
         error,
@@ -292,8 +293,11 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
             &def.params,
             &env,
             inputs,
-            tmp.clone(),
-            cache.scratch_dir(&planned.key),
+            StageDirs {
+                out: tmp.clone(),
+                scratch: cache.scratch_dir(&planned.key),
+                data: project.data_dir.clone(),
+            },
             progress,
         );
         catch_unwind(AssertUnwindSafe(|| kind.run(&mut ctx)))

@@ -11,7 +11,7 @@ const KEY_SCHEME: &[u8] = b"spike-pipe stage key v1";
 
 /// The key of a stage: its kind, the kind's implementation version, its parameters in canonical
 /// form (sorted names, exact float bits), the keys of its inputs by role, and, for numeric kinds,
-/// the numeric environment. The stage's own name is not part of it: two stages that compute the
+/// the numeric environment, and a fingerprint of external data it imports. The stage's own name is not part of it: two stages that compute the
 /// same thing share one cache entry.
 pub fn stage_key(
     kind: &str,
@@ -19,6 +19,7 @@ pub fn stage_key(
     params: &Params,
     inputs: &BTreeMap<String, Vec<String>>,
     env: Option<&NumericEnv>,
+    external: Option<&str>,
 ) -> String {
     let mut bytes = Vec::new();
     encode_bytes(KEY_SCHEME, &mut bytes);
@@ -44,6 +45,13 @@ pub fn stage_key(
             }
         }
     }
+    match external {
+        None => bytes.push(0),
+        Some(x) => {
+            bytes.push(1);
+            encode_bytes(x.as_bytes(), &mut bytes);
+        }
+    }
     blake3::hash(&bytes).to_hex()[..32].to_string()
 }
 
@@ -59,18 +67,22 @@ mod tests {
         let inputs: BTreeMap<String, Vec<String>> =
             [("data".to_string(), vec!["k1".to_string()])].into();
         let env: NumericEnv = [("backend".to_string(), "flex".to_string())].into();
-        let base = stage_key("train", 1, &p, &inputs, Some(&env));
-        assert_eq!(base, stage_key("train", 1, &p, &inputs, Some(&env)));
-        assert_ne!(base, stage_key("train2", 1, &p, &inputs, Some(&env)));
-        assert_ne!(base, stage_key("train", 2, &p, &inputs, Some(&env)));
+        let base = stage_key("train", 1, &p, &inputs, Some(&env), None);
+        assert_eq!(base, stage_key("train", 1, &p, &inputs, Some(&env), None));
+        assert_ne!(base, stage_key("train2", 1, &p, &inputs, Some(&env), None));
+        assert_ne!(base, stage_key("train", 2, &p, &inputs, Some(&env), None));
         let mut p2 = p.clone();
         p2.insert("lr".into(), Value::Float(0.004));
-        assert_ne!(base, stage_key("train", 1, &p2, &inputs, Some(&env)));
+        assert_ne!(base, stage_key("train", 1, &p2, &inputs, Some(&env), None));
         let inputs2: BTreeMap<String, Vec<String>> =
             [("data".to_string(), vec!["k2".to_string()])].into();
-        assert_ne!(base, stage_key("train", 1, &p, &inputs2, Some(&env)));
+        assert_ne!(base, stage_key("train", 1, &p, &inputs2, Some(&env), None));
         let env2: NumericEnv = [("backend".to_string(), "tch".to_string())].into();
-        assert_ne!(base, stage_key("train", 1, &p, &inputs, Some(&env2)));
-        assert_ne!(base, stage_key("train", 1, &p, &inputs, None));
+        assert_ne!(base, stage_key("train", 1, &p, &inputs, Some(&env2), None));
+        assert_ne!(base, stage_key("train", 1, &p, &inputs, None, None));
+        assert_ne!(
+            base,
+            stage_key("train", 1, &p, &inputs, Some(&env), Some("data v2"))
+        );
     }
 }

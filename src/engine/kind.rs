@@ -2,6 +2,7 @@
 //! parameters and its inputs' artifacts, writing artifacts into the directory it is given.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::config::{ParamSpec, Params};
 
@@ -18,7 +19,29 @@ pub trait StageKind: Send + Sync {
     fn numeric(&self) -> bool {
         false
     }
+    /// A fingerprint of data this stage imports from outside the pipeline (a local dataset),
+    /// computed when the key is, and part of it. Most kinds import nothing.
+    fn external(&self, _params: &Params, _ext: &External) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
     fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()>;
+}
+
+/// What a kind may look at when fingerprinting external data.
+pub struct External<'a> {
+    /// The project's `data/` directory (downloads and local copies).
+    pub data_dir: &'a Path,
+    hash: &'a dyn Fn(&Path) -> anyhow::Result<String>,
+}
+
+impl<'a> External<'a> {
+    pub fn new(data_dir: &'a Path, hash: &'a dyn Fn(&Path) -> anyhow::Result<String>) -> Self {
+        External { data_dir, hash }
+    }
+    /// blake3 of a file's content (memoised by size and mtime).
+    pub fn hash_file(&self, path: &Path) -> anyhow::Result<String> {
+        (self.hash)(path)
+    }
 }
 
 /// The set of stage kinds a pipeline may use.

@@ -34,6 +34,7 @@ pub struct Locations {
     pub pipeline: PathBuf,
     pub cache: PathBuf,
     pub outputs: PathBuf,
+    pub data: PathBuf,
 }
 
 impl Locations {
@@ -60,6 +61,7 @@ impl Locations {
             pipeline: pipeline.to_path_buf(),
             cache,
             outputs: outputs.unwrap_or_else(|| root.join("outputs")),
+            data: root.join("data"),
         }
     }
 }
@@ -69,6 +71,7 @@ pub struct Project {
     pub registry: Registry,
     pub cache: Cache,
     pub outputs: PathBuf,
+    pub data_dir: PathBuf,
     pub env: NumericEnv,
 }
 
@@ -87,6 +90,7 @@ impl Project {
             registry,
             cache,
             outputs: loc.outputs.clone(),
+            data_dir: loc.data.clone(),
             env,
         })
     }
@@ -103,12 +107,15 @@ impl Project {
 
     /// Plans every stage; entries of `verify`-marked stages are checked against their hashes.
     pub fn plan(&self, verify: &[bool]) -> Plan {
+        let hash = |p: &Path| self.cache.hash_file_memo(p);
+        let ext = kind::External::new(&self.data_dir, &hash);
         Plan::new(
             &self.pipeline,
             &self.registry,
             &self.cache,
             &self.env,
             &self.previous(),
+            &ext,
             &|i| verify[i],
         )
     }

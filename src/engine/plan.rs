@@ -9,7 +9,7 @@ use crate::config::{Pipeline, StageDef, Value, did_you_mean, params_from_json, p
 
 use super::cache::{Cache, Validity};
 use super::key::stage_key;
-use super::kind::{NumericEnv, Registry};
+use super::kind::{External, NumericEnv, Registry};
 use super::runs::{InputRef, Outcome, StageRun};
 
 #[derive(Clone, Debug)]
@@ -20,6 +20,8 @@ pub struct Planned {
     pub inputs: BTreeMap<String, Vec<InputRef>>,
     /// The environment part of the key (empty for non-numeric kinds).
     pub env: NumericEnv,
+    /// Fingerprint of imported external data, if the kind imports any.
+    pub external: Option<String>,
     pub cached: bool,
     /// Why the stage must be computed (empty when cached).
     pub reasons: Vec<String>,
@@ -39,6 +41,7 @@ impl Plan {
         cache: &Cache,
         env: &NumericEnv,
         previous: &HashMap<String, StageRun>,
+        ext: &External,
         verify: &dyn Fn(usize) -> bool,
     ) -> Plan {
         let mut keys: HashMap<&str, String> = HashMap::new();
@@ -68,12 +71,17 @@ impl Plan {
             } else {
                 NumericEnv::new()
             };
+            // A failure to fingerprint is part of the key too; running the stage reports it.
+            let external = kind
+                .external(&def.params, ext)
+                .unwrap_or_else(|e| Some(format!("unavailable: {e:#}")));
             let key = stage_key(
                 def.kind.as_str(),
                 kind.version(),
                 &def.params,
                 &input_keys,
                 kind.numeric().then_some(env),
+                external.as_deref(),
             );
             let validity = if verify(i) {
                 cache.validate(&key)
@@ -87,6 +95,7 @@ impl Plan {
                 version: kind.version(),
                 inputs,
                 env: stage_env,
+                external,
                 cached: validity == Validity::Valid,
                 reasons: vec![],
             };
@@ -172,6 +181,13 @@ fn reasons(
                 out.push(format!("input {} removed", r.stage));
             }
         }
+    }
+    if prev.external != cur.external {
+        out.push(format!(
+            "external data changed: {} -> {}",
+            prev.external.as_deref().unwrap_or("none"),
+            cur.external.as_deref().unwrap_or("none")
+        ));
     }
     if prev.env != cur.env {
         let show = |e: &NumericEnv| {

@@ -47,8 +47,8 @@ impl Progress {
             bar,
             stage: stage.to_string(),
             unit: unit.to_string(),
-            total,
             plain: Mutex::new(Plain {
+                total,
                 pos: 0,
                 start: Instant::now(),
                 last: Instant::now(),
@@ -81,6 +81,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 struct Plain {
+    total: u64,
     pos: u64,
     start: Instant,
     last: Instant,
@@ -91,11 +92,18 @@ pub struct Bar {
     bar: Option<ProgressBar>,
     stage: String,
     unit: String,
-    total: u64,
     plain: Mutex<Plain>,
 }
 
 impl Bar {
+    /// Sets the total once it is known (a download's size).
+    pub fn set_length(&self, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+        }
+        self.plain.lock().expect("progress lock").total = total;
+    }
+
     pub fn set_position(&self, pos: u64) {
         if let Some(b) = &self.bar {
             b.set_position(pos);
@@ -103,7 +111,7 @@ impl Bar {
         }
         let mut p = self.plain.lock().expect("progress lock");
         p.pos = pos;
-        let decile = (pos * 10).checked_div(self.total).unwrap_or(10).min(10);
+        let decile = (pos * 10).checked_div(p.total).unwrap_or(10).min(10);
         if decile > p.last_decile && p.last.elapsed() >= Duration::from_secs(2)
             || decile == 10 && p.last_decile < 10
         {
@@ -111,7 +119,7 @@ impl Bar {
             p.last = Instant::now();
             let elapsed = p.start.elapsed().as_secs_f64();
             let eta = if pos > 0 {
-                elapsed * (self.total.saturating_sub(pos)) as f64 / pos as f64
+                elapsed * (p.total.saturating_sub(pos)) as f64 / pos as f64
             } else {
                 0.0
             };
@@ -119,7 +127,7 @@ impl Bar {
                 "  {}: {}% ({pos}/{} {}), {elapsed:.1}s elapsed, eta {eta:.0}s",
                 self.stage,
                 decile * 10,
-                self.total,
+                p.total,
                 self.unit
             );
         }

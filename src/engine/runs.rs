@@ -39,6 +39,9 @@ pub struct StageRun {
     pub params: serde_json::Value,
     pub inputs: BTreeMap<String, Vec<InputRef>>,
     pub env: NumericEnv,
+    /// Fingerprint of imported external data (local datasets).
+    #[serde(default)]
+    pub external: Option<String>,
     pub outcome: Outcome,
     pub wall_s: f64,
     #[serde(default)]

@@ -1,6 +1,8 @@
 //! Stage kinds: the science. Each is a pure function of (params, inputs) -> artifacts; adding an
 //! analysis is one file here, one line in [`registry`], and a few lines of `pipeline.yaml`.
 
+pub mod cifar10;
+pub mod cifar10_subset;
 pub mod data;
 pub mod dataset_1d;
 pub mod figure_toy;
@@ -16,6 +18,8 @@ use crate::nn::backend::BackendKind;
 /// Every stage kind `pipeline.yaml` may use.
 pub fn registry() -> Registry {
     Registry::new(vec![
+        Box::new(cifar10::Cifar10),
+        Box::new(cifar10_subset::Cifar10Subset),
         Box::new(dataset_1d::Dataset1d),
         Box::new(train::Train),
         Box::new(train_toy::TrainToy),

@@ -1,0 +1,105 @@
+//! `cifar10`: imports CIFAR-10 into the pipeline: from a local copy (`SPIKE_CIFAR10_DIR`, the
+//! `path` parameter, or `data/cifar-10-batches-bin/`) or by downloading the official archive.
+//! Its key includes the content hash of the local files (or the archive's md5), so a different
+//! copy of the data is a different stage result, and the same data on another machine is not.
+//!
+//! Artifacts: `train.parquet` and, when the source has test batches, `test.parquet`, with
+//! columns `label` (0-9) and `pixels` (3072 bytes: R, G, B planes of 32x32), in file order.
+
+use anyhow::{Context, Result};
+
+use crate::config::{ParamSpec, Params};
+use crate::datasets::cifar10::{self, Images, Location, Source};
+use crate::engine::context::StageContext;
+use crate::engine::kind::{External, ParamsExt, StageKind};
+use crate::table::TableBuilder;
+
+pub struct Cifar10;
+
+fn table(images: &Images) -> Result<polars::prelude::DataFrame> {
+    TableBuilder::new()
+        .i64("label", images.labels.iter().map(|&l| l as i64).collect())
+        .u8_lists(
+            "pixels",
+            (0..images.len())
+                .map(|i| images.image(i).to_vec())
+                .collect(),
+        )
+        .build()
+}
+
+impl StageKind for Cifar10 {
+    fn name(&self) -> &'static str {
+        "cifar10"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "CIFAR-10 from a local copy or the official download, as Parquet tables"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::str("path", "local copy: a directory of .bin batches or one .bin file (SPIKE_CIFAR10_DIR and --cifar10-dir take precedence)").optional(),
+            ParamSpec::str("url", "the official binary archive").default(cifar10::OFFICIAL_URL),
+            ParamSpec::str("md5", "the archive's published md5").default(cifar10::OFFICIAL_MD5),
+        ]
+    }
+    fn external(&self, p: &Params, ext: &External) -> Result<Option<String>> {
+        Ok(Some(
+            match cifar10::locate(p.opt_str("path")?, ext.data_dir) {
+                Location::Download => format!("download md5 {}", p.str("md5")?),
+                Location::Local(dir) => match cifar10::downloaded_md5(&dir) {
+                    Some(md5) => format!("download md5 {md5}"),
+                    None => {
+                        let source = Source::at(&dir)?;
+                        let mut parts = Vec::new();
+                        for f in source.files() {
+                            let name = f
+                                .file_name()
+                                .map(|n| n.to_string_lossy().to_string())
+                                .unwrap_or_default();
+                            parts.push(format!("{name}={}", &ext.hash_file(f)?[..16]));
+                        }
+                        format!("local {}", parts.join(" "))
+                    }
+                },
+            },
+        ))
+    }
+    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+        let p = ctx.params;
+        let dir = match cifar10::locate(p.opt_str("path")?, ctx.data_dir()) {
+            Location::Local(dir) => dir,
+            Location::Download => {
+                let url = p.str("url")?;
+                let bar = ctx.progress(0, "bytes");
+                let show = |done: u64, total: Option<u64>| {
+                    if let Some(t) = total {
+                        bar.set_length(t);
+                    }
+                    bar.set_position(done);
+                };
+                cifar10::download(url, p.str("md5")?, ctx.data_dir(), &show).with_context(|| {
+                    format!(
+                        "CIFAR-10 is not available locally and could not be downloaded; {}",
+                        cifar10::offline_help(ctx.data_dir())
+                    )
+                })?
+            }
+        };
+        let source = Source::at(&dir).with_context(|| cifar10::offline_help(ctx.data_dir()))?;
+        let (train, test) = source.read()?;
+        ctx.log(&format!(
+            "{} training and {} test images from {}",
+            train.len(),
+            test.as_ref().map_or(0, Images::len),
+            dir.display()
+        ));
+        ctx.write_table("train", &mut table(&train)?)?;
+        if let Some(test) = test {
+            ctx.write_table("test", &mut table(&test)?)?;
+        }
+        Ok(())
+    }
+}
