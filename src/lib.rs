@@ -1,6 +1,7 @@
 //! spike-pipe: a reproducible pipeline for "Loss Spike in Training Neural Networks"
 //! (Li, Xu, Zhang, 2025). See README.md and DESIGN notes for the architecture.
 
+pub mod bench;
 pub mod config;
 pub mod datasets;
 pub mod engine;

@@ -64,6 +64,18 @@ enum Command {
         #[arg(long)]
         dot: bool,
     },
+    /// Time the numerical core on this machine (the benchmark net, lambda_max, the CNN).
+    Bench {
+        /// Epochs of the benchmark net.
+        #[arg(long, default_value_t = 20_000)]
+        epochs: usize,
+        /// Skip the CNN benchmarks (which take a few minutes).
+        #[arg(long)]
+        no_cnn: bool,
+        /// Eigenpairs of the CNN Lanczos benchmark.
+        #[arg(long, default_value_t = 20)]
+        lanczos_k: usize,
+    },
 }
 
 #[derive(Args)]
@@ -199,6 +211,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 lines.len(),
                 project.pipeline.profile
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            epochs,
+            no_cnn,
+            lanczos_k,
+        } => {
+            let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
+            let opts = spike_pipe::bench::Options {
+                epochs,
+                cnn: !no_cnn,
+                lanczos_k,
+            };
+            spike_pipe::bench::run(&opts, &loc.data, BackendKind::parse(&g.backend)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dag { dot } => {

@@ -58,19 +58,22 @@ impl BackendKind {
 
     pub fn parse(s: &str) -> Result<BackendKind> {
         match s {
-            "flex" => Ok(BackendKind::Flex),
+            "flex" => return Ok(BackendKind::Flex),
             #[cfg(feature = "tch")]
-            "tch" => Ok(BackendKind::Tch),
+            "tch" => return Ok(BackendKind::Tch),
             #[cfg(feature = "cuda")]
-            "cuda" => Ok(BackendKind::Cuda),
-            "tch" | "cuda" => bail!(
-                "backend `{s}` is not compiled in; rebuild with `cargo build --release --features {s}`"
-            ),
-            _ => bail!(
-                "unknown backend `{s}`; available: {}",
-                Self::available().join(", ")
-            ),
+            "cuda" => return Ok(BackendKind::Cuda),
+            _ => {}
         }
+        if s == "tch" || s == "cuda" {
+            bail!(
+                "backend `{s}` is not compiled in; rebuild with `cargo build --release --features {s}`"
+            );
+        }
+        bail!(
+            "unknown backend `{s}`; available: {}",
+            Self::available().join(", ")
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -91,6 +94,8 @@ pub trait OnBackend {
 }
 
 /// Runs `job` on the chosen backend's default device.
+// burn-tch is deprecated upstream; it is here because users asked for LibTorch.
+#[allow(deprecated)]
 pub fn with_backend<J: OnBackend>(kind: BackendKind, job: J) -> J::Output {
     match kind {
         BackendKind::Flex => job.run::<Flex>(Default::default()),
@@ -102,6 +107,7 @@ pub fn with_backend<J: OnBackend>(kind: BackendKind, job: J) -> J::Output {
 }
 
 #[cfg(feature = "tch")]
+#[allow(deprecated)]
 fn tch_device() -> burn::backend::libtorch::LibTorchDevice {
     if std::env::var("SPIKE_TCH_DEVICE").as_deref() == Ok("cuda") {
         burn::backend::libtorch::LibTorchDevice::Cuda(0)

@@ -179,6 +179,7 @@ impl StageKind for Train {
             ParamSpec::int("spike_max", "at most this many spikes are checkpointed").default(3i64),
             ParamSpec::int("spike_max_epochs", "dense checkpoints of one spike stop after this many epochs").default(2000i64),
             ParamSpec::int("shuffle_seed", "SGD batch order seed").default(0i64),
+            ParamSpec::int("snapshot_every", "save resumable state every k epochs (0: never); an interrupted stage resumes from it").default(0i64),
         ]);
         v
     }
@@ -212,6 +213,11 @@ impl StageKind for Train {
             Err(_) => model.arch.init(&model.init, model.seed),
         };
         let spec = train_spec(p)?;
+        let snapshot_path = ctx.scratch_dir()?.join("state.postcard");
+        let resume = read_snapshot(&snapshot_path);
+        if let Some(s) = &resume {
+            ctx.log(&format!("resuming from the snapshot at epoch {}", s.epoch));
+        }
         let bar = ctx.progress(spec.epochs as u64 + 1, "epochs");
         let job = Job {
             model: &model,
@@ -219,7 +225,8 @@ impl StageKind for Train {
             test: test_data.as_ref(),
             hessian_precision: Precision::parse(p.str("hessian_dtype")?)?,
             spec: &spec,
-            theta0,
+            start: resume.unwrap_or_else(|| TrainState::new(theta0)),
+            snapshot_path: &snapshot_path,
             on_epoch: &|e| bar.set_position(e as u64 + 1),
         };
         let state = match with_backend(backend_of(ctx)?, job) {
@@ -324,7 +331,7 @@ fn train_spec(p: &Params) -> Result<TrainSpec> {
                 .transpose()?,
         },
         test_every: p.usize("test_every")?,
-        snapshot_every: 0,
+        snapshot_every: p.usize("snapshot_every")?,
     })
 }
 
@@ -354,8 +361,21 @@ struct Job<'a> {
     test: Option<&'a Data>,
     hessian_precision: Precision,
     spec: &'a TrainSpec,
-    theta0: Vec<f64>,
+    start: TrainState,
+    snapshot_path: &'a std::path::Path,
     on_epoch: &'a (dyn Fn(usize) + Sync),
+}
+
+/// A snapshot left by an interrupted run of this very stage (its scratch directory is per key);
+/// an unreadable one is ignored (the run starts over).
+fn read_snapshot(path: &std::path::Path) -> Option<TrainState> {
+    let bytes = std::fs::read(path).ok()?;
+    postcard::from_bytes(&bytes).ok()
+}
+
+fn write_snapshot(path: &std::path::Path, state: &TrainState) -> Result<()> {
+    let bytes = postcard::to_stdvec(state).context("encoding the training snapshot")?;
+    crate::engine::cache::write_atomic(path, &bytes)
 }
 
 impl OnBackend for Job<'_> {
@@ -379,17 +399,11 @@ impl OnBackend for Job<'_> {
             n_examples: self.train.len(),
         };
         let mut progress = |e: usize, _: usize| (self.on_epoch)(e);
-        let mut snapshot = |_: &TrainState| Ok(());
+        let mut snapshot = |s: &TrainState| write_snapshot(self.snapshot_path, s);
         let mut hooks = Hooks {
             progress: &mut progress,
             snapshot: &mut snapshot,
         };
-        train::<B, _>(
-            &objs,
-            self.spec,
-            TrainState::new(self.theta0),
-            &mut hooks,
-            &device,
-        )
+        train::<B, _>(&objs, self.spec, self.start, &mut hooks, &device)
     }
 }

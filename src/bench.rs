@@ -1,0 +1,221 @@
+//! `spike-pipe bench`: timings of the numerical core on this machine (figures, not pass/fail).
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::datasets::cifar10::{self, Location, Source};
+use crate::linalg::lanczos::{LanczosConfig, lanczos};
+use burn::backend::Backend;
+
+use crate::nn::backend::{BackendKind, OnBackend, Precision, with_backend};
+use crate::nn::data::{Data, Loss, Supervised};
+use crate::nn::init::{Init, SeededRng};
+use crate::nn::model::Arch;
+use crate::nn::objective::{HvpMethod, hvp, value_and_grad};
+use crate::nn::ops::Activation;
+use crate::nn::train::{CheckpointPlan, Hooks, Objectives, TrainSpec, TrainState, train};
+use crate::plot::linspace;
+
+pub struct Options {
+    pub epochs: usize,
+    pub cnn: bool,
+    pub lanczos_k: usize,
+}
+
+/// Runs the benchmarks on `backend`, printing each figure as it is measured.
+pub fn run(opts: &Options, data_dir: &Path, backend: BackendKind) -> Result<()> {
+    println!("backend: {}", backend.name());
+    with_backend(backend, Bench { opts, data_dir })
+}
+
+struct Bench<'a> {
+    opts: &'a Options,
+    data_dir: &'a Path,
+}
+
+impl OnBackend for Bench<'_> {
+    type Output = Result<()>;
+    fn run<B: Backend>(self, dev: B::Device) -> Result<()> {
+        bench::<B>(self.opts, self.data_dir, &dev)
+    }
+}
+
+fn bench<B: Backend>(opts: &Options, data_dir: &Path, dev: &B::Device) -> Result<()> {
+    println!(
+        "benchmark net: two-layer tanh, width 20, 64 points on [-pi, pi], sin x + sin 4x, MSE, full-batch GD lr 0.05, f64"
+    );
+    let xs = linspace(-std::f64::consts::PI, std::f64::consts::PI, 64);
+    let ys: Vec<f64> = xs.iter().map(|x| x.sin() + (4.0 * x).sin()).collect();
+    let data = Data::regression(&xs, &ys);
+    let arch = Arch::Fnn {
+        width: 20,
+        act: Activation::Tanh,
+        out_bias: false,
+    };
+    let obj = Supervised::new(&arch, &data, Loss::Mse, Precision::F64);
+    let spec = TrainSpec {
+        lr: 0.05,
+        epochs: opts.epochs,
+        batch_size: None,
+        shuffle_seed: 0,
+        sharpness: None,
+        checkpoints: CheckpointPlan::default(),
+        test_every: 0,
+        snapshot_every: 0,
+    };
+    let objs = Objectives {
+        train: &obj,
+        hessian: &obj,
+        test: None,
+        batch: None,
+        n_examples: data.len(),
+    };
+    let mut progress = |_: usize, _: usize| {};
+    let mut snapshot = |_: &TrainState| Ok(());
+    let mut hooks = Hooks {
+        progress: &mut progress,
+        snapshot: &mut snapshot,
+    };
+    let start = Instant::now();
+    let state = train::<B, _>(
+        &objs,
+        &spec,
+        TrainState::new(arch.init(&Init::Gaussian { gamma: 1.0 }, 0)),
+        &mut hooks,
+        dev,
+    )?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "  {:.1} us/epoch ({} epochs in {secs:.2} s; loss {:.3e} -> {:.3e})",
+        secs * 1e6 / (opts.epochs + 1) as f64,
+        opts.epochs,
+        state.rows[0].loss,
+        state.rows.last().map_or(f64::NAN, |r| r.loss)
+    );
+    let theta = state.theta;
+    let cfg = LanczosConfig {
+        k: 1,
+        max_iter: 100,
+        tol: 1e-8,
+        seed: 1,
+    };
+    let start = Instant::now();
+    let eig = lanczos(
+        theta.len(),
+        &mut |v| hvp::<B, _>(&obj, HvpMethod::Exact, &theta, v, dev),
+        &cfg,
+        None,
+    )?;
+    let cold = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let warm = lanczos(
+        theta.len(),
+        &mut |v| hvp::<B, _>(&obj, HvpMethod::Exact, &theta, v, dev),
+        &cfg,
+        eig.vectors.first().map(Vec::as_slice),
+    )?;
+    println!(
+        "  lambda_max = {:.6} (exact HVPs, tol 1e-8): {:.2} ms cold ({} HVPs, residual {:.1e}), {:.2} ms warm-started ({} HVPs)",
+        eig.values[0],
+        cold * 1e3,
+        eig.matvecs,
+        eig.residuals[0],
+        start.elapsed().as_secs_f64() * 1e3,
+        warm.matvecs
+    );
+    if !opts.cnn {
+        return Ok(());
+    }
+
+    let (images, origin) = cifar_1000(data_dir)?;
+    println!("two-layer CNN (Fig 3.1(d)/Table A.1) on 1000 {origin} images, MSE, f32");
+    let cnn = Arch::named("cnn2", 1.0)?;
+    let theta = cnn.init(&Init::Xavier, 0);
+    let f32_obj = Supervised::new(&cnn, &images, Loss::Mse, Precision::F32);
+    value_and_grad::<B, _>(&f32_obj, &theta, dev)?;
+    let reps = 3;
+    let start = Instant::now();
+    for _ in 0..reps {
+        value_and_grad::<B, _>(&f32_obj, &theta, dev)?;
+    }
+    println!(
+        "  {:.0} ms per epoch (forward + backward, full batch)",
+        start.elapsed().as_secs_f64() * 1e3 / reps as f64
+    );
+    let v = SeededRng::new(2).normals(theta.len());
+    for (name, method, precision) in [
+        ("exact, f32", HvpMethod::Exact, Precision::F32),
+        ("exact, f64", HvpMethod::Exact, Precision::F64),
+        (
+            "central differences, f64",
+            HvpMethod::CentralDifference { rel_eps: 1e-5 },
+            Precision::F64,
+        ),
+    ] {
+        let o = Supervised::new(&cnn, &images, Loss::Mse, precision);
+        let start = Instant::now();
+        hvp::<B, _>(&o, method, &theta, &v, dev)?;
+        println!(
+            "  {:.0} ms per HVP ({name})",
+            start.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    let cfg = LanczosConfig {
+        k: opts.lanczos_k,
+        max_iter: 4 * opts.lanczos_k,
+        tol: 1e-4,
+        seed: 1,
+    };
+    let start = Instant::now();
+    let eig = lanczos(
+        theta.len(),
+        &mut |v| hvp::<B, _>(&f32_obj, HvpMethod::Exact, &theta, v, dev),
+        &cfg,
+        None,
+    )?;
+    println!(
+        "  top-{} Lanczos (exact HVPs, f32, tol 1e-4): {:.1} s, {} HVPs, lambda_1 = {:.4}, lambda_{} = {:.4}, max residual {:.1e}",
+        opts.lanczos_k,
+        start.elapsed().as_secs_f64(),
+        eig.matvecs,
+        eig.values[0],
+        eig.values.len(),
+        eig.values.last().copied().unwrap_or(f64::NAN),
+        eig.residuals.iter().cloned().fold(0.0, f64::max)
+    );
+    Ok(())
+}
+
+/// The first 1000 CIFAR-10 training images (scaled to [0, 1]) from the local copy, or random
+/// images of the same shape when there is none (the timings are the same).
+fn cifar_1000(data_dir: &Path) -> Result<(Data, &'static str)> {
+    let n = 1000;
+    if let Location::Local(dir) = cifar10::locate(None, data_dir)
+        && let Ok(source) = Source::at(&dir)
+    {
+        let (train, _) = source.read()?;
+        if train.len() >= n {
+            let x: Vec<f64> = train.pixels[..n * cifar10::PIXELS]
+                .iter()
+                .map(|&p| p as f64 / 255.0)
+                .collect();
+            let mut y = vec![0.0; n * 10];
+            for (i, &l) in train.labels[..n].iter().enumerate() {
+                y[i * 10 + l as usize] = 1.0;
+            }
+            return Ok((Data::new(x, vec![n, 3, 32, 32], y, 10)?, "CIFAR-10"));
+        }
+    }
+    let mut rng = SeededRng::new(0);
+    let x = (0..n * 3072).map(|_| rng.uniform(0.0, 1.0)).collect();
+    let mut y = vec![0.0; n * 10];
+    for i in 0..n {
+        y[i * 10 + rng.below(10)] = 1.0;
+    }
+    Ok((
+        Data::new(x, vec![n, 3, 32, 32], y, 10)?,
+        "random (no local CIFAR-10 found)",
+    ))
+}
