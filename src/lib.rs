@@ -1,6 +1,7 @@
 //! spike-pipe: a reproducible pipeline for "Loss Spike in Training Neural Networks"
 //! (Li, Xu, Zhang, 2025). See README.md and DESIGN notes for the architecture.
 
+pub mod analysis;
 pub mod bench;
 pub mod config;
 pub mod datasets;
@@ -8,5 +9,6 @@ pub mod engine;
 pub mod linalg;
 pub mod nn;
 pub mod plot;
+pub mod report;
 pub mod stages;
 pub mod table;

@@ -64,6 +64,18 @@ enum Command {
         #[arg(long)]
         dot: bool,
     },
+    /// Print the claim checks of a run (default: the latest).
+    Verify {
+        /// A run id from outputs/runs/ (or `latest`).
+        #[arg(long, default_value = "latest")]
+        run: String,
+        /// Markdown table.
+        #[arg(long)]
+        md: bool,
+        /// Exit with 1 when a claim is not supported.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Time the numerical core on this machine (the benchmark net, lambda_max, the CNN).
     Bench {
         /// Epochs of the benchmark net.
@@ -174,6 +186,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
+            let report = spike_pipe::report::write_html(&project.outputs, record)?;
+            let claims = spike_pipe::report::claims(&project.outputs, record)?;
+            if !claims.is_empty() {
+                println!(
+                    "claim checks:\n{}",
+                    spike_pipe::report::claims_table(&claims, false)
+                );
+            }
+            println!("report: {}", report.display());
             let computed = record.count(Outcome::Computed);
             println!(
                 "{} stages: {computed} computed, {} cached, {} pulled, {} failed, {} skipped in {:.2}s (profile {}, run {})",
@@ -212,6 +233,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 project.pipeline.profile
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { run, md, strict } => {
+            let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
+            let record = spike_pipe::engine::runs::find(&loc.outputs, &run)?;
+            let claims = spike_pipe::report::claims(&loc.outputs, &record)?;
+            print!("{}", spike_pipe::report::claims_table(&claims, md));
+            let failed = claims
+                .iter()
+                .flat_map(|c| &c.claims)
+                .filter(|c| !c.supported)
+                .count();
+            let total = claims.iter().map(|c| c.claims.len()).sum::<usize>();
+            println!(
+                "{} of {total} claims supported (run {}, profile {})",
+                total - failed,
+                record.run_id,
+                record.profile
+            );
+            Ok(if strict && failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Bench {
             epochs,

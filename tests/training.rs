@@ -233,6 +233,7 @@ fn spike_triggered_checkpoints_cover_the_window_and_the_spike() {
     s.checkpoints = CheckpointPlan {
         every: Some(25),
         at: vec![7],
+        dense: None,
         spike: Some(SpikeTrigger {
             factor: 1.1,
             lookback: 1,

@@ -156,6 +156,11 @@ impl From<Vec<f64>> for Value {
         Value::List(v.into_iter().map(Value::Float).collect())
     }
 }
+impl From<Vec<&str>> for Value {
+    fn from(v: Vec<&str>) -> Self {
+        Value::List(v.into_iter().map(Value::from).collect())
+    }
+}
 impl From<Vec<i64>> for Value {
     fn from(v: Vec<i64>) -> Self {
         Value::List(v.into_iter().map(Value::Int).collect())

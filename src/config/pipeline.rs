@@ -86,6 +86,9 @@ struct RawStage {
     params: serde_yaml::Mapping,
     #[serde(default)]
     matrix: serde_yaml::Mapping,
+    /// Expand once per member of this (earlier) matrix stage, with its matrix values.
+    #[serde(default)]
+    foreach: Option<String>,
     #[serde(default)]
     doc: Option<String>,
 }
@@ -234,6 +237,8 @@ pub fn parse(
     }
 
     let mut expanded: Vec<StageDef> = Vec::new();
+    // (profile, declared name) -> matrix values of its expansions, for `foreach`.
+    let mut combos: HashMap<(String, String), Vec<Params>> = HashMap::new();
     for s in &raw.stages {
         let line = cx.stage_line(&s.name);
         let Some(specs) = kinds.kind_params(&s.kind) else {
@@ -250,16 +255,32 @@ pub fn parse(
             ));
         };
         let mut chosen = Vec::new();
-        for (pname, overrides) in &raw.profiles {
-            let ov = overrides.get(&s.name);
-            let stages = expand_stage(&cx, s, ov, &specs, line)
+        let profile_names: Vec<String> = if raw.profiles.is_empty() {
+            vec![selected.clone()]
+        } else {
+            raw.profiles.keys().cloned().collect()
+        };
+        for pname in &profile_names {
+            let ov = raw.profiles.get(pname).and_then(|o| o.get(&s.name));
+            let members = match &s.foreach {
+                None => None,
+                Some(group) => Some(combos.get(&(pname.clone(), group.clone())).filter(|c| c.iter().any(|m| !m.is_empty())).ok_or_else(|| {
+                    cx.err(cx.line_after(line, "foreach"), format!(
+                        "stage `{}`: foreach `{group}` must name a matrix stage declared before it{}",
+                        s.name,
+                        did_you_mean(group, &declared)
+                    ))
+                })?),
+            };
+            let stages = expand_stage(&cx, s, ov, &specs, line, members.map(Vec::as_slice))
                 .map_err(|e| with_profile(e, pname, ov.is_some()))?;
+            combos.insert(
+                (pname.clone(), s.name.clone()),
+                stages.iter().map(|d| d.matrix.clone()).collect(),
+            );
             if *pname == selected {
                 chosen = stages;
             }
-        }
-        if raw.profiles.is_empty() {
-            chosen = expand_stage(&cx, s, None, &specs, line)?;
         }
         expanded.extend(chosen);
     }
@@ -351,6 +372,7 @@ fn expand_stage(
     ov: Option<&RawOverride>,
     specs: &[ParamSpec],
     line: Option<usize>,
+    foreach: Option<&[Params]>,
 ) -> Result<Vec<StageDef>, ConfigError> {
     let mut params = mapping_to_params(cx, &s.name, line, "params", &s.params)?;
     let mut matrix = mapping_to_params(cx, &s.name, line, "matrix", &s.matrix)?;
@@ -405,7 +427,18 @@ fn expand_stage(
         axes.push((axis.clone(), normalised));
     }
 
-    let mut combos: Vec<Params> = vec![Params::new()];
+    if foreach.is_some() && !axes.is_empty() {
+        return Err(cx.err(
+            line,
+            format!(
+                "stage `{}` has both `matrix` and `foreach`; keep one",
+                s.name
+            ),
+        ));
+    }
+    let mut combos: Vec<Params> = foreach
+        .map(<[Params]>::to_vec)
+        .unwrap_or_else(|| vec![Params::new()]);
     for (axis, values) in &axes {
         combos = combos
             .into_iter()
@@ -421,7 +454,9 @@ fn expand_stage(
     let mut out = Vec::new();
     for combo in combos {
         let mut given = params.clone();
-        given.extend(combo.clone());
+        if foreach.is_none() {
+            given.extend(combo.clone());
+        }
         let checked = check_params(specs, &given).map_err(|e| {
             cx.err(
                 cx.line_after(line, &format!("{}:", e.param)),
@@ -672,6 +707,40 @@ stages:
         // topological order
         let pos = |n: &str| p.index(n).unwrap();
         assert!(pos("train[lr=0.2,seed=2]") < pos("per_lr[lr=0.2]"));
+    }
+
+    #[test]
+    fn foreach_follows_a_matrix_stage_in_every_profile() {
+        let text = r#"
+profiles:
+  quick: {}
+  smoke:
+    train: {matrix: {lr: [0.5]}}
+stages:
+  - name: train
+    kind: train
+    matrix: {lr: [0.1, 0.2]}
+  - name: fig
+    kind: figure
+    foreach: train
+    needs: [train]
+"#;
+        let quick = parse_str(text, None).unwrap();
+        let fig = quick.stage("fig[lr=0.2]").unwrap();
+        assert_eq!(fig.needs["train"], vec!["train[lr=0.2]"]);
+        assert!(
+            !fig.params.contains_key("lr"),
+            "foreach values are not parameters"
+        );
+        let smoke = parse_str(text, Some("smoke")).unwrap();
+        assert!(smoke.stage("fig[lr=0.5]").is_some() && smoke.stage("fig[lr=0.1]").is_none());
+        let bad = text.replace("foreach: train", "foreach: trian");
+        let e = parse_str(&bad, None).unwrap_err().to_string();
+        assert!(
+            e.contains("foreach `trian` must name a matrix stage declared before it")
+                && e.contains("did you mean `train`?"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use polars::prelude::DataFrame;
 
-use crate::config::Params;
+use crate::config::{Params, StageDef};
 use crate::table;
 
-use super::cache::{PUBLISH_DIR, check_relative};
+use super::cache::{Manifest, PUBLISH_DIR, check_relative};
 use super::kind::NumericEnv;
 use super::progress::{Bar, Progress};
 
@@ -24,28 +24,23 @@ pub struct Input {
     pub params: Params,
     /// Matrix values of this upstream expansion (empty if it has no matrix).
     pub matrix: Params,
+    /// Keys of the upstream stage's own inputs, by role.
+    pub inputs: BTreeMap<String, Vec<String>>,
     dir: PathBuf,
     files: Vec<String>,
 }
 
 impl Input {
-    pub fn new(
-        stage: String,
-        key: String,
-        kind: String,
-        params: Params,
-        matrix: Params,
-        dir: PathBuf,
-        files: Vec<String>,
-    ) -> Self {
+    pub fn new(def: &StageDef, dir: PathBuf, manifest: &Manifest) -> Self {
         Input {
-            stage,
-            key,
-            kind,
-            params,
-            matrix,
+            stage: def.name.clone(),
+            key: manifest.key.clone(),
+            kind: def.kind.clone(),
+            params: def.params.clone(),
+            matrix: def.matrix.clone(),
+            inputs: manifest.inputs.clone(),
             dir,
-            files,
+            files: manifest.files.iter().map(|f| f.path.clone()).collect(),
         }
     }
 

@@ -271,15 +271,7 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
                 format!("input {} (entry {}) is not in the cache", r.stage, r.key)
             })?;
             let up = project.pipeline.stage(&r.stage).expect("resolved need");
-            list.push(Input::new(
-                r.stage.clone(),
-                r.key.clone(),
-                up.kind.clone(),
-                up.params.clone(),
-                up.matrix.clone(),
-                cache.entry_dir(&r.key),
-                manifest.files.iter().map(|f| f.path.clone()).collect(),
-            ));
+            list.push(Input::new(up, cache.entry_dir(&r.key), &manifest));
         }
         inputs.insert(role.clone(), list);
     }

@@ -2,4 +2,5 @@
 
 pub mod dense;
 pub mod lanczos;
+pub mod pca;
 pub mod sym2;

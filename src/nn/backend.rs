@@ -108,7 +108,7 @@ pub fn with_backend<J: OnBackend>(kind: BackendKind, job: J) -> J::Output {
 
 #[cfg(feature = "tch")]
 #[allow(deprecated)]
-fn tch_device() -> burn::backend::libtorch::LibTorchDevice {
+pub fn tch_device() -> burn::backend::libtorch::LibTorchDevice {
     if std::env::var("SPIKE_TCH_DEVICE").as_deref() == Ok("cuda") {
         burn::backend::libtorch::LibTorchDevice::Cuda(0)
     } else {

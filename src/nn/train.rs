@@ -46,6 +46,8 @@ pub struct SpikeTrigger {
 pub struct CheckpointPlan {
     pub every: Option<usize>,
     pub at: Vec<usize>,
+    /// Every epoch of this range.
+    pub dense: Option<(usize, usize)>,
     pub spike: Option<SpikeTrigger>,
 }
 
@@ -265,7 +267,10 @@ fn record_checkpoints(state: &mut TrainState, spec: &TrainSpec, loss: f64) {
             reason: "initial".into(),
             theta: state.theta.clone(),
         });
-    } else if plan.at.contains(&e) || plan.every.is_some_and(|k| k > 0 && e.is_multiple_of(k)) {
+    } else if plan.at.contains(&e)
+        || plan.every.is_some_and(|k| k > 0 && e.is_multiple_of(k))
+        || plan.dense.is_some_and(|(a, b)| e >= a && e <= b)
+    {
         state.checkpoints.push(Checkpoint {
             epoch: e,
             reason: "schedule".into(),

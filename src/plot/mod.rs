@@ -4,6 +4,9 @@
 //! is drawn), `x`, `y` and `z` (null unless the series is a surface or carries a third value).
 //! Rows of one series are in drawing order.
 
+pub mod render;
+pub mod spec;
+
 use anyhow::Result;
 use polars::prelude::DataFrame;
 

@@ -3,11 +3,23 @@
 
 pub mod cifar10;
 pub mod cifar10_subset;
+pub mod condensation;
 pub mod data;
 pub mod dataset_1d;
+pub mod eigen;
+pub mod figure;
+pub mod figure_condensation;
+pub mod figure_eigen;
+pub mod figure_spike;
 pub mod figure_toy;
+pub mod frequency;
+pub mod hessian;
+pub mod pca_landscape;
+pub mod sharpness;
+pub mod spikes;
 pub mod train;
 pub mod train_toy;
+pub mod trained;
 
 use anyhow::Result;
 
@@ -21,9 +33,24 @@ pub fn registry() -> Registry {
         Box::new(cifar10::Cifar10),
         Box::new(cifar10_subset::Cifar10Subset),
         Box::new(dataset_1d::Dataset1d),
+        Box::new(spikes::Spikes),
+        Box::new(sharpness::Sharpness),
+        Box::new(pca_landscape::PcaLandscape),
+        Box::new(frequency::Frequency),
+        Box::new(eigen::HessianEigen),
+        Box::new(eigen::EigenProjection),
+        Box::new(condensation::Condensation),
         Box::new(train::Train),
         Box::new(train_toy::TrainToy),
         Box::new(figure_toy::FigureToy),
+        Box::new(figure_spike::FigureSpike),
+        Box::new(figure_spike::FigureLandscape),
+        Box::new(figure_spike::FigureFrequency),
+        Box::new(figure_eigen::FigureRemoval),
+        Box::new(figure_eigen::FigureProjection),
+        Box::new(figure_condensation::FigureCondensation),
+        Box::new(figure_condensation::FigureSweep),
+        Box::new(figure_condensation::FigureEarly),
     ])
 }
 

@@ -56,8 +56,8 @@ pub fn model_params() -> Vec<ParamSpec> {
         .default(1.0),
         ParamSpec::choice(
             "loss",
-            &["mse", "cross_entropy"],
-            "mse: mean over all output elements",
+            &["mse", "half_mse", "cross_entropy"],
+            "mse: mean over all output elements of (f - y)^2; half_mse: half that",
         )
         .default("mse"),
         ParamSpec::choice(
@@ -173,6 +173,7 @@ impl StageKind for Train {
             ParamSpec::choice("hessian_dtype", &["f32", "f64"], "precision of Hessian-vector products").default("f64"),
             ParamSpec::int("checkpoint_every", "save theta every k epochs (0: never)").default(0i64),
             ParamSpec::ints("checkpoint_at", "also save theta at these epochs").default(Vec::<i64>::new()),
+            ParamSpec::ints("checkpoint_dense", "also save theta at every epoch of [from, to]").default(Vec::<i64>::new()),
             ParamSpec::float("spike_factor", "spike-triggered checkpoints when the loss exceeds factor x the lowest of the last `spike_lookback` epochs (null: off)").optional(),
             ParamSpec::int("spike_lookback", "epochs the spike rule compares with (1: the paper's rule)").default(1i64),
             ParamSpec::int("spike_window", "epochs before a spike that are saved").default(50i64),
@@ -317,6 +318,13 @@ fn train_spec(p: &Params) -> Result<TrainSpec> {
         checkpoints: CheckpointPlan {
             every: every("checkpoint_every")?,
             at: p.usizes("checkpoint_at")?,
+            dense: match p.usizes("checkpoint_dense")?.as_slice() {
+                [] => None,
+                [a, b] if a <= b => Some((*a, *b)),
+                other => {
+                    bail!("`checkpoint_dense` must be [from, to] with from <= to, got {other:?}")
+                }
+            },
             spike: p
                 .opt_f64("spike_factor")?
                 .map(|factor| -> Result<SpikeTrigger> {

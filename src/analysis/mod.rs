@@ -1,0 +1,5 @@
+//! Analyses of training runs: spike detection, frequency content, condensation.
+
+pub mod condensation;
+pub mod frequency;
+pub mod spikes;

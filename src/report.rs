@@ -1,0 +1,165 @@
+//! The claim checks of a run (`spike-pipe verify`) and its HTML report
+//! (`outputs/report/index.html`): every figure with its claims and the run's metadata.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::engine::cache::write_atomic;
+use crate::engine::runs::RunRecord;
+use crate::stages::figure::ClaimsFile;
+
+/// The claims files a run published, in stage order.
+pub fn claims(outputs: &Path, record: &RunRecord) -> Result<Vec<ClaimsFile>> {
+    let mut out = Vec::new();
+    for s in &record.stages {
+        for f in s.published.iter().filter(|f| f.ends_with(".claims.json")) {
+            let path = outputs.join(f);
+            let text =
+                fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            out.push(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "supported" } else { "NOT supported" }
+}
+
+/// A plain-text (or Markdown) table of the claims.
+pub fn claims_table(files: &[ClaimsFile], markdown: bool) -> String {
+    let mut s = String::new();
+    if markdown {
+        s.push_str("| figure | claim | verdict | measured |\n| --- | --- | --- | --- |\n");
+        for f in files {
+            for c in &f.claims {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} |",
+                    f.figure,
+                    c.id,
+                    verdict(c.supported),
+                    c.measured.replace('|', "/")
+                );
+            }
+        }
+    } else {
+        for f in files {
+            for c in &f.claims {
+                let _ = writeln!(
+                    s,
+                    "{:<10} {:<13} {}\n{:>24} {}",
+                    f.figure,
+                    verdict(c.supported),
+                    c.id,
+                    "",
+                    c.measured
+                );
+            }
+        }
+    }
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Writes `outputs/report/index.html` for a run.
+pub fn write_html(outputs: &Path, record: &RunRecord) -> Result<PathBuf> {
+    let files = claims(outputs, record)?;
+    let dir = outputs.join("report");
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut h = String::new();
+    let supported = files
+        .iter()
+        .flat_map(|f| &f.claims)
+        .filter(|c| c.supported)
+        .count();
+    let total = files.iter().map(|f| f.claims.len()).sum::<usize>();
+    let _ = write!(
+        h,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>spike-pipe report {run}</title><style>\
+         body{{font-family:sans-serif;max-width:1600px;margin:auto;padding:1em}}img{{max-width:100%;border:1px solid #ccc}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}}\
+         .ok{{color:#17702a;font-weight:bold}}.no{{color:#b3261e;font-weight:bold}}.fig{{margin:2em 0}}code{{font-size:90%}}</style></head><body>\
+         <h1>Loss Spike in Training Neural Networks: reproduction report</h1>\
+         <p>Run <code>{run}</code>, profile <b>{profile}</b>, backend <b>{backend}</b>, started {started}, {wall:.1} s, spike-pipe {ver}, pipeline <code>{pipeline}</code>. \
+         {supported} of {total} claims supported by this run.</p>",
+        run = esc(&record.run_id),
+        profile = esc(&record.profile),
+        backend = esc(&record.env.get("backend").cloned().unwrap_or_default()),
+        started = esc(&record.started),
+        wall = record.wall_s,
+        ver = esc(&record.tool_version),
+        pipeline = esc(&record.pipeline),
+    );
+    h.push_str("<h2>Claims</h2><table><tr><th>figure</th><th>claim</th><th>verdict</th></tr>");
+    for f in &files {
+        for c in &f.claims {
+            let _ = write!(
+                h,
+                "<tr><td><a href=\"#{id}\">{id}</a></td><td>{stmt}</td><td class=\"{cls}\">{v}</td></tr>",
+                id = esc(&f.figure),
+                stmt = esc(&c.statement),
+                cls = if c.supported { "ok" } else { "no" },
+                v = verdict(c.supported)
+            );
+        }
+    }
+    h.push_str("</table>");
+    for f in &files {
+        let id = esc(&f.figure);
+        let _ = write!(
+            h,
+            "<div class=\"fig\" id=\"{id}\"><h2>{}</h2><img src=\"../figures/{id}.png\" alt=\"{id}\"><p>Files: ",
+            esc(&f.title)
+        );
+        for ext in ["parquet", "svg", "png", "claims.json"] {
+            let _ = write!(h, "<a href=\"../figures/{id}.{ext}\">{id}.{ext}</a> ");
+        }
+        h.push_str("</p><table><tr><th>claim (paper)</th><th>criterion (this run)</th><th>verdict</th><th>measured</th></tr>");
+        for c in &f.claims {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+                esc(&c.statement),
+                esc(&c.criterion),
+                if c.supported { "ok" } else { "no" },
+                verdict(c.supported),
+                esc(&c.measured)
+            );
+        }
+        h.push_str("</table>");
+        for n in &f.notes {
+            let _ = write!(h, "<p><i>{}</i></p>", esc(n));
+        }
+        h.push_str("</div>");
+    }
+    h.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>kind</th><th>key</th><th>outcome</th><th>wall (s)</th><th>params</th></tr>");
+    for s in &record.stages {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{:?}</td><td>{:.2}</td><td><code>{}</code></td></tr>",
+            esc(&s.name),
+            esc(&s.kind),
+            esc(&s.key[..12.min(s.key.len())]),
+            s.outcome,
+            s.wall_s,
+            esc(&s.params.to_string())
+        );
+    }
+    h.push_str("</table></body></html>\n");
+    let path = dir.join("index.html");
+    write_atomic(&path, h.as_bytes())?;
+    Ok(path)
+}

@@ -1,0 +1,307 @@
+//! `hessian_eigen`: eigenpairs of the training-loss Hessian at a checkpoint of a `train` stage:
+//! all of them from the dense Hessian (built from HVPs, for small models) or the top k by
+//! Lanczos. Every result records how its HVPs were computed and its residuals.
+//!
+//! `eigen_projection`: the paper's Sec 4 analyses against those eigenpairs: the projections of
+//! theta_other - theta_base on each eigenvector and the cumulative sum of lambda_i^2 (Fig 4.2),
+//! the test loss L(i) after removing the difference along the first i directions (Fig 4.1(a)),
+//! and, for 1-D nets, the output change f(theta + nu_i / sqrt(lambda_i)) - f(theta) along the
+//! first directions with its LFP (Fig 4.1(b)).
+
+use anyhow::{Context, Result, bail};
+
+use crate::analysis::frequency::lfp;
+use crate::config::ParamSpec;
+use crate::engine::context::{Input, StageContext};
+use crate::engine::kind::{ParamsExt, StageKind};
+use crate::linalg::dense::{axpy, dot, eigh, matvec, norm};
+use crate::linalg::lanczos::lanczos;
+use crate::nn::backend::Precision;
+use crate::nn::eval::evaluator;
+use crate::nn::objective::HvpMethod;
+use crate::plot::linspace;
+use crate::table::{TableBuilder, col_f64, col_f64_lists};
+
+use super::backend_of;
+use super::hessian::{self, Settings};
+use super::train::final_theta;
+use super::trained::Trained;
+
+pub struct HessianEigen;
+
+pub struct Eigenpairs {
+    pub values: Vec<f64>,
+    pub vectors: Vec<Vec<f64>>,
+}
+
+pub fn read_eigen(input: &Input) -> Result<Eigenpairs> {
+    let df = input.table("eigen")?;
+    Ok(Eigenpairs {
+        values: col_f64(&df, "eigenvalue")?,
+        vectors: col_f64_lists(&df, "vector")?,
+    })
+}
+
+impl StageKind for HessianEigen {
+    fn name(&self) -> &'static str {
+        "hessian_eigen"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "Hessian eigenpairs at a checkpoint: dense (all) or Lanczos (top k)"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        let mut v = vec![
+            ParamSpec::choice(
+                "method",
+                &["dense", "lanczos"],
+                "dense: all eigenpairs (small models); lanczos: the top k",
+            )
+            .default("dense"),
+            ParamSpec::int("k", "eigenpairs wanted from Lanczos").default(20i64),
+            ParamSpec::int("at", "epoch of the checkpoint (default: the final one)").optional(),
+        ];
+        v.extend(hessian::params());
+        v
+    }
+    fn numeric(&self) -> bool {
+        true
+    }
+    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+        let p = ctx.params;
+        let trained = Trained::from_roles(ctx, "train", "data")?;
+        let theta = match p.opt_usize("at")? {
+            None => final_theta(trained.input)?,
+            Some(e) => trained
+                .checkpoints()?
+                .into_iter()
+                .find(|c| c.0 == e)
+                .map(|c| c.2)
+                .with_context(|| {
+                    format!("`{}` has no checkpoint at epoch {e}", trained.input.stage)
+                })?,
+        };
+        let settings = Settings::from(p)?;
+        let obj = trained.objective(settings.precision);
+        let eval = evaluator(backend_of(ctx)?, &obj, settings.method);
+        let n = theta.len();
+        let (values, vectors, residuals, meta) = match p.str("method")? {
+            "dense" => {
+                if n > 20_000 {
+                    bail!("the dense Hessian of {n} parameters is too large; use method: lanczos");
+                }
+                let bar = ctx.progress(n as u64, "HVP columns");
+                let mut cols = Vec::with_capacity(n);
+                let mut e = vec![0.0; n];
+                for j in 0..n {
+                    e[j] = 1.0;
+                    cols.push(eval.hvp(&theta, &e)?);
+                    e[j] = 0.0;
+                    bar.inc(1);
+                }
+                let h: Vec<Vec<f64>> = (0..n)
+                    .map(|i| (0..n).map(|j| 0.5 * (cols[j][i] + cols[i][j])).collect())
+                    .collect();
+                let (values, vectors) = eigh(&h)?;
+                let residuals: Vec<f64> = values
+                    .iter()
+                    .zip(&vectors)
+                    .map(|(l, v)| {
+                        let mut r = matvec(&h, v);
+                        axpy(-l, v, &mut r);
+                        norm(&r)
+                    })
+                    .collect();
+                (
+                    values,
+                    vectors,
+                    residuals,
+                    serde_json::json!({ "method": "dense", "matvecs": n }),
+                )
+            }
+            _ => {
+                let k = p.usize("k")?;
+                let bar = ctx.progress(settings.max_iter.max(k) as u64, "HVPs (at most)");
+                let e = lanczos(
+                    n,
+                    &mut |v| {
+                        bar.inc(1);
+                        eval.hvp(&theta, v)
+                    },
+                    &settings.lanczos(k),
+                    None,
+                )?;
+                let meta = serde_json::json!({ "method": "lanczos", "matvecs": e.matvecs, "iterations": e.iterations, "converged": e.converged, "tol": settings.tol });
+                (e.values, e.vectors, e.residuals, meta)
+            }
+        };
+        let mut t = TableBuilder::new()
+            .i64("index", (1..=values.len() as i64).collect())
+            .f64("eigenvalue", values)
+            .f64("residual", residuals)
+            .f64_lists("vector", vectors)
+            .build()?;
+        ctx.write_table("eigen", &mut t)?;
+        let mut meta = meta;
+        meta["hvp_method"] = settings.method.name().into();
+        meta["dim"] = n.into();
+        ctx.write_json("meta.json", &meta)
+    }
+}
+
+pub struct EigenProjection;
+
+impl StageKind for EigenProjection {
+    fn name(&self) -> &'static str {
+        "eigen_projection"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "Projections of a parameter difference on Hessian eigenvectors, test loss after removing them, output changes along them"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::bool("removal", "compute L(i), the test loss after removing the difference along the first i directions (needs a test split)").default(false),
+            ParamSpec::int("removal_step", "compute L(i) every this many i").default(1i64),
+            ParamSpec::int("directions", "output changes along the first this many directions (1-D nets only; 0: none)").default(0i64),
+            ParamSpec::int("grid", "points of the output grid").default(256i64),
+            ParamSpec::int("lfp_k", "LFP threshold of the output changes").default(2i64),
+        ]
+    }
+    fn numeric(&self) -> bool {
+        true
+    }
+    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+        let p = ctx.params;
+        let base = Trained::from_roles(ctx, "base", "data")?;
+        let eigen_in = ctx.input("eigen")?;
+        if eigen_in.inputs.get("train").and_then(|k| k.first()) != Some(&base.input.key) {
+            bail!(
+                "`{}` is not the eigendecomposition of `{}`",
+                eigen_in.stage,
+                base.input.stage
+            );
+        }
+        let eig = read_eigen(eigen_in)?;
+        let theta_base = final_theta(base.input)?;
+        let other = ctx.input("other")?;
+        let theta_other = final_theta(other)?;
+        if theta_other.len() != theta_base.len() {
+            bail!(
+                "`{}` and `{}` have different numbers of parameters",
+                base.input.stage,
+                other.stage
+            );
+        }
+        let diff: Vec<f64> = theta_other
+            .iter()
+            .zip(&theta_base)
+            .map(|(a, b)| a - b)
+            .collect();
+        let proj: Vec<f64> = eig.vectors.iter().map(|v| dot(&diff, v)).collect();
+        let total: f64 = eig.values.iter().map(|l| l * l).sum();
+        let mut acc = 0.0;
+        let cum: Vec<f64> = eig
+            .values
+            .iter()
+            .map(|l| {
+                acc += l * l;
+                acc / total
+            })
+            .collect();
+        ctx.write_table(
+            "projections",
+            &mut TableBuilder::new()
+                .i64("index", (1..=proj.len() as i64).collect())
+                .f64("eigenvalue", eig.values.clone())
+                .f64("projection", proj.clone())
+                .f64("abs_projection", proj.iter().map(|x| x.abs()).collect())
+                .f64("cum_lambda2", cum)
+                .f64("diff_norm", vec![norm(&diff); proj.len()])
+                .build()?,
+        )?;
+
+        let backend = backend_of(ctx)?;
+        if p.bool("removal")? {
+            let test = base.test_objective(Precision::F64)?;
+            let eval = evaluator(backend, &test, HvpMethod::Exact);
+            let step = p.usize("removal_step")?.max(1);
+            let mut theta = theta_base.clone();
+            let (mut is, mut losses) = (vec![0i64], vec![eval.loss(&theta)?]);
+            let bar = ctx.progress(proj.len() as u64, "directions");
+            for (i, (c, v)) in proj.iter().zip(&eig.vectors).enumerate() {
+                axpy(*c, v, &mut theta);
+                if (i + 1) % step == 0 || i + 1 == proj.len() {
+                    is.push(i as i64 + 1);
+                    losses.push(eval.loss(&theta)?);
+                }
+                bar.inc(1);
+            }
+            let other_loss = eval.loss(&theta_other)?;
+            ctx.write_table(
+                "removal",
+                &mut TableBuilder::new()
+                    .i64("i", is)
+                    .f64("test_loss", losses)
+                    .build()?,
+            )?;
+            ctx.write_json("removal.json", &serde_json::json!({ "test_loss_base": eval.loss(&theta_base)?, "test_loss_other": other_loss }))?;
+        }
+
+        let nd = p.usize("directions")?.min(eig.values.len());
+        if nd > 0 {
+            base.fnn_width()?;
+            let obj = base.objective(Precision::F64);
+            let eval = evaluator(backend, &obj, HvpMethod::Exact);
+            let (lo, hi) = base.input_range();
+            let n = p.usize("grid")?;
+            let x = linspace(lo, hi, n);
+            let f0 = eval.outputs(&theta_base, &x, &[n, 1])?;
+            let lfp_k = p.usize("lfp_k")?;
+            let (mut dir, mut xs, mut deltas, mut lfps) = (vec![], vec![], vec![], vec![]);
+            for i in 0..nd {
+                let l = eig.values[i];
+                if l <= 0.0 {
+                    bail!(
+                        "eigenvalue {} of direction {} is not positive; nu/sqrt(lambda) is undefined",
+                        l,
+                        i + 1
+                    );
+                }
+                let mut theta = theta_base.clone();
+                axpy(1.0 / l.sqrt(), &eig.vectors[i], &mut theta);
+                let d: Vec<f64> = eval
+                    .outputs(&theta, &x, &[n, 1])?
+                    .iter()
+                    .zip(&f0)
+                    .map(|(a, b)| a - b)
+                    .collect();
+                lfps.push(lfp(&d, &[lfp_k])[0]);
+                dir.extend(std::iter::repeat_n(i as i64 + 1, n));
+                xs.extend(&x);
+                deltas.extend(d);
+            }
+            ctx.write_table(
+                "directions",
+                &mut TableBuilder::new()
+                    .i64("direction", dir)
+                    .f64("x", xs)
+                    .f64("delta", deltas)
+                    .build()?,
+            )?;
+            ctx.write_table(
+                "direction_lfp",
+                &mut TableBuilder::new()
+                    .i64("direction", (1..=nd as i64).collect())
+                    .f64("eigenvalue", eig.values[..nd].to_vec())
+                    .f64("lfp", lfps)
+                    .build()?,
+            )?;
+        }
+        Ok(())
+    }
+}

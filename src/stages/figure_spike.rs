@@ -1,0 +1,403 @@
+//! Figures of one loss spike: `figure_spike` (Fig 3.1: loss and lambda_max over training with
+//! 2/lr, a zoom on the spike with lambda_max at its checkpoints, the PCA landscape of its
+//! window), `figure_landscape` (Fig 3.2(a): the PCA landscape of a stretch of the edge of
+//! stability) and `figure_frequency` (Fig 3.3).
+
+use anyhow::Result;
+
+use crate::config::ParamSpec;
+use crate::engine::context::{Input, StageContext};
+use crate::engine::kind::{ParamsExt, StageKind};
+use crate::plot::FigureData;
+use crate::plot::spec::{
+    Axis, BLACK, BLUE, FigureSpec, GREEN, GREY, Mark, ORANGE, Panel, RED, Series,
+};
+use crate::table::{col_f64, col_i64};
+
+use super::figure::{Claim, Figure, publish};
+use super::spikes::picks;
+use super::trained::read_log;
+
+fn id_param(default: &str) -> ParamSpec {
+    ParamSpec::str("id", "figure id: published as outputs/figures/<id>.*").default(default)
+}
+
+fn title_param(default: &str) -> ParamSpec {
+    ParamSpec::str("title", "figure title").default(default)
+}
+
+/// Adds the PCA landscape of a `pca_landscape` input to `data` as panel `name`; returns the
+/// explained-variance ratios.
+fn landscape(data: &mut FigureData, name: &str, pca: &Input) -> Result<Vec<f64>> {
+    let s = pca.table("surface")?;
+    data.xyz(
+        name,
+        "surface",
+        &col_f64(&s, "alpha")?,
+        &col_f64(&s, "beta")?,
+        &col_f64(&s, "loss")?,
+    );
+    let t = pca.table("trajectory")?;
+    let epochs: Vec<f64> = col_i64(&t, "epoch")?
+        .into_iter()
+        .map(|e| e as f64)
+        .collect();
+    data.xyz(
+        name,
+        "trajectory",
+        &col_f64(&t, "alpha")?,
+        &col_f64(&t, "beta")?,
+        &epochs,
+    );
+    col_f64(&pca.table("pca")?, "explained")
+}
+
+fn landscape_panel(name: &str, title: &str) -> Panel {
+    Panel::new(
+        name,
+        title,
+        Axis::lin("alpha (PCA direction 1)"),
+        Axis::lin("beta (PCA direction 2)"),
+    )
+    .with(Series::new("surface", "", Mark::Heat, BLACK))
+    .with(Series::new(
+        "trajectory",
+        "trajectory (colour: epoch)",
+        Mark::PointsByZ,
+        BLACK,
+    ))
+}
+
+fn pca_claim(explained: &[f64], paper: f64) -> Claim {
+    let two = explained.iter().take(2).sum::<f64>();
+    Claim::new(
+        "pca_two_directions",
+        &format!(
+            "The first two PCA directions explain most of the variance of the window (paper: {paper})."
+        ),
+        "sum of the first two explained variance ratios >= 0.9",
+        two >= 0.9,
+        format!(
+            "first two: {:.4} + {:.4} = {two:.4}",
+            explained.first().copied().unwrap_or(0.0),
+            explained.get(1).copied().unwrap_or(0.0)
+        ),
+    )
+}
+
+/// "A spike occurs with lambda_max above 2/lr at its onset and below after": over the lambda_max
+/// measurements (epoch, value) of the spike window.
+pub fn edge_claim(
+    lambda: &[(usize, f64)],
+    onset: usize,
+    peak: usize,
+    end: usize,
+    lr: f64,
+    window_start: usize,
+) -> Claim {
+    let threshold = 2.0 / lr;
+    let before: Vec<f64> = lambda
+        .iter()
+        .filter(|(e, _)| *e >= window_start && *e <= onset)
+        .map(|l| l.1)
+        .collect();
+    let after: Vec<f64> = lambda
+        .iter()
+        .filter(|(e, _)| *e >= peak && *e <= end)
+        .map(|l| l.1)
+        .collect();
+    let max_before = before.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let min_after = after.iter().cloned().fold(f64::INFINITY, f64::min);
+    Claim::new(
+        "spike_at_edge_of_stability",
+        "The loss spike happens when lambda_max exceeds 2/lr; lambda_max falls below 2/lr as the loss comes back down.",
+        "max lambda_max over the measurements from the window start to the onset > 2/lr, and min over the measurements from the peak to the end < 2/lr",
+        max_before > threshold && min_after < threshold,
+        format!(
+            "2/lr = {threshold:.3}; onset epoch {onset}, peak {peak}, end {end}; max lambda_max before the onset {max_before:.3} ({} measurements), min after the peak {min_after:.3} ({} measurements)",
+            before.len(),
+            after.len()
+        ),
+    )
+}
+
+pub struct FigureSpike;
+
+impl StageKind for FigureSpike {
+    fn name(&self) -> &'static str {
+        "figure_spike"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "Fig 3.1: loss and lambda_max with 2/lr, a zoom on the spike, and its PCA landscape"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            id_param("fig3_1abc"),
+            title_param("Fig 3.1(a-c): two-layer tanh NN, width 20"),
+            ParamSpec::strs("panels", "names of the three panels").default(vec!["a", "b", "c"]),
+            ParamSpec::float(
+                "paper_pca",
+                "the paper's explained-variance sum for this figure",
+            )
+            .default(0.9895),
+            ParamSpec::int("thin", "plot every k-th epoch of the full log").default(1i64),
+        ]
+    }
+    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+        let p = ctx.params;
+        let names = p.strs("panels")?;
+        let train = ctx.input("train")?;
+        let lr = train.params.f64("lr")?;
+        let log = read_log(train)?;
+        let picks = picks(ctx.input("spikes")?)?;
+        let sharp = ctx.input("sharpness")?.table("sharpness")?;
+        let sharp_epochs: Vec<usize> = col_i64(&sharp, "epoch")?
+            .into_iter()
+            .map(|e| e as usize)
+            .collect();
+        let sharp_lambda = col_f64(&sharp, "lambda_max")?;
+
+        let mut data = FigureData::new();
+        let (a, b, c) = (&names[0], &names[1], &names[2]);
+        let thin = p.usize("thin")?.max(1);
+        let ep: Vec<f64> = log.epoch.iter().step_by(thin).map(|&e| e as f64).collect();
+        data.xy(
+            a,
+            "loss",
+            &ep,
+            &log.loss.iter().step_by(thin).cloned().collect::<Vec<_>>(),
+        );
+        let (le, lv): (Vec<f64>, Vec<f64>) = log.lambda.iter().map(|&(e, l)| (e as f64, l)).unzip();
+        data.xy(a, "lambda_max", &le, &lv);
+        let last = *log.epoch.last().unwrap_or(&0) as f64;
+        data.xy(a, "2/lr", &[0.0, last], &[2.0 / lr; 2]);
+        let peak_loss = picks.peak_loss;
+        data.xy(a, "peak", &[picks.peak as f64], &[peak_loss]);
+
+        let (w0, w1) = picks.window;
+        let (we, wl): (Vec<f64>, Vec<f64>) = log
+            .epoch
+            .iter()
+            .zip(&log.loss)
+            .filter(|(e, _)| **e >= w0 && **e <= w1)
+            .map(|(&e, &l)| (e as f64, l))
+            .unzip();
+        data.xy(b, "loss", &we, &wl);
+        data.xy(
+            b,
+            "lambda_max",
+            &sharp_epochs.iter().map(|&e| e as f64).collect::<Vec<_>>(),
+            &sharp_lambda,
+        );
+        data.xy(b, "2/lr", &[w0 as f64, w1 as f64], &[2.0 / lr; 2]);
+        let explained = landscape(&mut data, c, ctx.input("pca")?)?;
+
+        let spec = FigureSpec {
+            id: p.str("id")?.into(),
+            title: p.str("title")?.into(),
+            columns: 3,
+            panels: vec![
+                Panel::new(
+                    a,
+                    &format!("({a}) loss and lambda_max"),
+                    Axis::lin("epoch"),
+                    Axis::log("loss"),
+                )
+                .right_axis(Axis::lin("lambda_max"))
+                .with(Series::new("loss", "loss", Mark::Line, BLACK))
+                .with(Series::new("peak", "analysed spike", Mark::Points, GREEN))
+                .with(Series::new("lambda_max", "lambda_max", Mark::Points, RED).right())
+                .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right()),
+                Panel::new(
+                    b,
+                    &format!("({b}) epochs {w0}-{w1}"),
+                    Axis::lin("epoch"),
+                    Axis::log("loss"),
+                )
+                .right_axis(Axis::lin("lambda_max"))
+                .with(Series::new("loss", "loss", Mark::Line, BLACK))
+                .with(Series::new("lambda_max", "lambda_max", Mark::Line, RED).right())
+                .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right()),
+                landscape_panel(c, &format!("({c}) loss surface, PCA of epochs {w0}-{w1}")),
+            ],
+        };
+        let lambda: Vec<(usize, f64)> = sharp_epochs.into_iter().zip(sharp_lambda).collect();
+        let claims = vec![
+            edge_claim(&lambda, picks.onset, picks.peak, picks.end, lr, w0),
+            pca_claim(&explained, p.f64("paper_pca")?),
+        ];
+        let notes = vec![format!(
+            "spike picked automatically: onset epoch {}, peak {} (loss {:.3e} -> {:.3e}), end {}{}",
+            picks.onset,
+            picks.peak,
+            picks.pre_loss,
+            picks.peak_loss,
+            picks.end,
+            if picks.recovered {
+                ""
+            } else {
+                " (not recovered by the end of training)"
+            }
+        )];
+        publish(
+            ctx,
+            &Figure {
+                spec,
+                data,
+                claims,
+                notes,
+            },
+        )
+    }
+}
+
+pub struct FigureLandscape;
+
+impl StageKind for FigureLandscape {
+    fn name(&self) -> &'static str {
+        "figure_landscape"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "Fig 3.2(a): the PCA landscape of a stretch of training at the edge of stability"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            id_param("fig3_2a"),
+            title_param(
+                "Fig 3.2(a): loss surface along the first two PCA directions at the edge of stability",
+            ),
+        ]
+    }
+    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+        let p = ctx.params;
+        let mut data = FigureData::new();
+        let explained = landscape(&mut data, "a", ctx.input("pca")?)?;
+        let spec = FigureSpec {
+            id: p.str("id")?.into(),
+            title: p.str("title")?.into(),
+            columns: 1,
+            panels: vec![landscape_panel("a", "(a) loss surface and trajectory")],
+        };
+        publish(
+            ctx,
+            &Figure {
+                spec,
+                data,
+                claims: vec![pca_claim(&explained, 0.99)],
+                notes: vec![],
+            },
+        )
+    }
+}
+
+pub struct FigureFrequency;
+
+impl StageKind for FigureFrequency {
+    fn name(&self) -> &'static str {
+        "figure_frequency"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "Fig 3.3: low-frequency proportion of the spike, initial and random output differences"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            id_param("fig3_3"),
+            title_param("Fig 3.3: frequency of the loss spike (two-layer tanh NN, width 20)"),
+        ]
+    }
+    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+        let p = ctx.params;
+        let freq = ctx.input("frequency")?;
+        let lfp = freq.table("lfp")?;
+        let k: Vec<f64> = col_i64(&lfp, "k")?.into_iter().map(|k| k as f64).collect();
+        let (spike, initial) = (col_f64(&lfp, "spike")?, col_f64(&lfp, "initial")?);
+        let (rmean, rstd) = (col_f64(&lfp, "random_mean")?, col_f64(&lfp, "random_std")?);
+        let mut data = FigureData::new();
+        data.xy("a", "spike", &k, &spike);
+        data.xy("a", "initial", &k, &initial);
+        data.xyz("a", "random", &k, &rmean, &rstd);
+        let ep = freq.table("epochs")?;
+        let epochs: Vec<f64> = col_i64(&ep, "epoch")?
+            .into_iter()
+            .map(|e| e as f64)
+            .collect();
+        data.xy("b", "loss", &epochs, &col_f64(&ep, "loss")?);
+        data.xy("b", "lfp", &epochs, &col_f64(&ep, "lfp")?);
+        let lfp_k = freq.params.usize("lfp_k")?;
+        let spec = FigureSpec {
+            id: p.str("id")?.into(),
+            title: p.str("title")?.into(),
+            columns: 2,
+            panels: vec![
+                Panel::new(
+                    "a",
+                    "(a) low-frequency proportion LFP(K)",
+                    Axis::lin("threshold K"),
+                    Axis::lin("LFP"),
+                )
+                .with(Series::new("spike", "spike difference", Mark::Line, RED))
+                .with(Series::new(
+                    "initial",
+                    "initial difference",
+                    Mark::Line,
+                    BLUE,
+                ))
+                .with(Series::new(
+                    "random",
+                    "random (mean +- std)",
+                    Mark::ErrorBars,
+                    GREY,
+                )),
+                Panel::new(
+                    "b",
+                    &format!("(b) train loss and LFP(K={lfp_k}) over the spike"),
+                    Axis::lin("epoch"),
+                    Axis::log("loss"),
+                )
+                .right_axis(Axis::lin(&format!("LFP(K={lfp_k})")))
+                .with(Series::new("loss", "loss", Mark::Line, BLACK))
+                .with(Series::new("lfp", "LFP", Mark::Line, ORANGE).right()),
+            ],
+        };
+        let small = [1usize, 2, 3];
+        let ok = small.iter().all(|&i| {
+            i < spike.len() && spike[i] > initial[i] && spike[i] > rmean[i] + 2.0 * rstd[i]
+        });
+        let measured = small
+            .iter()
+            .filter(|&&i| i < spike.len())
+            .map(|&i| {
+                format!(
+                    "K={i}: spike {:.3}, initial {:.3}, random {:.3} +- {:.3}",
+                    spike[i], initial[i], rmean[i], rstd[i]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let claim = Claim::new(
+            "spike_difference_is_low_frequency",
+            "The spike output difference has a larger low-frequency proportion than the initial and random output differences.",
+            "for K = 1, 2, 3: LFP_spike(K) > LFP_initial(K) and LFP_spike(K) > mean + 2 std of the random control",
+            ok,
+            measured,
+        );
+        publish(
+            ctx,
+            &Figure {
+                spec,
+                data,
+                claims: vec![claim],
+                notes: vec![],
+            },
+        )
+    }
+}

@@ -1,0 +1,170 @@
+//! `frequency`: the frequency analysis of a loss spike (paper Sec 3.4, Fig 3.3). With
+//! theta_max, theta_end and theta_ini,m from the `spikes` input, the network outputs on a
+//! uniform grid over the training interval give the spike output difference
+//! f(theta_max) - f(theta_end), the initial output difference f(theta_ini,m) - f(theta_end), and
+//! the random control f(theta_rnd) - f(theta_end) with
+//! theta_rnd = theta_end + |theta_end - theta_max| eps / |eps|, eps ~ N(0, I) (`random` samples).
+//! LFP(K) of each for K = 0..=k_max; and LFP(lfp_k) of f(theta_e) - f(theta_end) for every
+//! checkpoint e of the spike window (Fig 3.3(b)).
+//!
+//! Artifacts: `lfp.parquet` (k, spike, initial, random_mean, random_std), `epochs.parquet`
+//! (epoch, loss, lfp), `outputs.parquet` (x, f_max, f_end, f_ini).
+
+use anyhow::{Context, Result, bail};
+
+use crate::analysis::frequency::lfp;
+use crate::config::ParamSpec;
+use crate::engine::context::StageContext;
+use crate::engine::kind::{ParamsExt, StageKind};
+use crate::linalg::dense::norm;
+use crate::nn::backend::Precision;
+use crate::nn::eval::evaluator;
+use crate::nn::init::SeededRng;
+use crate::nn::objective::HvpMethod;
+use crate::plot::linspace;
+use crate::table::TableBuilder;
+
+use super::backend_of;
+use super::spikes::picks;
+use super::trained::Trained;
+
+pub struct Frequency;
+
+fn sub(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x - y).collect()
+}
+
+impl StageKind for Frequency {
+    fn name(&self) -> &'static str {
+        "frequency"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "Low-frequency proportion of the spike, initial and random output differences (Fig 3.3)"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::int(
+                "grid",
+                "points of the uniform output grid over the training interval",
+            )
+            .default(256i64),
+            ParamSpec::int("k_max", "largest low-frequency threshold K").default(20i64),
+            ParamSpec::int("random", "samples of the random control (paper: 100)").default(100i64),
+            ParamSpec::int("seed", "seed of the random control").default(0i64),
+            ParamSpec::int("lfp_k", "threshold of the LFP over epochs (paper: 2)").default(2i64),
+        ]
+    }
+    fn numeric(&self) -> bool {
+        true
+    }
+    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+        let p = ctx.params;
+        let trained = Trained::from_roles(ctx, "train", "data")?;
+        trained.fnn_width()?;
+        let picks = picks(ctx.input("spikes")?)?;
+        let Some(ini_epoch) = picks.theta_ini else {
+            bail!(
+                "no checkpoint before the spike has a loss as high as its peak ({:.3e}); save early checkpoints (checkpoint_every) or analyse a higher spike",
+                picks.peak_loss
+            );
+        };
+        let ck = trained.checkpoints()?;
+        let theta_at = |epoch: usize| -> Result<&Vec<f64>> {
+            ck.iter()
+                .find(|c| c.0 == epoch)
+                .map(|c| &c.2)
+                .with_context(|| format!("no checkpoint at epoch {epoch}"))
+        };
+        let (t_max, t_end, t_ini) = (
+            theta_at(picks.theta_max)?,
+            theta_at(picks.theta_end)?,
+            theta_at(ini_epoch)?,
+        );
+        let obj = trained.objective(Precision::F64);
+        let eval = evaluator(backend_of(ctx)?, &obj, HvpMethod::Exact);
+        let (lo, hi) = trained.input_range();
+        let n = p.usize("grid")?;
+        let x = linspace(lo, hi, n);
+        let f = |theta: &[f64]| eval.outputs(theta, &x, &[n, 1]);
+        let (f_max, f_end, f_ini) = (f(t_max)?, f(t_end)?, f(t_ini)?);
+        let ks: Vec<usize> = (0..=p.usize("k_max")?).collect();
+        let spike = lfp(&sub(&f_max, &f_end), &ks);
+        let initial = lfp(&sub(&f_ini, &f_end), &ks);
+
+        let samples = p.usize("random")?;
+        let mut rng = SeededRng::new(p.i64("seed")? as u64);
+        let radius = norm(&sub(t_end, t_max));
+        let bar = ctx.progress(samples as u64, "random samples");
+        let mut random: Vec<Vec<f64>> = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            let eps = rng.normals(t_end.len());
+            let s = radius / norm(&eps);
+            let theta: Vec<f64> = t_end.iter().zip(&eps).map(|(t, e)| t + s * e).collect();
+            random.push(lfp(&sub(&f(&theta)?, &f_end), &ks));
+            bar.inc(1);
+        }
+        let mean: Vec<f64> = (0..ks.len())
+            .map(|k| random.iter().map(|r| r[k]).sum::<f64>() / samples.max(1) as f64)
+            .collect();
+        let std: Vec<f64> = (0..ks.len())
+            .map(|k| {
+                (random.iter().map(|r| (r[k] - mean[k]).powi(2)).sum::<f64>()
+                    / samples.max(1) as f64)
+                    .sqrt()
+            })
+            .collect();
+        ctx.write_table(
+            "lfp",
+            &mut TableBuilder::new()
+                .i64("k", ks.iter().map(|&k| k as i64).collect())
+                .f64("spike", spike)
+                .f64("initial", initial)
+                .f64("random_mean", mean)
+                .f64("random_std", std)
+                .build()?,
+        )?;
+
+        let lfp_k = p.usize("lfp_k")?;
+        let log = trained.log()?;
+        let (mut epochs, mut losses, mut lfps) = (vec![], vec![], vec![]);
+        for (epoch, _, theta) in ck
+            .iter()
+            .filter(|c| c.0 >= picks.window.0 && c.0 <= picks.window.1)
+        {
+            let d = sub(&f(theta)?, &f_end);
+            epochs.push(*epoch as i64);
+            losses.push(
+                log.epoch
+                    .iter()
+                    .position(|e| e == epoch)
+                    .map_or(f64::NAN, |i| log.loss[i]),
+            );
+            lfps.push(if norm(&d) > 0.0 {
+                lfp(&d, &[lfp_k])[0]
+            } else {
+                f64::NAN
+            });
+        }
+        ctx.write_table(
+            "epochs",
+            &mut TableBuilder::new()
+                .i64("epoch", epochs)
+                .f64("loss", losses)
+                .f64("lfp", lfps)
+                .build()?,
+        )?;
+        ctx.write_table(
+            "outputs",
+            &mut TableBuilder::new()
+                .f64("x", x)
+                .f64("f_max", f_max)
+                .f64("f_end", f_end)
+                .f64("f_ini", f_ini)
+                .build()?,
+        )?;
+        ctx.write_json("meta.json", &serde_json::json!({ "theta_max": picks.theta_max, "theta_end": picks.theta_end, "theta_ini": ini_epoch }))
+    }
+}

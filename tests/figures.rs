@@ -1,0 +1,125 @@
+//! The paper's pipeline end to end on the `smoke` profile: every figure is published (table,
+//! PNG, SVG, claims), the report links them, `verify` reads them, and sweeps are cached per point.
+
+mod common;
+
+use common::*;
+use spike_pipe::table::{col_str, read_parquet};
+
+fn project() -> Proj {
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipeline.yaml")).unwrap();
+    Proj::new(&yaml)
+}
+
+const FIGURES: &[&str] = &[
+    "fig3_1abc",
+    "fig3_2",
+    "fig3_2a",
+    "fig3_3",
+    "fig4_1",
+    "fig4_2a",
+    "fig5_1a",
+    "fig5_1b",
+    "fig5_2",
+    "fig5_3",
+    "fig5_4",
+    "figA_1",
+    "figB_1",
+    "figB_2",
+    "figB_3",
+];
+
+#[test]
+fn every_one_dimensional_figure_is_published_with_its_claims() {
+    let p = project();
+    p.ok(&["--profile", "smoke", "repro", "--keep-going", "-j", "2"]);
+    let figures = p.path().join("outputs/figures");
+    for id in FIGURES {
+        for ext in ["parquet", "png", "svg", "claims.json", "spec.json"] {
+            let f = figures.join(format!("{id}.{ext}"));
+            assert!(f.is_file(), "missing {}", f.display());
+        }
+        let png = std::fs::read(figures.join(format!("{id}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(png.len() > 5_000, "{id}.png is suspiciously small");
+        let svg = std::fs::read_to_string(figures.join(format!("{id}.svg"))).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("<text"),
+            "{id}.svg has no text"
+        );
+        let table = read_parquet(&figures.join(format!("{id}.parquet"))).unwrap();
+        let names: Vec<String> = table
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(names, ["panel", "series", "x", "y", "z"]);
+        assert!(table.height() > 0);
+        assert!(!col_str(&table, "panel").unwrap().is_empty());
+        let claims: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(figures.join(format!("{id}.claims.json"))).unwrap(),
+        )
+        .unwrap();
+        let list = claims["claims"].as_array().unwrap();
+        assert!(!list.is_empty(), "{id} has no claim checks");
+        for c in list {
+            assert!(
+                c["supported"].is_boolean()
+                    && !c["measured"].as_str().unwrap().is_empty()
+                    && !c["criterion"].as_str().unwrap().is_empty()
+            );
+        }
+    }
+    let report = std::fs::read_to_string(p.path().join("outputs/report/index.html")).unwrap();
+    for id in FIGURES {
+        assert!(
+            report.contains(&format!("../figures/{id}.png")),
+            "the report lacks {id}"
+        );
+    }
+    assert!(report.contains("profile <b>smoke</b>") && report.contains("backend <b>flex</b>"));
+    let verify = p.ok(&["verify", "--md"]);
+    assert!(
+        verify.starts_with("| figure | claim | verdict | measured |"),
+        "{verify}"
+    );
+    assert!(
+        verify.contains("| fig3_2 | spike_at_edge_of_stability | supported |"),
+        "{verify}"
+    );
+    // Fully cached afterwards.
+    p.ok(&["--profile", "smoke", "repro"]);
+    assert!(p.outcomes().values().all(|o| o == "cached"));
+}
+
+#[test]
+fn adding_a_sweep_point_computes_only_that_point() {
+    let p = project();
+    p.ok(&["--profile", "smoke", "repro", "fig5_2"]);
+    let yaml = std::fs::read_to_string(p.path().join("pipeline.yaml")).unwrap();
+    let more = yaml.replace(
+        "train.fig5_2: {params: {width: 8, epochs: 60}, matrix: {lr: [0.005, 0.05]}}",
+        "train.fig5_2: {params: {width: 8, epochs: 60}, matrix: {lr: [0.005, 0.05, 0.02]}}",
+    );
+    assert_ne!(
+        yaml, more,
+        "the smoke profile of pipeline.yaml changed; update this test"
+    );
+    p.write_pipeline(&more);
+    p.ok(&["--profile", "smoke", "repro", "fig5_2"]);
+    let computed: Vec<String> = p
+        .outcomes()
+        .into_iter()
+        .filter(|(_, o)| o == "computed")
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        computed,
+        [
+            "condensation.fig5_2[lr=0.02]",
+            "figure.fig5_2",
+            "train.fig5_2[lr=0.02]"
+        ]
+    );
+}
