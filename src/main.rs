@@ -7,12 +7,19 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+use spike_pipe::engine::diff;
 use spike_pipe::engine::exec::NoHooks;
 use spike_pipe::engine::kind::NumericEnv;
+use spike_pipe::engine::remote::{Remote, RemoteConfig, RemoteHooks};
 use spike_pipe::engine::runs::Outcome;
 use spike_pipe::engine::{self, Locations, Project, ReproOptions};
 use spike_pipe::nn::backend::BackendKind;
 use spike_pipe::stages;
+
+// Large tensors are allocated and freed every step; glibc returns them to the OS and faults the
+// pages in again each time (half of a CNN epoch). mimalloc keeps and reuses them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +51,10 @@ struct Global {
     /// A local CIFAR-10 copy (directory of .bin batches or one .bin file); sets SPIKE_CIFAR10_DIR.
     #[arg(long, global = true)]
     cifar10_dir: Option<PathBuf>,
+    /// Remote cache URL (file:///dir, s3://bucket/prefix, gs://, az://, http(s)://); overrides
+    /// `cache.remote` of pipeline.yaml.
+    #[arg(long, global = true)]
+    remote: Option<String>,
     /// Numeric backend: flex (default), tch or cuda when compiled in.
     #[arg(long, global = true, default_value = "flex")]
     backend: String,
@@ -63,6 +74,30 @@ enum Command {
         /// Graphviz output.
         #[arg(long)]
         dot: bool,
+    },
+    /// Upload this pipeline's cache entries to the remote cache (only what is missing there).
+    Push(SyncArgs),
+    /// Download this pipeline's missing cache entries from the remote cache.
+    Pull(SyncArgs),
+    /// Compare two runs: stage keys, published tables (with tolerances), headline metrics.
+    /// Exit code 0: same within the tolerances, 1: different, 2: error.
+    Diff {
+        /// Run id (outputs/runs/) or outputs/project directory; default: the previous run.
+        a: Option<String>,
+        /// Run id or directory; default: the latest run.
+        b: Option<String>,
+        /// Relative tolerance.
+        #[arg(long, default_value_t = 1e-9)]
+        rtol: f64,
+        /// Absolute tolerance.
+        #[arg(long, default_value_t = 1e-12)]
+        atol: f64,
+        /// Markdown.
+        #[arg(long)]
+        md: bool,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the claim checks of a run (default: the latest).
     Verify {
@@ -109,6 +144,22 @@ struct ReproArgs {
     /// When a stage fails, finish the independent branches; exit non-zero at the end.
     #[arg(long)]
     keep_going: bool,
+    /// Fetch a stage's entry from the remote cache before computing it.
+    #[arg(long)]
+    pull: bool,
+    /// Upload what this run computes to the remote cache.
+    #[arg(long)]
+    push: bool,
+}
+
+#[derive(Args)]
+struct SyncArgs {
+    /// Every entry (local ones for push, remote ones for pull), not only this pipeline's.
+    #[arg(long)]
+    all: bool,
+    /// Transfers in parallel.
+    #[arg(short, long, default_value_t = 8)]
+    jobs: usize,
 }
 
 fn main() -> ExitCode {
@@ -148,6 +199,25 @@ fn project(g: &Global) -> Result<Project> {
     Project::load(&loc, g.profile.as_deref(), stages::registry(), env)
 }
 
+/// The remote of `cache:` in pipeline.yaml, or `--remote`.
+fn remote_config(g: &Global, project: &Project) -> Result<RemoteConfig> {
+    let mut cfg =
+        RemoteConfig::from_yaml(project.pipeline.extra.get("cache"), &project.pipeline.file)?;
+    if let Some(url) = &g.remote {
+        cfg.remote = Some(url.clone());
+    }
+    Ok(cfg)
+}
+
+fn open_remote(cfg: &RemoteConfig) -> Result<Remote> {
+    let url = cfg.remote.as_deref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "no remote cache: set `cache: {{remote: URL}}` in pipeline.yaml or pass --remote URL"
+        )
+    })?;
+    Remote::open(url)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
@@ -166,7 +236,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 keep_going: a.keep_going,
                 command: std::env::args().collect(),
             };
-            let result = engine::repro(&project, &opts, &NoHooks)?;
+            let cfg = remote_config(g, &project)?;
+            let (pull, push) = (a.pull || cfg.pull, a.push || cfg.push);
+            let remote = if pull || push {
+                Some(open_remote(&cfg)?)
+            } else {
+                None
+            };
+            let hooks = remote.as_ref().map(|r| RemoteHooks {
+                remote: r,
+                cache: &project.cache,
+                pull,
+                push,
+                errors: Default::default(),
+                warnings: Default::default(),
+            });
+            let result = match &hooks {
+                Some(h) => engine::repro(&project, &opts, h)?,
+                None => engine::repro(&project, &opts, &NoHooks)?,
+            };
+            let push_errors = hooks
+                .as_ref()
+                .map_or(0, |h| h.errors.lock().expect("lock").len());
             if a.dry {
                 if result.plan_lines.is_empty() {
                     println!("nothing to run: every selected stage is up to date");
@@ -210,6 +301,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if computed == 0 && record.ok {
                 println!("nothing to do: all stages up to date (0 stages run)");
             }
+            if push_errors > 0 {
+                eprintln!(
+                    "error: {push_errors} entries could not be pushed to the remote cache (see above)"
+                );
+                return Ok(ExitCode::from(1));
+            }
             Ok(if record.ok {
                 ExitCode::SUCCESS
             } else {
@@ -233,6 +330,57 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 project.pipeline.profile
             );
             Ok(ExitCode::SUCCESS)
+        }
+        command @ (Command::Push(_) | Command::Pull(_)) => {
+            let (pull, a) = match command {
+                Command::Pull(a) => (true, a),
+                Command::Push(a) => (false, a),
+                _ => unreachable!("matched above"),
+            };
+            let project = project(g)?;
+            let remote = open_remote(&remote_config(g, &project)?)?;
+            let t = spike_pipe::engine::remote::sync(&project, &remote, pull, a.all, a.jobs)?;
+            println!(
+                "{} {} entries ({} blobs, {:.1} MB); {} already {}",
+                if pull { "pulled" } else { "pushed" },
+                t.entries,
+                t.blobs,
+                t.bytes as f64 / 1e6,
+                t.skipped,
+                if pull {
+                    "in the local cache"
+                } else {
+                    "on the remote"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff {
+            a,
+            b,
+            rtol,
+            atol,
+            md,
+            json,
+        } => {
+            let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
+            let cache = spike_pipe::engine::cache::Cache::open(&loc.cache)?;
+            let (sa, sb) = diff::sides(&loc.outputs, &cache, a.as_deref(), b.as_deref())?;
+            let headline =
+                |name: &str, x: Option<&std::path::Path>, y: Option<&std::path::Path>| {
+                    spike_pipe::report::headline(name, x, y, rtol, atol)
+                };
+            let d = diff::diff(&sa, &sb, rtol, atol, &headline)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", diff::render(&d, md));
+            }
+            Ok(if d.differs() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Verify { run, md, strict } => {
             let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());

@@ -308,6 +308,31 @@ impl Cache {
         Ok(hash)
     }
 
+    /// Moves a complete entry (files and the manifest that lists them, e.g. downloaded and
+    /// verified) into place. Call with the key's lock held.
+    pub fn install(&self, tmp: &Path, key: &str) -> Result<()> {
+        let text = fs::read_to_string(tmp.join(MANIFEST))?;
+        let manifest: Manifest = serde_json::from_str(&text).context("parsing the manifest")?;
+        if manifest.key != key {
+            bail!("the manifest describes key {}, not {key}", manifest.key);
+        }
+        let present = list_files(tmp)?;
+        for f in &manifest.files {
+            if !present.contains(&f.path) {
+                bail!("entry {key} lacks its file {}", f.path);
+            }
+        }
+        sync_dir(tmp);
+        let dest = self.entry_dir(key);
+        if dest.exists() {
+            self.evict(key)?;
+        }
+        fs::rename(tmp, &dest)
+            .with_context(|| format!("moving the entry to {}", dest.display()))?;
+        self.stamp(&manifest);
+        Ok(())
+    }
+
     /// Keys of all complete entries.
     pub fn keys(&self) -> Result<Vec<String>> {
         let mut keys = Vec::new();

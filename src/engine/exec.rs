@@ -175,27 +175,7 @@ fn record(
     wall_s: f64,
     error: Option<String>,
 ) -> StageRun {
-    let def = &project.pipeline.stages[i];
-    let p = &plan.stages[i];
-    StageRun {
-        name: def.name.clone(),
-        kind: def.kind.clone(),
-        version: p.version,
-        key: p.key.clone(),
-        params: params_to_json(&def.params),
-        inputs: p.inputs.clone(),
-        env: p.env.clone(),
-        external: p.external.clone(),
-        outcome,
-        wall_s,
-        error,
-        reasons: if outcome == Outcome::Computed || outcome == Outcome::Failed {
-            p.reasons.clone()
-        } else {
-            vec![]
-        },
-        published: vec![],
-    }
+    plan.stages[i].record(&project.pipeline.stages[i], outcome, wall_s, error)
 }
 
 fn run_one(

@@ -4,11 +4,13 @@
 pub mod cache;
 pub mod context;
 pub mod dag;
+pub mod diff;
 pub mod exec;
 pub mod key;
 pub mod kind;
 pub mod plan;
 pub mod progress;
+pub mod remote;
 pub mod runs;
 
 use std::collections::HashMap;

@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Result, bail};
 
-use crate::config::{Pipeline, StageDef, Value, did_you_mean, params_from_json, params_to_json};
+use crate::config::{Pipeline, StageDef, did_you_mean, params_to_json};
 
 use super::cache::{Cache, Validity};
 use super::key::stage_key;
 use super::kind::{External, NumericEnv, Registry};
-use super::runs::{InputRef, Outcome, StageRun};
+use super::runs::{InputRef, Outcome, StageRun, changes};
 
 #[derive(Clone, Debug)]
 pub struct Planned {
@@ -120,92 +120,55 @@ fn reasons(
     if let Validity::Corrupt(why) = validity {
         out.push(format!("cached entry corrupt: {why}"));
     }
-    let Some(prev) = prev else {
-        if out.is_empty() {
-            out.push("not in cache".to_string());
-        }
-        return out;
-    };
-    if prev.key == cur.key {
-        if out.is_empty() {
-            out.push(match prev.outcome {
-                Outcome::Failed => format!(
+    match prev {
+        None => {}
+        Some(prev) if prev.key == cur.key => {
+            if out.is_empty() && prev.outcome == Outcome::Failed {
+                out.push(format!(
                     "not in cache (last attempt failed: {})",
                     prev.error.as_deref().unwrap_or("unknown error")
-                ),
-                _ => "not in cache (entry removed)".to_string(),
-            });
-        }
-        return out;
-    }
-    if prev.kind != def.kind {
-        out.push(format!("kind changed: {} -> {}", prev.kind, def.kind));
-    } else if prev.version != cur.version {
-        out.push(format!(
-            "stage implementation version changed: {} -> {}",
-            prev.version, cur.version
-        ));
-    }
-    let old = params_from_json(&prev.params);
-    let new_params = params_from_json(&params_to_json(&def.params));
-    let names: BTreeSet<&String> = old.keys().chain(new_params.keys()).collect();
-    let changes: Vec<String> = names
-        .into_iter()
-        .filter(|n| old.get(*n) != new_params.get(*n))
-        .map(|n| {
-            let show =
-                |v: Option<&Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "(unset)".into());
-            format!("{n} {} -> {}", show(old.get(n)), show(new_params.get(n)))
-        })
-        .collect();
-    if !changes.is_empty() {
-        out.push(format!("params changed: {}", changes.join(", ")));
-    }
-    for (role, refs) in &cur.inputs {
-        let before = prev.inputs.get(role);
-        for r in refs {
-            match before.and_then(|b| b.iter().find(|p| p.stage == r.stage)) {
-                Some(p) if p.key == r.key => {}
-                Some(_) => out.push(format!("input {} changed", r.stage)),
-                None => out.push(format!("input {} added", r.stage)),
+                ));
+            } else if out.is_empty() {
+                out.push("not in cache (entry removed)".to_string());
             }
         }
-    }
-    for (role, refs) in &prev.inputs {
-        for r in refs {
-            let still = cur
-                .inputs
-                .get(role)
-                .is_some_and(|c| c.iter().any(|x| x.stage == r.stage));
-            if !still {
-                out.push(format!("input {} removed", r.stage));
-            }
-        }
-    }
-    if prev.external != cur.external {
-        out.push(format!(
-            "external data changed: {} -> {}",
-            prev.external.as_deref().unwrap_or("none"),
-            cur.external.as_deref().unwrap_or("none")
-        ));
-    }
-    if prev.env != cur.env {
-        let show = |e: &NumericEnv| {
-            e.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        out.push(format!(
-            "numeric environment changed: {} -> {}",
-            show(&prev.env),
-            show(&cur.env)
-        ));
+        Some(prev) => out.extend(changes(prev, &cur.record(def, Outcome::Skipped, 0.0, None))),
     }
     if out.is_empty() {
         out.push("not in cache".to_string());
     }
     out
+}
+
+impl Planned {
+    /// The run record of this stage with an outcome.
+    pub fn record(
+        &self,
+        def: &StageDef,
+        outcome: Outcome,
+        wall_s: f64,
+        error: Option<String>,
+    ) -> StageRun {
+        StageRun {
+            name: def.name.clone(),
+            kind: def.kind.clone(),
+            version: self.version,
+            key: self.key.clone(),
+            params: params_to_json(&def.params),
+            inputs: self.inputs.clone(),
+            env: self.env.clone(),
+            external: self.external.clone(),
+            outcome,
+            wall_s,
+            error,
+            reasons: if matches!(outcome, Outcome::Computed | Outcome::Failed) {
+                self.reasons.clone()
+            } else {
+                vec![]
+            },
+            published: vec![],
+        }
+    }
 }
 
 /// Resolves command-line targets (stage names, matrix groups, or figure ids such as `fig3_2`

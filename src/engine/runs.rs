@@ -1,12 +1,14 @@
 //! Run records: `outputs/runs/<run-id>.json` for every `repro`, with `outputs/runs/latest`
 //! pointing at the newest. `status` and `diff` read them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+
+use crate::config::{Value, params_from_json};
 
 use super::cache::write_atomic;
 use super::kind::NumericEnv;
@@ -175,4 +177,77 @@ pub fn last_seen(outputs: &Path, names: &[&str]) -> HashMap<String, StageRun> {
         }
     }
     found
+}
+
+/// Why the same stage has a different key in `cur` than in `prev`, in words: kind or
+/// implementation version, parameters (old -> new), inputs, external data, numeric environment.
+pub fn changes(prev: &StageRun, cur: &StageRun) -> Vec<String> {
+    let mut out = Vec::new();
+    if prev.kind != cur.kind {
+        out.push(format!("kind changed: {} -> {}", prev.kind, cur.kind));
+    } else if prev.version != cur.version {
+        out.push(format!(
+            "stage implementation version changed: {} -> {}",
+            prev.version, cur.version
+        ));
+    }
+    let (old, new) = (
+        params_from_json(&prev.params),
+        params_from_json(&cur.params),
+    );
+    let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let show = |v: Option<&Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "(unset)".into());
+    let params: Vec<String> = names
+        .into_iter()
+        .filter(|n| old.get(*n) != new.get(*n))
+        .map(|n| format!("{n} {} -> {}", show(old.get(n)), show(new.get(n))))
+        .collect();
+    if !params.is_empty() {
+        out.push(format!("params changed: {}", params.join(", ")));
+    }
+    for (role, refs) in &cur.inputs {
+        let before = prev.inputs.get(role);
+        for r in refs {
+            match before.and_then(|b| b.iter().find(|p| p.stage == r.stage)) {
+                Some(p) if p.key == r.key => {}
+                Some(_) => out.push(format!("input {} changed", r.stage)),
+                None => out.push(format!("input {} added", r.stage)),
+            }
+        }
+    }
+    for (role, refs) in &prev.inputs {
+        for r in refs {
+            if !cur
+                .inputs
+                .get(role)
+                .is_some_and(|c| c.iter().any(|x| x.stage == r.stage))
+            {
+                out.push(format!("input {} removed", r.stage));
+            }
+        }
+    }
+    if prev.external != cur.external {
+        out.push(format!(
+            "external data changed: {} -> {}",
+            prev.external.as_deref().unwrap_or("none"),
+            cur.external.as_deref().unwrap_or("none")
+        ));
+    }
+    if prev.env != cur.env {
+        let show = |e: &NumericEnv| {
+            e.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        out.push(format!(
+            "numeric environment changed: {} -> {}",
+            show(&prev.env),
+            show(&cur.env)
+        ));
+    }
+    if out.is_empty() && prev.key != cur.key {
+        out.push("key changed".into());
+    }
+    out
 }

@@ -1,0 +1,317 @@
+//! The remote cache against a `file://` directory and real S3-compatible servers (moto and
+//! SeaweedFS, started here on free ports): machine A pushes, machine B pulls and computes
+//! nothing; interrupted pushes, corrupted blobs and unreachable remotes.
+
+mod common;
+mod servers;
+
+use std::path::Path;
+
+use common::*;
+use servers::S3Server;
+
+const PIPELINE: &str = r#"
+stages:
+  - name: train.toy
+    kind: train_toy
+    params: {steps: 80}
+  - name: figure.fig3_2
+    kind: figure_toy
+    needs: {train: train.toy}
+    params: {grid: 11}
+  - name: data.sweep
+    kind: dataset_1d
+    params: {target: relu_pair, n_train: 8, train_range: [-1, 1]}
+  - name: train.sweep
+    kind: train
+    needs: {data: data.sweep}
+    matrix: {lr: [0.01, 0.02]}
+    params: {model: fnn, width: 6, activation: relu, epochs: 50, checkpoint_every: 10, sharpness_every: 10}
+  - name: condensation.sweep
+    kind: condensation
+    foreach: train.sweep
+    needs: {train: train.sweep}
+  - name: figure.sweep
+    kind: figure_sweep
+    needs: {runs: train.sweep, cond: condensation.sweep}
+    params: {id: sweep, x: lr}
+"#;
+
+const STAGES: usize = 8;
+
+fn s3_env(cmd: &mut std::process::Command, server: &S3Server) {
+    cmd.env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true")
+        .env_remove("AWS_PROFILE");
+}
+
+fn run_with(p: &Proj, args: &[&str], server: Option<&S3Server>) -> std::process::Output {
+    let mut c = p.command(args);
+    if let Some(s) = server {
+        s3_env(&mut c, s);
+    }
+    c.output().unwrap()
+}
+
+fn ok_with(p: &Proj, args: &[&str], server: Option<&S3Server>) -> String {
+    let out = run_with(p, args, server);
+    assert!(
+        out.status.success(),
+        "spike-pipe {args:?}:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+fn same_figures(a: &Proj, b: &Proj) {
+    for f in [
+        "fig3_2.parquet",
+        "sweep.parquet",
+        "sweep.png",
+        "sweep.claims.json",
+    ] {
+        let x = std::fs::read(a.path().join("outputs/figures").join(f)).unwrap();
+        let y = std::fs::read(b.path().join("outputs/figures").join(f)).unwrap();
+        assert!(x == y, "{f} differs between machine A and machine B");
+    }
+}
+
+/// Machine A computes and pushes; machine B (another checkout and cache) pulls and computes none.
+fn round_trip(remote: &str, server: Option<&S3Server>) {
+    let a = Proj::new(PIPELINE);
+    ok_with(&a, &["--remote", remote, "repro", "--push"], server);
+    assert_eq!(
+        a.outcomes().values().filter(|o| *o == "computed").count(),
+        STAGES
+    );
+    let b = Proj::new(PIPELINE);
+    ok_with(&b, &["--remote", remote, "repro", "--pull"], server);
+    let o = b.outcomes();
+    assert!(o.values().all(|v| v == "pulled"), "{o:?}");
+    same_figures(&a, &b);
+    // Pushing again uploads nothing; a third machine pulls everything with `pull`.
+    let out = ok_with(&a, &["--remote", remote, "push"], server);
+    assert!(
+        out.contains(&format!(
+            "pushed 0 entries (0 blobs, 0.0 MB); {STAGES} already on the remote"
+        )),
+        "{out}"
+    );
+    let c = Proj::new(PIPELINE);
+    let out = ok_with(&c, &["--remote", remote, "pull", "-j", "3"], server);
+    assert!(out.contains(&format!("pulled {STAGES} entries")), "{out}");
+    ok_with(&c, &["repro"], None);
+    assert!(c.outcomes().values().all(|v| v == "cached"));
+}
+
+#[test]
+fn file_remote_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    round_trip(&format!("file://{}", dir.path().display()), None);
+}
+
+#[test]
+fn moto_round_trip_and_aws_profiles() {
+    let server = S3Server::moto();
+    server.bucket("spike");
+    round_trip("s3://spike/team/cache", Some(&server));
+    // Credentials from a profile of a shared credentials file instead of the environment.
+    let creds = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        creds.path(),
+        "[lab]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "[profile lab]\nregion = us-east-1\nendpoint_url = {}\n",
+            server.endpoint()
+        ),
+    )
+    .unwrap();
+    let d = Proj::new(PIPELINE);
+    let out = d
+        .command(&["--remote", "s3://spike/team/cache", "pull"])
+        .env("AWS_SHARED_CREDENTIALS_FILE", creds.path())
+        .env("AWS_CONFIG_FILE", config.path())
+        .env("AWS_PROFILE", "lab")
+        .env("AWS_ALLOW_HTTP", "true")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("pulled {STAGES} entries")));
+}
+
+#[test]
+fn seaweedfs_round_trip() {
+    let server = S3Server::seaweedfs();
+    server.bucket("spike");
+    round_trip("s3://spike/cache", Some(&server));
+}
+
+fn remote_files(dir: &Path, sub: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.join(sub))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect()
+}
+
+#[test]
+fn an_interrupted_push_leaves_the_remote_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = format!("file://{}", dir.path().display());
+    let a = Proj::new(PIPELINE);
+    ok_with(&a, &["repro"], None);
+    // Make the upload of one entry's manifest fail after its blobs went up: a push interrupted
+    // at its last step.
+    let key = a.keys()["train.toy"].clone();
+    std::fs::create_dir_all(
+        dir.path()
+            .join("entries")
+            .join(format!("{key}.json"))
+            .join("blocked"),
+    )
+    .unwrap();
+    let out = run_with(&a, &["--remote", &remote, "push"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&key), "{}", stderr(&out));
+    assert!(!remote_files(dir.path(), "blobs").is_empty());
+    std::fs::remove_dir_all(dir.path().join("entries").join(format!("{key}.json"))).unwrap();
+    // Every complete entry is usable; the interrupted one is simply absent.
+    let b = Proj::new(PIPELINE);
+    ok_with(&b, &["--remote", &remote, "repro", "--pull"], None);
+    let o = b.outcomes();
+    assert_eq!(o["train.toy"], "computed");
+    assert_eq!(o.values().filter(|v| *v == "pulled").count(), STAGES - 1);
+    same_figures(&a, &b);
+}
+
+#[test]
+fn a_corrupted_remote_blob_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = format!("file://{}", dir.path().display());
+    let a = Proj::new(PIPELINE);
+    ok_with(&a, &["--remote", &remote, "repro", "--push"], None);
+    let key = a.keys()["figure.fig3_2"].clone();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("entries").join(format!("{key}.json"))).unwrap(),
+    )
+    .unwrap();
+    let hash = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "publish/fig3_2.parquet")
+        .unwrap()["blake3"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = dir.path().join("blobs").join(&hash);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[100] ^= 0x55;
+    std::fs::write(&blob, &bytes).unwrap();
+
+    let b = Proj::new(PIPELINE);
+    let out = run_with(&b, &["--remote", &remote, "pull"], None);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("blobs/{hash}")) && err.contains("is corrupt"),
+        "{err}"
+    );
+    assert!(
+        !b.cache().join("entries").join(&key).exists(),
+        "a corrupt entry landed in the cache"
+    );
+    // repro --pull refuses it too, computes that stage locally, and gets the right figure.
+    let out = run_with(&b, &["--remote", &remote, "repro", "--pull"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is corrupt"));
+    assert_eq!(b.outcomes()["figure.fig3_2"], "computed");
+    same_figures(&a, &b);
+}
+
+#[test]
+fn remote_errors_name_the_remote_and_what_to_check() {
+    let a = Proj::new(PIPELINE);
+    ok_with(&a, &["repro"], None);
+    let before: Vec<_> = std::fs::read_dir(a.cache().join("entries"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    // Nothing listens on port 9.
+    let out = a
+        .command(&["--remote", "s3://nowhere/cache", "push"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("remote s3://nowhere/cache") && err.contains("AWS_ENDPOINT_URL"),
+        "{err}"
+    );
+    // A missing bucket.
+    let server = S3Server::moto();
+    let out = run_with(
+        &a,
+        &["--remote", "s3://no-such-bucket/x", "push"],
+        Some(&server),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("remote s3://no-such-bucket/x")
+            && stderr(&out).contains("bucket exists"),
+        "{}",
+        stderr(&out)
+    );
+    let after: Vec<_> = std::fs::read_dir(a.cache().join("entries"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(before, after, "the local cache changed");
+    // Asking for a remote without one configured.
+    let out = a.run(&["repro", "--pull"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(
+        "no remote cache: set `cache: {remote: URL}` in pipeline.yaml or pass --remote URL"
+    ));
+}
+
+#[test]
+fn the_remote_can_be_configured_in_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_cache = format!(
+        "cache: {{remote: \"file://{}\", push: true, pull: true}}\n{PIPELINE}",
+        dir.path().display()
+    );
+    let a = Proj::new(&with_cache);
+    ok_with(&a, &["repro"], None);
+    let b = Proj::new(&with_cache);
+    ok_with(&b, &["repro"], None);
+    assert!(b.outcomes().values().all(|v| v == "pulled"));
+    let bad = Proj::new(&format!("cache: {{remote: x, pul: true}}\n{PIPELINE}"));
+    let out = bad.run(&["repro"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cache: unknown field `pul`"),
+        "{}",
+        stderr(&out)
+    );
+}
