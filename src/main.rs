@@ -12,7 +12,8 @@ use spike_pipe::engine::exec::NoHooks;
 use spike_pipe::engine::kind::NumericEnv;
 use spike_pipe::engine::remote::{Remote, RemoteConfig, RemoteHooks};
 use spike_pipe::engine::runs::Outcome;
-use spike_pipe::engine::{self, Locations, Project, ReproOptions};
+use spike_pipe::engine::slurm::{ExecutorConfig, JobCommand, Slurm};
+use spike_pipe::engine::{self, Executor, Locations, Project, ReproOptions};
 use spike_pipe::nn::backend::BackendKind;
 use spike_pipe::stages;
 
@@ -74,6 +75,20 @@ enum Command {
         /// Graphviz output.
         #[arg(long)]
         dot: bool,
+    },
+    /// (Slurm jobs) Compute one stage into the cache.
+    #[command(hide = true)]
+    RunStage {
+        #[arg(long)]
+        stage: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        pull: bool,
+        #[arg(long)]
+        push: bool,
     },
     /// Upload this pipeline's cache entries to the remote cache (only what is missing there).
     Push(SyncArgs),
@@ -150,6 +165,9 @@ struct ReproArgs {
     /// Upload what this run computes to the remote cache.
     #[arg(long)]
     push: bool,
+    /// Where stages run: local (default) or slurm (overrides `executor.kind` of pipeline.yaml).
+    #[arg(long)]
+    executor: Option<String>,
 }
 
 #[derive(Args)]
@@ -199,6 +217,58 @@ fn project(g: &Global) -> Result<Project> {
     Project::load(&loc, g.profile.as_deref(), stages::registry(), env)
 }
 
+/// `executor:` of pipeline.yaml, or `--executor`; a Slurm job reruns this program with the same
+/// pipeline, profile, cache, backend and data.
+fn executor(
+    g: &Global,
+    project: &Project,
+    kind: Option<&str>,
+    pull: bool,
+    push: bool,
+) -> Result<Executor> {
+    let mut cfg = ExecutorConfig::from_yaml(project.pipeline.extra.get("executor"), project)?;
+    if let Some(k) = kind {
+        cfg.kind = k.to_string();
+    }
+    match cfg.kind.as_str() {
+        "local" => Ok(Executor::Local),
+        "slurm" => {
+            let abs = |p: &std::path::Path| std::path::absolute(p).map(|p| p.display().to_string());
+            let mut argv = vec![
+                std::env::current_exe()?.display().to_string(),
+                "--pipeline".into(),
+                abs(&project.pipeline.file)?,
+                "--profile".into(),
+                project.pipeline.profile.clone(),
+                "--cache-dir".into(),
+                abs(project.cache.root())?,
+                "--outputs".into(),
+                abs(&project.outputs)?,
+                "--backend".into(),
+                g.backend.clone(),
+            ];
+            if let Ok(dir) = std::env::var(spike_pipe::datasets::cifar10::ENV_DIR) {
+                argv.extend(["--cifar10-dir".into(), abs(std::path::Path::new(&dir))?]);
+            }
+            if let Some(r) = remote_config(g, project)?.remote {
+                argv.extend(["--remote".into(), r]);
+            }
+            let mut sub = Vec::new();
+            if pull {
+                sub.push("--pull".to_string());
+            }
+            if push {
+                sub.push("--push".to_string());
+            }
+            Ok(Executor::Slurm(Box::new(Slurm {
+                config: cfg,
+                command: JobCommand { argv, flags: sub },
+            })))
+        }
+        other => anyhow::bail!("unknown executor `{other}` (local, slurm)"),
+    }
+}
+
 /// The remote of `cache:` in pipeline.yaml, or `--remote`.
 fn remote_config(g: &Global, project: &Project) -> Result<RemoteConfig> {
     let mut cfg =
@@ -223,7 +293,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Repro(a) => {
             let project = project(g)?;
+            let cfg = remote_config(g, &project)?;
+            let (pull, push) = (a.pull || cfg.pull, a.push || cfg.push);
             let opts = ReproOptions {
+                executor: executor(g, &project, a.executor.as_deref(), pull, push)?,
                 targets: a.targets,
                 dry: a.dry,
                 force: a.force,
@@ -236,8 +309,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 keep_going: a.keep_going,
                 command: std::env::args().collect(),
             };
-            let cfg = remote_config(g, &project)?;
-            let (pull, push) = (a.pull || cfg.pull, a.push || cfg.push);
             let remote = if pull || push {
                 Some(open_remote(&cfg)?)
             } else {
@@ -381,6 +452,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::RunStage {
+            stage,
+            key,
+            force,
+            pull,
+            push,
+        } => {
+            let project = project(g)?;
+            let remote = if pull || push {
+                Some(open_remote(&remote_config(g, &project)?)?)
+            } else {
+                None
+            };
+            let computed = (|| -> Result<_> {
+                Ok(match &remote {
+                    Some(r) => {
+                        let hooks = RemoteHooks {
+                            remote: r,
+                            cache: &project.cache,
+                            pull,
+                            push,
+                            errors: Default::default(),
+                            warnings: Default::default(),
+                        };
+                        let record = engine::run_stage(&project, &stage, &key, force, &hooks)?;
+                        if let Some(e) = hooks.errors.lock().expect("lock").first() {
+                            anyhow::bail!("{e}");
+                        }
+                        record
+                    }
+                    None => engine::run_stage(&project, &stage, &key, force, &NoHooks)?,
+                })
+            })();
+            // A failed stage exits with 1, like repro.
+            match computed {
+                Ok(record) => {
+                    println!("{}: {:?} ({key})", record.name, record.outcome);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         Command::Verify { run, md, strict } => {
             let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());

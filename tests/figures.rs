@@ -31,7 +31,7 @@ const FIGURES: &[&str] = &[
 ];
 
 #[test]
-fn every_one_dimensional_figure_is_published_with_its_claims() {
+fn every_figure_is_published_with_its_claims() {
     let p = project();
     p.ok(&["--profile", "smoke", "repro", "--keep-going", "-j", "2"]);
     let figures = p.path().join("outputs/figures");

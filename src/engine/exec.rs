@@ -178,7 +178,7 @@ fn record(
     plan.stages[i].record(&project.pipeline.stages[i], outcome, wall_s, error)
 }
 
-fn run_one(
+pub(crate) fn run_one(
     project: &Project,
     plan: &Plan,
     i: usize,

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod progress;
 pub mod remote;
 pub mod runs;
+pub mod slurm;
 
 use std::collections::HashMap;
 use std::fs;
@@ -123,7 +124,14 @@ impl Project {
     }
 }
 
+/// Where stages run.
+pub enum Executor {
+    Local,
+    Slurm(Box<slurm::Slurm>),
+}
+
 pub struct ReproOptions {
+    pub executor: Executor,
     pub targets: Vec<String>,
     pub dry: bool,
     pub force: bool,
@@ -197,12 +205,25 @@ pub fn repro(
     }
 
     let progress = Progress::new();
-    let exec_opts = ExecOptions {
-        jobs: opts.jobs,
-        keep_going: opts.keep_going,
-        force: forced,
+    let mut stages = match &opts.executor {
+        Executor::Local => {
+            let exec_opts = ExecOptions {
+                jobs: opts.jobs,
+                keep_going: opts.keep_going,
+                force: forced,
+            };
+            exec::execute(project, &plan, &selected, &exec_opts, hooks, &progress)
+        }
+        Executor::Slurm(s) => slurm::execute(
+            project,
+            &plan,
+            &selected,
+            &forced,
+            opts.keep_going,
+            s,
+            &progress,
+        )?,
     };
-    let mut stages = exec::execute(project, &plan, &selected, &exec_opts, hooks, &progress);
     publish(project, &mut stages)?;
     let ok = stages.iter().all(|s| {
         matches!(
@@ -259,6 +280,52 @@ fn publish(project: &Project, stages: &mut [StageRun]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The hidden `run-stage` of a Slurm job: computes one stage, which must still have the key the
+/// driver planned, after fetching (through `hooks`) any input missing from the local cache.
+pub fn run_stage(
+    project: &Project,
+    name: &str,
+    key: &str,
+    force: bool,
+    hooks: &dyn CacheHooks,
+) -> Result<StageRun> {
+    let i = project.pipeline.index(name).with_context(|| {
+        format!(
+            "`{name}` is not a stage of {}",
+            project.pipeline.file.display()
+        )
+    })?;
+    let mut verify = vec![false; project.pipeline.stages.len()];
+    verify[i] = true;
+    let plan = project.plan(&verify);
+    let planned = &plan.stages[i];
+    if planned.key != key {
+        anyhow::bail!(
+            "stage {name} now has key {} but the job was submitted for {key}: pipeline.yaml, the profile or the code changed after submission; rerun repro",
+            planned.key
+        );
+    }
+    for refs in planned.inputs.values() {
+        for r in refs {
+            if !project.cache.contains(&r.key) {
+                let _lock = project.cache.lock(&r.key)?;
+                if !project.cache.contains(&r.key) && !hooks.fetch(&r.key)? {
+                    anyhow::bail!(
+                        "input {} (entry {}) is in neither the cache nor the remote",
+                        r.stage,
+                        r.key
+                    );
+                }
+            }
+        }
+    }
+    let record = exec::run_one(project, &plan, i, force, hooks, &Progress::new());
+    match record.outcome {
+        Outcome::Failed => anyhow::bail!("{}", record.error.clone().unwrap_or_default()),
+        _ => Ok(record),
+    }
 }
 
 /// One line per stage: up to date, or stale with the reasons.

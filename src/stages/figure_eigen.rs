@@ -192,6 +192,11 @@ impl StageKind for FigureProjection {
                 "roles whose claim is the batch-size one (Fig 4.2(d))",
             )
             .default(Vec::<&str>::new()),
+            ParamSpec::strs(
+                "notes",
+                "settings of this run that differ from the paper's (shown in the report)",
+            )
+            .default(Vec::<&str>::new()),
         ]
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
@@ -270,7 +275,7 @@ impl StageKind for FigureProjection {
                 spec,
                 data,
                 claims,
-                notes: vec![],
+                notes: p.strs("notes")?,
             },
         )
     }

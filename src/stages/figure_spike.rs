@@ -3,7 +3,7 @@
 //! window), `figure_landscape` (Fig 3.2(a): the PCA landscape of a stretch of the edge of
 //! stability) and `figure_frequency` (Fig 3.3).
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::config::ParamSpec;
 use crate::engine::context::{Input, StageContext};
@@ -123,27 +123,67 @@ pub fn edge_claim(
 
 pub struct FigureSpike;
 
+/// Adds a run's loss and lambda_max over training (with 2/lr) as panel `name`.
+fn loss_panel(
+    data: &mut FigureData,
+    name: &str,
+    title: &str,
+    log: &super::trained::Log,
+    lr: f64,
+    thin: usize,
+) -> Panel {
+    let ep: Vec<f64> = log.epoch.iter().step_by(thin).map(|&e| e as f64).collect();
+    data.xy(
+        name,
+        "loss",
+        &ep,
+        &log.loss.iter().step_by(thin).cloned().collect::<Vec<_>>(),
+    );
+    let (le, lv): (Vec<f64>, Vec<f64>) = log.lambda.iter().map(|&(e, l)| (e as f64, l)).unzip();
+    data.xy(name, "lambda_max", &le, &lv);
+    data.xy(
+        name,
+        "2/lr",
+        &[0.0, *log.epoch.last().unwrap_or(&0) as f64],
+        &[2.0 / lr; 2],
+    );
+    Panel::new(name, title, Axis::lin("epoch"), Axis::log("loss"))
+        .right_axis(Axis::lin("lambda_max"))
+        .with(Series::new("loss", "loss", Mark::Line, BLACK))
+        .with(Series::new("lambda_max", "lambda_max", Mark::Points, RED).right())
+        .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right())
+}
+
 impl StageKind for FigureSpike {
     fn name(&self) -> &'static str {
         "figure_spike"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
-        "Fig 3.1: loss and lambda_max with 2/lr, a zoom on the spike, and its PCA landscape"
+        "Fig 3.1: loss and lambda_max with 2/lr (optionally of a second run), a zoom on the spike, and its PCA landscape"
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
             id_param("fig3_1abc"),
             title_param("Fig 3.1(a-c): two-layer tanh NN, width 20"),
-            ParamSpec::strs("panels", "names of the three panels").default(vec!["a", "b", "c"]),
+            ParamSpec::strs(
+                "panels",
+                "panel names: [other run,] run, [zoom (with a `sharpness` input),] PCA",
+            )
+            .default(vec!["a", "b", "c"]),
             ParamSpec::float(
                 "paper_pca",
                 "the paper's explained-variance sum for this figure",
             )
             .default(0.9895),
             ParamSpec::int("thin", "plot every k-th epoch of the full log").default(1i64),
+            ParamSpec::strs(
+                "notes",
+                "settings of this run that differ from the paper's (shown in the report)",
+            )
+            .default(Vec::<&str>::new()),
         ]
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
@@ -153,67 +193,76 @@ impl StageKind for FigureSpike {
         let lr = train.params.f64("lr")?;
         let log = read_log(train)?;
         let picks = picks(ctx.input("spikes")?)?;
-        let sharp = ctx.input("sharpness")?.table("sharpness")?;
-        let sharp_epochs: Vec<usize> = col_i64(&sharp, "epoch")?
-            .into_iter()
-            .map(|e| e as usize)
-            .collect();
-        let sharp_lambda = col_f64(&sharp, "lambda_max")?;
-
-        let mut data = FigureData::new();
-        let (a, b, c) = (&names[0], &names[1], &names[2]);
+        let other = ctx.inputs("other").ok().and_then(|o| o.first());
+        let sharp = ctx
+            .inputs("sharpness")
+            .ok()
+            .and_then(|s| s.first())
+            .map(|s| s.table("sharpness"))
+            .transpose()?;
+        let want = 2 + usize::from(other.is_some()) + usize::from(sharp.is_some());
+        if names.len() != want {
+            bail!(
+                "`panels` needs {want} names for these inputs, got {}",
+                names.len()
+            );
+        }
         let thin = p.usize("thin")?.max(1);
-        let ep: Vec<f64> = log.epoch.iter().step_by(thin).map(|&e| e as f64).collect();
-        data.xy(
-            a,
-            "loss",
-            &ep,
-            &log.loss.iter().step_by(thin).cloned().collect::<Vec<_>>(),
-        );
-        let (le, lv): (Vec<f64>, Vec<f64>) = log.lambda.iter().map(|&(e, l)| (e as f64, l)).unzip();
-        data.xy(a, "lambda_max", &le, &lv);
-        let last = *log.epoch.last().unwrap_or(&0) as f64;
-        data.xy(a, "2/lr", &[0.0, last], &[2.0 / lr; 2]);
-        let peak_loss = picks.peak_loss;
-        data.xy(a, "peak", &[picks.peak as f64], &[peak_loss]);
-
         let (w0, w1) = picks.window;
-        let (we, wl): (Vec<f64>, Vec<f64>) = log
-            .epoch
-            .iter()
-            .zip(&log.loss)
-            .filter(|(e, _)| **e >= w0 && **e <= w1)
-            .map(|(&e, &l)| (e as f64, l))
-            .unzip();
-        data.xy(b, "loss", &we, &wl);
-        data.xy(
-            b,
-            "lambda_max",
-            &sharp_epochs.iter().map(|&e| e as f64).collect::<Vec<_>>(),
-            &sharp_lambda,
+        let mut data = FigureData::new();
+        let mut panels = Vec::new();
+        let mut next = names.iter();
+        if let Some(o) = other {
+            let olr = o.params.f64("lr")?;
+            let n = next.next().expect("counted");
+            panels.push(loss_panel(
+                &mut data,
+                n,
+                &format!("({n}) lr = {olr}: loss and lambda_max"),
+                &read_log(o)?,
+                olr,
+                thin,
+            ));
+        }
+        let n = next.next().expect("counted");
+        let mut main = loss_panel(
+            &mut data,
+            n,
+            &format!("({n}) lr = {lr}: loss and lambda_max"),
+            &log,
+            lr,
+            thin,
         );
-        data.xy(b, "2/lr", &[w0 as f64, w1 as f64], &[2.0 / lr; 2]);
-        let explained = landscape(&mut data, c, ctx.input("pca")?)?;
-
-        let spec = FigureSpec {
-            id: p.str("id")?.into(),
-            title: p.str("title")?.into(),
-            columns: 3,
-            panels: vec![
+        data.xy(n, "peak", &[picks.peak as f64], &[picks.peak_loss]);
+        main = main.with(Series::new("peak", "analysed spike", Mark::Points, GREEN));
+        panels.push(main);
+        let mut lambda: Vec<(usize, f64)> = log.lambda.clone();
+        if let Some(sharp) = &sharp {
+            let n = next.next().expect("counted");
+            let epochs: Vec<usize> = col_i64(sharp, "epoch")?
+                .into_iter()
+                .map(|e| e as usize)
+                .collect();
+            let values = col_f64(sharp, "lambda_max")?;
+            let (we, wl): (Vec<f64>, Vec<f64>) = log
+                .epoch
+                .iter()
+                .zip(&log.loss)
+                .filter(|(e, _)| **e >= w0 && **e <= w1)
+                .map(|(&e, &l)| (e as f64, l))
+                .unzip();
+            data.xy(n, "loss", &we, &wl);
+            data.xy(
+                n,
+                "lambda_max",
+                &epochs.iter().map(|&e| e as f64).collect::<Vec<_>>(),
+                &values,
+            );
+            data.xy(n, "2/lr", &[w0 as f64, w1 as f64], &[2.0 / lr; 2]);
+            panels.push(
                 Panel::new(
-                    a,
-                    &format!("({a}) loss and lambda_max"),
-                    Axis::lin("epoch"),
-                    Axis::log("loss"),
-                )
-                .right_axis(Axis::lin("lambda_max"))
-                .with(Series::new("loss", "loss", Mark::Line, BLACK))
-                .with(Series::new("peak", "analysed spike", Mark::Points, GREEN))
-                .with(Series::new("lambda_max", "lambda_max", Mark::Points, RED).right())
-                .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right()),
-                Panel::new(
-                    b,
-                    &format!("({b}) epochs {w0}-{w1}"),
+                    n,
+                    &format!("({n}) epochs {w0}-{w1}"),
                     Axis::lin("epoch"),
                     Axis::log("loss"),
                 )
@@ -221,15 +270,28 @@ impl StageKind for FigureSpike {
                 .with(Series::new("loss", "loss", Mark::Line, BLACK))
                 .with(Series::new("lambda_max", "lambda_max", Mark::Line, RED).right())
                 .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right()),
-                landscape_panel(c, &format!("({c}) loss surface, PCA of epochs {w0}-{w1}")),
-            ],
+            );
+            lambda.extend(epochs.into_iter().zip(values));
+            lambda.sort_by_key(|l| l.0);
+        }
+        let n = next.next().expect("counted");
+        let explained = landscape(&mut data, n, ctx.input("pca")?)?;
+        panels.push(landscape_panel(
+            n,
+            &format!("({n}) loss surface, PCA of epochs {w0}-{w1}"),
+        ));
+
+        let spec = FigureSpec {
+            id: p.str("id")?.into(),
+            title: p.str("title")?.into(),
+            columns: panels.len(),
+            panels,
         };
-        let lambda: Vec<(usize, f64)> = sharp_epochs.into_iter().zip(sharp_lambda).collect();
         let claims = vec![
             edge_claim(&lambda, picks.onset, picks.peak, picks.end, lr, w0),
             pca_claim(&explained, p.f64("paper_pca")?),
         ];
-        let notes = vec![format!(
+        let mut notes = vec![format!(
             "spike picked automatically: onset epoch {}, peak {} (loss {:.3e} -> {:.3e}), end {}{}",
             picks.onset,
             picks.peak,
@@ -242,6 +304,7 @@ impl StageKind for FigureSpike {
                 " (not recovered by the end of training)"
             }
         )];
+        notes.extend(p.strs("notes")?);
         publish(
             ctx,
             &Figure {
