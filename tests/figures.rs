@@ -123,3 +123,70 @@ fn adding_a_sweep_point_computes_only_that_point() {
         ]
     );
 }
+
+#[test]
+fn analysis_artifacts_satisfy_their_invariants() {
+    use spike_pipe::table::{col_f64, col_i64};
+    let p = project();
+    p.ok(&[
+        "--profile",
+        "smoke",
+        "repro",
+        "fig4_1",
+        "fig3_2a",
+        "fig5_1b",
+    ]);
+    let entry =
+        |stage: &str, file: &str| p.cache().join("entries").join(&p.keys()[stage]).join(file);
+    // Removing the difference along every eigendirection lands on theta_test: L(N) = R_test(theta_test).
+    let removal = read_parquet(&entry("projection.fig4_1", "removal.parquet")).unwrap();
+    let losses = col_f64(&removal, "test_loss").unwrap();
+    let ends: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(entry("projection.fig4_1", "removal.json")).unwrap(),
+    )
+    .unwrap();
+    let (base, other) = (
+        ends["test_loss_base"].as_f64().unwrap(),
+        ends["test_loss_other"].as_f64().unwrap(),
+    );
+    assert!((losses[0] - base).abs() <= 1e-12 * base.abs().max(1e-300));
+    assert!(
+        (losses[losses.len() - 1] - other).abs() <= 1e-9 * other.abs().max(1e-12),
+        "{} vs {other}",
+        losses[losses.len() - 1]
+    );
+    // The dense eigenvectors are orthonormal: the squared projections add up to |theta_test - theta_train|^2.
+    let proj = read_parquet(&entry("projection.fig4_1", "projections.parquet")).unwrap();
+    let sum: f64 = col_f64(&proj, "projection")
+        .unwrap()
+        .iter()
+        .map(|x| x * x)
+        .sum();
+    let norm = col_f64(&proj, "diff_norm").unwrap()[0];
+    assert!(
+        (sum - norm * norm).abs() <= 1e-9 * norm * norm,
+        "{sum} vs {}",
+        norm * norm
+    );
+    // PCA coordinates are relative to the window's last checkpoint, which is on the plane.
+    let t = read_parquet(&entry("pca.fig3_2a", "trajectory.parquet")).unwrap();
+    let (a, b) = (col_f64(&t, "alpha").unwrap(), col_f64(&t, "beta").unwrap());
+    let (loss, plane, off) = (
+        col_f64(&t, "loss").unwrap(),
+        col_f64(&t, "plane_loss").unwrap(),
+        col_f64(&t, "off_plane").unwrap(),
+    );
+    let last = a.len() - 1;
+    assert_eq!((a[last], b[last], off[last]), (0.0, 0.0, 0.0));
+    assert_eq!(loss[last], plane[last]);
+    // The condensed variance of every checkpoint, one row each, in epoch order.
+    let v = read_parquet(&entry("condensation.fig5_1b[lr=0.05]", "variance.parquet")).unwrap();
+    let epochs = col_i64(&v, "epoch").unwrap();
+    assert!(epochs.windows(2).all(|w| w[0] < w[1]) && epochs[0] == 0);
+    assert!(
+        col_f64(&v, "v_cond")
+            .unwrap()
+            .iter()
+            .all(|x| x.is_finite() && *x >= 0.0)
+    );
+}

@@ -214,11 +214,8 @@ pub fn train<B: Backend, O: Objective>(
         (hooks.progress)(e, spec.epochs);
 
         if e == spec.epochs {
-            state.checkpoints.push(Checkpoint {
-                epoch: e,
-                reason: "final".into(),
-                theta: state.theta.clone(),
-            });
+            save_unless_saved(&mut state, e, "final");
+            state.checkpoints.sort_by_key(|c| c.epoch);
             state.epoch += 1;
             break;
         }

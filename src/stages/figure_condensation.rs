@@ -337,6 +337,17 @@ impl StageKind for FigureSweep {
         .with(Series::new("lambda_max", "lambda_max", Mark::ErrorBars, RED).right());
         let mut claims = Vec::new();
         let threshold = rows.iter().find(|r| r.3).map(|r| r.0);
+        if xname != "lr" {
+            // One learning rate for the whole sweep: 2/lr is a constant line.
+            let lrs: Vec<f64> = runs
+                .iter()
+                .map(|r| r.params.f64("lr"))
+                .collect::<Result<_>>()?;
+            if lrs.windows(2).all(|w| w[0] == w[1]) {
+                data.xy("a", "2/lr", &[xs[0], xs[xs.len() - 1]], &[2.0 / lrs[0]; 2]);
+                panel = panel.with(Series::new("2/lr", "2/lr", Mark::Dashed, GREEN).right());
+            }
+        }
         if xname == "lr" {
             let two: Vec<f64> = xs.iter().map(|l| 2.0 / l).collect();
             data.xy("a", "2/lr", &xs, &two);
@@ -444,6 +455,7 @@ impl StageKind for FigureEarly {
             }
             data.xy(role, "v_cond", &e, &v);
             data.xy(role, "lambda_max", &e, &l);
+            data.xy(role, "2/lr", &[e[0], e[e.len() - 1]], &[2.0 / lr; 2]);
             panels.push(
                 Panel::new(
                     role,
@@ -458,7 +470,8 @@ impl StageKind for FigureEarly {
                     Mark::Line,
                     BLUE,
                 ))
-                .with(Series::new("lambda_max", "lambda_max", Mark::Line, RED).right()),
+                .with(Series::new("lambda_max", "lambda_max", Mark::Line, RED).right())
+                .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right()),
             );
             let r = pearson(&v, &l);
             claims.push(Claim::new(

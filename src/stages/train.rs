@@ -55,6 +55,12 @@ pub fn model_params() -> Vec<ParamSpec> {
         )
         .default(1.0),
         ParamSpec::choice(
+            "batch_norm",
+            &["batch_statistics"],
+            "vgg11 batch-norm mode, in training and in every Hessian: the statistics of the batch the loss is evaluated on (the full batch for GD and for the Hessian of the training loss)",
+        )
+        .default("batch_statistics"),
+        ParamSpec::choice(
             "loss",
             &["mse", "half_mse", "cross_entropy"],
             "mse: mean over all output elements of (f - y)^2; half_mse: half that",
@@ -153,7 +159,7 @@ impl StageKind for Train {
         "train"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
         "Train a network (GD or SGD) with per-epoch log, lambda_max tracking and checkpoints"
