@@ -5,10 +5,12 @@
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use crate::config::ParamSpec;
 use crate::engine::context::StageContext;
+use crate::engine::kind::ParamsExt;
 use crate::plot::FigureData;
 use crate::plot::render::render;
-use crate::plot::spec::FigureSpec;
+use crate::plot::spec::{FigureSpec, Panel};
 
 /// A claim of the paper, the criterion this run is held to (fixed in code before looking at
 /// results), and what was measured.
@@ -58,7 +60,33 @@ pub struct Figure {
     pub notes: Vec<String>,
 }
 
-/// Writes and renders a figure into the stage's published files.
+/// The parameters of every figure kind (`id`, `title`, `notes`), then its own.
+pub fn params(id: &str, title: &str, own: Vec<ParamSpec>) -> Vec<ParamSpec> {
+    let mut v = vec![
+        ParamSpec::str("id", "figure id: published as outputs/figures/<id>.*").default(id),
+        ParamSpec::str("title", "figure title").default(title),
+        ParamSpec::strs(
+            "notes",
+            "settings of this run that differ from the paper's (shown in the report)",
+        )
+        .default(Vec::<&str>::new()),
+    ];
+    v.extend(own);
+    v
+}
+
+/// The spec of a figure stage: its `id` and `title` with these panels.
+pub fn spec(ctx: &StageContext, columns: usize, panels: Vec<Panel>) -> Result<FigureSpec> {
+    Ok(FigureSpec {
+        id: ctx.params.str("id")?.into(),
+        title: ctx.params.str("title")?.into(),
+        columns,
+        panels,
+    })
+}
+
+/// Writes and renders a figure into the stage's published files; the stage's `notes` are added
+/// to the figure's.
 pub fn publish(ctx: &StageContext, fig: &Figure) -> Result<()> {
     let id = &fig.spec.id;
     crate::table::write_parquet(
@@ -75,11 +103,13 @@ pub fn publish(ctx: &StageContext, fig: &Figure) -> Result<()> {
         ctx.publish_path(&format!("{id}.spec.json"))?,
         serde_json::to_string_pretty(&fig.spec)?,
     )?;
+    let mut notes = fig.notes.clone();
+    notes.extend(ctx.params.strs("notes")?);
     let claims = ClaimsFile {
         figure: id.clone(),
         title: fig.spec.title.clone(),
         claims: fig.claims.clone(),
-        notes: fig.notes.clone(),
+        notes,
     };
     std::fs::write(
         ctx.publish_path(&format!("{id}.claims.json"))?,

@@ -12,12 +12,10 @@ use crate::config::ParamSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::{ParamsExt, StageKind};
 use crate::plot::FigureData;
-use crate::plot::spec::{
-    Axis, BLACK, BLUE, FigureSpec, GREEN, GREY, Mark, ORANGE, Panel, RED, Series,
-};
+use crate::plot::spec::{Axis, BLACK, BLUE, GREEN, GREY, Mark, ORANGE, Panel, RED, Series};
 use crate::table::{col_f64, col_i64};
 
-use super::figure::{Claim, Figure, pearson, publish, spearman};
+use super::figure::{self, Claim, Figure, pearson, publish, spearman};
 use super::train::final_theta;
 use super::trained::{Log, Trained, read_log};
 
@@ -78,11 +76,13 @@ impl StageKind for FigureCondensation {
         "Fig 5.1 / B.1: small vs large learning rate from one initialisation: loss, output, neuron features"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::str("id", "figure id").default("fig5_1"),
-            ParamSpec::str("title", "figure title").default("Fig 5.1"),
+        figure::params(
+            "fig5_1",
+            "Fig 5.1",
+            vec![
             ParamSpec::choice("features", &["amplitude", "normalized"], "amplitude: (orientation, A_j) as Fig 5.1; normalized: |a_j| and |w_j| over their maxima as Fig B.1").default("amplitude"),
-        ]
+        ],
+        )
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
         let p = ctx.params;
@@ -234,12 +234,7 @@ impl StageKind for FigureCondensation {
                 ),
             ),
         ];
-        let spec = FigureSpec {
-            id: p.str("id")?.into(),
-            title: p.str("title")?.into(),
-            columns: panels.len().min(3),
-            panels,
-        };
+        let spec = figure::spec(ctx, panels.len().min(3), panels)?;
         publish(
             ctx,
             &Figure {
@@ -259,22 +254,24 @@ impl StageKind for FigureSweep {
         "figure_sweep"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
         "Fig 5.2 / 5.4 / B.2: final condensed variance and lambda_max against a swept training parameter (mean +- std over seeds)"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::str("id", "figure id").default("fig5_2"),
-            ParamSpec::str("title", "figure title").default("Fig 5.2"),
-            ParamSpec::choice(
-                "x",
-                &["lr", "init_gamma"],
-                "the swept parameter of the `runs`",
-            )
-            .default("lr"),
-        ]
+        figure::params(
+            "fig5_2",
+            "Fig 5.2",
+            vec![
+                ParamSpec::choice(
+                    "x",
+                    &["lr", "init_gamma"],
+                    "the swept parameter of the `runs`",
+                )
+                .default("lr"),
+            ],
+        )
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
         let p = ctx.params;
@@ -390,12 +387,7 @@ impl StageKind for FigureSweep {
                 ),
             ),
         );
-        let spec = FigureSpec {
-            id: p.str("id")?.into(),
-            title: p.str("title")?.into(),
-            columns: 1,
-            panels: vec![panel],
-        };
+        let spec = figure::spec(ctx, 1, vec![panel])?;
         publish(
             ctx,
             &Figure {
@@ -415,19 +407,15 @@ impl StageKind for FigureEarly {
         "figure_early"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
         "Fig 5.3 / A.1 / B.3: condensed variance and lambda_max during early training, small and large learning rate"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::str("id", "figure id").default("fig5_3"),
-            ParamSpec::str("title", "figure title").default("Fig 5.3"),
-        ]
+        figure::params("fig5_3", "Fig 5.3", vec![])
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
         let conds = ctx.inputs("cond")?;
         let mut data = FigureData::new();
         let mut panels = Vec::new();
@@ -490,12 +478,7 @@ impl StageKind for FigureEarly {
             spikes[0].1.is_none() && spikes[1].1.is_some(),
             spikes.iter().map(|(lr, s)| format!("lr {lr}: {}", describe_spike(*s))).collect::<Vec<_>>().join("; "),
         ));
-        let spec = FigureSpec {
-            id: p.str("id")?.into(),
-            title: p.str("title")?.into(),
-            columns: 2,
-            panels,
-        };
+        let spec = figure::spec(ctx, 2, panels)?;
         publish(
             ctx,
             &Figure {

@@ -9,10 +9,10 @@ use crate::config::ParamSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::{ParamsExt, StageKind};
 use crate::plot::FigureData;
-use crate::plot::spec::{Axis, BLUE, FigureSpec, Mark, ORANGE, Panel, Series};
+use crate::plot::spec::{Axis, BLUE, Mark, ORANGE, Panel, Series};
 use crate::table::{col_f64, col_i64};
 
-use super::figure::{Claim, Figure, publish, spearman};
+use super::figure::{self, Claim, Figure, publish, spearman};
 
 struct Projections {
     index: Vec<f64>,
@@ -49,14 +49,9 @@ impl StageKind for FigureRemoval {
         "Fig 4.1: test loss after removing the train/test difference along the top eigendirections, output changes along them"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::str("id", "figure id").default("fig4_1"),
-            ParamSpec::str("title", "figure title")
-                .default("Fig 4.1: two-layer tanh NN, width 500"),
-        ]
+        figure::params("fig4_1", "Fig 4.1: two-layer tanh NN, width 500", vec![])
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
         let proj = ctx.input("projection")?;
         let removal = proj.table("removal")?;
         let i: Vec<f64> = col_i64(&removal, "i")?
@@ -150,12 +145,7 @@ impl StageKind for FigureRemoval {
                     .join(", ")
             ),
         );
-        let spec = FigureSpec {
-            id: p.str("id")?.into(),
-            title: p.str("title")?.into(),
-            columns: 5,
-            panels,
-        };
+        let spec = figure::spec(ctx, 5, panels)?;
         publish(
             ctx,
             &Figure {
@@ -181,23 +171,19 @@ impl StageKind for FigureProjection {
         "Fig 4.2: projections of parameter differences on Hessian eigenvectors and the cumulative lambda^2 ratio"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::str("id", "figure id").default("fig4_2"),
-            ParamSpec::str("title", "figure title")
-                .default("Fig 4.2: projections on the Hessian eigendirections"),
-            ParamSpec::strs("titles", "panel titles, one per input role in role order")
+        figure::params(
+            "fig4_2",
+            "Fig 4.2: projections on the Hessian eigendirections",
+            vec![
+                ParamSpec::strs("titles", "panel titles, one per input role in role order")
+                    .default(Vec::<&str>::new()),
+                ParamSpec::strs(
+                    "batch_panels",
+                    "roles whose claim is the batch-size one (Fig 4.2(d))",
+                )
                 .default(Vec::<&str>::new()),
-            ParamSpec::strs(
-                "batch_panels",
-                "roles whose claim is the batch-size one (Fig 4.2(d))",
-            )
-            .default(Vec::<&str>::new()),
-            ParamSpec::strs(
-                "notes",
-                "settings of this run that differ from the paper's (shown in the report)",
-            )
-            .default(Vec::<&str>::new()),
-        ]
+            ],
+        )
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
         let p = ctx.params;
@@ -263,12 +249,7 @@ impl StageKind for FigureProjection {
                 ));
             }
         }
-        let spec = FigureSpec {
-            id: p.str("id")?.into(),
-            title: p.str("title")?.into(),
-            columns: roles.len().min(4),
-            panels,
-        };
+        let spec = figure::spec(ctx, roles.len().min(4), panels)?;
         publish(
             ctx,
             &Figure {

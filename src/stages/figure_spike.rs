@@ -9,22 +9,12 @@ use crate::config::ParamSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::{ParamsExt, StageKind};
 use crate::plot::FigureData;
-use crate::plot::spec::{
-    Axis, BLACK, BLUE, FigureSpec, GREEN, GREY, Mark, ORANGE, Panel, RED, Series,
-};
+use crate::plot::spec::{Axis, BLACK, BLUE, GREEN, GREY, Mark, ORANGE, Panel, RED, Series};
 use crate::table::{col_f64, col_i64};
 
-use super::figure::{Claim, Figure, publish};
+use super::figure::{self, Claim, Figure, publish};
 use super::spikes::picks;
 use super::trained::read_log;
-
-fn id_param(default: &str) -> ParamSpec {
-    ParamSpec::str("id", "figure id: published as outputs/figures/<id>.*").default(default)
-}
-
-fn title_param(default: &str) -> ParamSpec {
-    ParamSpec::str("title", "figure title").default(default)
-}
 
 /// Adds the PCA landscape of a `pca_landscape` input to `data` as panel `name`; returns the
 /// explained-variance ratios.
@@ -165,26 +155,23 @@ impl StageKind for FigureSpike {
         "Fig 3.1: loss and lambda_max with 2/lr (optionally of a second run), a zoom on the spike, and its PCA landscape"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            id_param("fig3_1abc"),
-            title_param("Fig 3.1(a-c): two-layer tanh NN, width 20"),
-            ParamSpec::strs(
-                "panels",
-                "panel names: [other run,] run, [zoom (with a `sharpness` input),] PCA",
-            )
-            .default(vec!["a", "b", "c"]),
-            ParamSpec::float(
-                "paper_pca",
-                "the paper's explained-variance sum for this figure",
-            )
-            .default(0.9895),
-            ParamSpec::int("thin", "plot every k-th epoch of the full log").default(1i64),
-            ParamSpec::strs(
-                "notes",
-                "settings of this run that differ from the paper's (shown in the report)",
-            )
-            .default(Vec::<&str>::new()),
-        ]
+        figure::params(
+            "fig3_1abc",
+            "Fig 3.1(a-c): two-layer tanh NN, width 20",
+            vec![
+                ParamSpec::strs(
+                    "panels",
+                    "panel names: [other run,] run, [zoom (with a `sharpness` input),] PCA",
+                )
+                .default(vec!["a", "b", "c"]),
+                ParamSpec::float(
+                    "paper_pca",
+                    "the paper's explained-variance sum for this figure",
+                )
+                .default(0.9895),
+                ParamSpec::int("thin", "plot every k-th epoch of the full log").default(1i64),
+            ],
+        )
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
         let p = ctx.params;
@@ -281,17 +268,12 @@ impl StageKind for FigureSpike {
             &format!("({n}) loss surface, PCA of epochs {w0}-{w1}"),
         ));
 
-        let spec = FigureSpec {
-            id: p.str("id")?.into(),
-            title: p.str("title")?.into(),
-            columns: panels.len(),
-            panels,
-        };
+        let spec = figure::spec(ctx, panels.len(), panels)?;
         let claims = vec![
             edge_claim(&lambda, picks.onset, picks.peak, picks.end, lr, w0),
             pca_claim(&explained, p.f64("paper_pca")?),
         ];
-        let mut notes = vec![format!(
+        let notes = vec![format!(
             "spike picked automatically: onset epoch {}, peak {} (loss {:.3e} -> {:.3e}), end {}{}",
             picks.onset,
             picks.peak,
@@ -304,7 +286,6 @@ impl StageKind for FigureSpike {
                 " (not recovered by the end of training)"
             }
         )];
-        notes.extend(p.strs("notes")?);
         publish(
             ctx,
             &Figure {
@@ -330,23 +311,20 @@ impl StageKind for FigureLandscape {
         "Fig 3.2(a): the PCA landscape of a stretch of training at the edge of stability"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            id_param("fig3_2a"),
-            title_param(
-                "Fig 3.2(a): loss surface along the first two PCA directions at the edge of stability",
-            ),
-        ]
+        figure::params(
+            "fig3_2a",
+            "Fig 3.2(a): loss surface along the first two PCA directions at the edge of stability",
+            vec![],
+        )
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
         let mut data = FigureData::new();
         let explained = landscape(&mut data, "a", ctx.input("pca")?)?;
-        let spec = FigureSpec {
-            id: p.str("id")?.into(),
-            title: p.str("title")?.into(),
-            columns: 1,
-            panels: vec![landscape_panel("a", "(a) loss surface and trajectory")],
-        };
+        let spec = figure::spec(
+            ctx,
+            1,
+            vec![landscape_panel("a", "(a) loss surface and trajectory")],
+        )?;
         publish(
             ctx,
             &Figure {
@@ -372,13 +350,13 @@ impl StageKind for FigureFrequency {
         "Fig 3.3: low-frequency proportion of the spike, initial and random output differences"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            id_param("fig3_3"),
-            title_param("Fig 3.3: frequency of the loss spike (two-layer tanh NN, width 20)"),
-        ]
+        figure::params(
+            "fig3_3",
+            "Fig 3.3: frequency of the loss spike (two-layer tanh NN, width 20)",
+            vec![],
+        )
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
         let freq = ctx.input("frequency")?;
         let lfp = freq.table("lfp")?;
         let k: Vec<f64> = col_i64(&lfp, "k")?.into_iter().map(|k| k as f64).collect();
@@ -396,11 +374,10 @@ impl StageKind for FigureFrequency {
         data.xy("b", "loss", &epochs, &col_f64(&ep, "loss")?);
         data.xy("b", "lfp", &epochs, &col_f64(&ep, "lfp")?);
         let lfp_k = freq.params.usize("lfp_k")?;
-        let spec = FigureSpec {
-            id: p.str("id")?.into(),
-            title: p.str("title")?.into(),
-            columns: 2,
-            panels: vec![
+        let spec = figure::spec(
+            ctx,
+            2,
+            vec![
                 Panel::new(
                     "a",
                     "(a) low-frequency proportion LFP(K)",
@@ -430,7 +407,7 @@ impl StageKind for FigureFrequency {
                 .with(Series::new("loss", "loss", Mark::Line, BLACK))
                 .with(Series::new("lfp", "LFP", Mark::Line, ORANGE).right()),
             ],
-        };
+        )?;
         let small = [1usize, 2, 3];
         let ok = small.iter().all(|&i| {
             i < spike.len() && spike[i] > initial[i] && spike[i] > rmean[i] + 2.0 * rstd[i]

@@ -8,11 +8,11 @@ use crate::config::ParamSpec;
 use crate::engine::context::StageContext;
 use crate::engine::kind::{ParamsExt, StageKind};
 use crate::nn::toy;
-use crate::plot::spec::{Axis, BLACK, FigureSpec, GREY, Mark, Panel, RED, Series};
+use crate::plot::spec::{Axis, BLACK, GREY, Mark, Panel, RED, Series};
 use crate::plot::{FigureData, linspace};
 use crate::table::col_f64;
 
-use super::figure::{Claim, Figure, publish};
+use super::figure::{self, Claim, Figure, publish};
 
 pub struct FigureToy;
 
@@ -27,13 +27,15 @@ impl StageKind for FigureToy {
         "Fig 3.2(c, d): loss and lambda_max of the toy model with 2/lr, loss surface and trajectory"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::str("id", "figure id: published as outputs/figures/<id>.*")
-                .default("fig3_2"),
-            ParamSpec::floats("x_range", "surface extent in x").default(vec![-1.5, 1.0]),
-            ParamSpec::floats("y_range", "surface extent in y").default(vec![-1.5, 1.5]),
-            ParamSpec::int("grid", "surface resolution per axis").default(61i64),
-        ]
+        figure::params(
+            "fig3_2",
+            "Fig 3.2(c, d): the lower-loss-as-sharper toy model f(x, y) = (50x + 200)y^2 - x + 5",
+            vec![
+                ParamSpec::floats("x_range", "surface extent in x").default(vec![-1.5, 1.0]),
+                ParamSpec::floats("y_range", "surface extent in y").default(vec![-1.5, 1.5]),
+                ParamSpec::int("grid", "surface resolution per axis").default(61i64),
+            ],
+        )
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
         let p = ctx.params;
@@ -58,22 +60,30 @@ impl StageKind for FigureToy {
         }
         data.xyz("d", "trajectory", &x, &y, &step);
 
-        let id = p.str("id")?.to_string();
-        let spec = FigureSpec {
-            id: id.clone(),
-            title: "Fig 3.2(c, d): the lower-loss-as-sharper toy model f(x, y) = (50x + 200)y^2 - x + 5".into(),
-            columns: 2,
-            panels: vec![
-                Panel::new("c", "(c) loss and lambda_max", Axis::lin("step"), Axis::log("loss"))
-                    .right_axis(Axis::lin("lambda_max"))
-                    .with(Series::new("loss", "loss", Mark::Line, BLACK))
-                    .with(Series::new("lambda_max", "lambda_max", Mark::Line, RED).right())
-                    .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right()),
-                Panel::new("d", "(d) loss surface and GD trajectory (colour: step)", Axis::lin("x"), Axis::lin("y"))
-                    .with(Series::new("surface", "", Mark::Heat, BLACK))
-                    .with(Series::new("trajectory", "GD", Mark::PointsByZ, BLACK)),
+        let spec = figure::spec(
+            ctx,
+            2,
+            vec![
+                Panel::new(
+                    "c",
+                    "(c) loss and lambda_max",
+                    Axis::lin("step"),
+                    Axis::log("loss"),
+                )
+                .right_axis(Axis::lin("lambda_max"))
+                .with(Series::new("loss", "loss", Mark::Line, BLACK))
+                .with(Series::new("lambda_max", "lambda_max", Mark::Line, RED).right())
+                .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right()),
+                Panel::new(
+                    "d",
+                    "(d) loss surface and GD trajectory (colour: step)",
+                    Axis::lin("x"),
+                    Axis::lin("y"),
+                )
+                .with(Series::new("surface", "", Mark::Heat, BLACK))
+                .with(Series::new("trajectory", "GD", Mark::PointsByZ, BLACK)),
             ],
-        };
+        )?;
         let claims = vec![spike_claim(&loss, &lambda, lr)];
         publish(
             ctx,
