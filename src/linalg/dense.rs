@@ -21,6 +21,28 @@ pub fn eigh(a: &[Vec<f64>]) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
     Ok((values, vectors))
 }
 
+/// The symmetric matrix of a linear operator on R^n, from its columns (the operator applied to
+/// each unit vector), symmetrised as (A + A^T) / 2; non-finite entries are an error.
+pub fn from_columns(
+    n: usize,
+    op: &mut dyn FnMut(&[f64]) -> Result<Vec<f64>>,
+) -> Result<Vec<Vec<f64>>> {
+    let mut cols = Vec::with_capacity(n);
+    let mut e = vec![0.0; n];
+    for j in 0..n {
+        e[j] = 1.0;
+        cols.push(op(&e)?);
+        e[j] = 0.0;
+    }
+    let h: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| 0.5 * (cols[j][i] + cols[i][j])).collect())
+        .collect();
+    if h.iter().flatten().any(|x| !x.is_finite()) {
+        return Err(anyhow!("the matrix has non-finite entries"));
+    }
+    Ok(h)
+}
+
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

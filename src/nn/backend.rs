@@ -133,23 +133,6 @@ pub fn tensor<B: Backend>(
     B::float_from_data(data, device)
 }
 
-/// A host f32 vector as a tensor (images), converted to `precision`.
-pub fn tensor_f32<B: Backend>(
-    values: &[f32],
-    shape: &[usize],
-    precision: Precision,
-    device: &B::Device,
-) -> FloatTensor<B> {
-    let data = match precision {
-        Precision::F32 => TensorData::new(values.to_vec(), shape.to_vec()),
-        Precision::F64 => TensorData::new(
-            values.iter().map(|&v| v as f64).collect::<Vec<f64>>(),
-            shape.to_vec(),
-        ),
-    };
-    B::float_from_data(data, device)
-}
-
 /// All elements of a tensor, as f64.
 pub fn to_vec<B: Backend>(t: FloatTensor<B>) -> Result<Vec<f64>> {
     let data =

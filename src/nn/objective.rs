@@ -3,10 +3,10 @@
 //! (forward-over-reverse is not available; this is reverse-over-reverse), and a central
 //! finite-difference HVP for models whose ops have no second derivative in burn.
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, AutodiffBackend, Backend, Scalar};
+use burn::backend::{Autodiff, AutodiffBackend, Backend};
 
 use super::backend::{Precision, scalar, tensor, to_vec};
 use super::ops::Order;
@@ -78,19 +78,6 @@ pub fn grad_tensor<B: Backend, O: Objective>(
     let grad = Autodiff::<B>::grad(&t, &grads)
         .unwrap_or_else(|| B::float_zeros([o.dim()].into(), device, o.precision().dtype()));
     Ok((value, grad))
-}
-
-/// One full-batch gradient-descent step on the device: returns the loss before the step and
-/// `theta - lr * grad`.
-pub fn gd_step<B: Backend, O: Objective>(
-    o: &O,
-    theta: FloatTensor<B>,
-    lr: f64,
-    device: &B::Device,
-) -> Result<(f64, FloatTensor<B>)> {
-    let (loss, grad) = grad_tensor::<B, O>(o, theta.clone(), device)?;
-    let next = B::float_sub(theta, B::float_mul_scalar(grad, Scalar::Float(lr)));
-    Ok((loss, next))
 }
 
 /// Exact Hessian-vector product H(theta) v by reverse-over-reverse autodiff.
@@ -167,22 +154,5 @@ pub fn dense_hessian<B: Backend, O: Objective>(
     theta: &[f64],
     device: &B::Device,
 ) -> Result<Vec<Vec<f64>>> {
-    let n = o.dim();
-    let mut cols = Vec::with_capacity(n);
-    let mut e = vec![0.0; n];
-    for j in 0..n {
-        e[j] = 1.0;
-        cols.push(hvp::<B, O>(o, method, theta, &e, device)?);
-        e[j] = 0.0;
-    }
-    let mut h = vec![vec![0.0; n]; n];
-    for i in 0..n {
-        for j in 0..n {
-            h[i][j] = 0.5 * (cols[j][i] + cols[i][j]);
-        }
-    }
-    if h.iter().flatten().any(|x| !x.is_finite()) {
-        return Err(anyhow!("the Hessian has non-finite entries"));
-    }
-    Ok(h)
+    crate::linalg::dense::from_columns(o.dim(), &mut |e| hvp::<B, O>(o, method, theta, e, device))
 }

@@ -14,7 +14,7 @@ use crate::analysis::frequency::lfp;
 use crate::config::ParamSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::{ParamsExt, StageKind};
-use crate::linalg::dense::{axpy, dot, eigh, matvec, norm};
+use crate::linalg::dense::{axpy, dot, eigh, from_columns, matvec, norm};
 use crate::linalg::lanczos::lanczos;
 use crate::nn::backend::Precision;
 use crate::nn::eval::evaluator;
@@ -93,17 +93,10 @@ impl StageKind for HessianEigen {
                     bail!("the dense Hessian of {n} parameters is too large; use method: lanczos");
                 }
                 let bar = ctx.progress(n as u64, "HVP columns");
-                let mut cols = Vec::with_capacity(n);
-                let mut e = vec![0.0; n];
-                for j in 0..n {
-                    e[j] = 1.0;
-                    cols.push(eval.hvp(&theta, &e)?);
-                    e[j] = 0.0;
+                let h = from_columns(n, &mut |e| {
                     bar.inc(1);
-                }
-                let h: Vec<Vec<f64>> = (0..n)
-                    .map(|i| (0..n).map(|j| 0.5 * (cols[j][i] + cols[i][j])).collect())
-                    .collect();
+                    eval.hvp(&theta, e)
+                })?;
                 let (values, vectors) = eigh(&h)?;
                 let residuals: Vec<f64> = values
                     .iter()
