@@ -532,7 +532,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 cnn: !no_cnn,
                 lanczos_k,
             };
-            spike_pipe::bench::run(&opts, &loc.data, BackendKind::parse(&g.backend)?)?;
+            let backend = BackendKind::parse(&g.backend)?;
+            backend.ensure_usable()?;
+            spike_pipe::bench::run(&opts, &loc.data, backend)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dag { dot } => {

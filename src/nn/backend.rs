@@ -85,6 +85,25 @@ impl BackendKind {
             BackendKind::Cuda => "cuda",
         }
     }
+
+    /// Fails with what to do when the backend cannot run on this machine. burn-cuda loads the
+    /// NVIDIA driver lazily on a device thread, where a missing driver is a panic whose message
+    /// never reaches the stage; checking here gives the stage a clear error instead.
+    pub fn ensure_usable(self) -> Result<()> {
+        #[cfg(feature = "cuda")]
+        if self == BackendKind::Cuda {
+            const DRIVER: &str = "libcuda.so.1";
+            // SAFETY: loading the NVIDIA driver library runs only its own initialisers.
+            if let Err(e) = unsafe { libloading::Library::new(DRIVER) } {
+                bail!(
+                    "backend cuda: cannot load the NVIDIA driver ({DRIVER}: {e}); run on a machine \
+                     with an NVIDIA GPU and driver (add the driver's folder to LD_LIBRARY_PATH if it \
+                     is installed elsewhere), or choose another backend with --backend flex"
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A computation generic over the backend, run by [`with_backend`].
