@@ -31,6 +31,8 @@ ln -sfn "$(find /usr/lib -name 'libz3.so' -print -quit)" "$stand_in/extra-libs/l
 export XDG_DATA_HOME=$stand_in
 export RUSTFLAGS="-L native=$stand_in/extra-libs"
 export CARGO_TARGET_DIR=$PWD/target/cuda
+# No debug info: it only slows the link and fills the disk here.
+export CARGO_PROFILE_DEV_DEBUG=0
 cargo build --locked --features cuda --bin spike-pipe
 bin=$CARGO_TARGET_DIR/debug/spike-pipe
 
