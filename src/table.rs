@@ -45,34 +45,35 @@ impl TableBuilder {
         self
     }
     /// A list column, one vector per row (parameter vectors, images).
-    pub fn f64_lists(mut self, name: &str, rows: Vec<Vec<f64>>) -> Self {
-        let series: Vec<Series> = rows
-            .into_iter()
-            .map(|r| Series::new(PlSmallStr::EMPTY, r))
-            .collect();
-        self.columns.push(Column::new(name.into(), series));
-        self
+    pub fn f64_lists(self, name: &str, rows: Vec<Vec<f64>>) -> Self {
+        self.lists(name, rows)
     }
-    pub fn f32_lists(mut self, name: &str, rows: Vec<Vec<f32>>) -> Self {
-        let series: Vec<Series> = rows
-            .into_iter()
-            .map(|r| Series::new(PlSmallStr::EMPTY, r))
-            .collect();
-        self.columns.push(Column::new(name.into(), series));
-        self
+    pub fn f32_lists(self, name: &str, rows: Vec<Vec<f32>>) -> Self {
+        self.lists(name, rows)
     }
-    pub fn u8_lists(mut self, name: &str, rows: Vec<Vec<u8>>) -> Self {
+    pub fn u8_lists(self, name: &str, rows: Vec<Vec<u8>>) -> Self {
+        self.lists(name, rows)
+    }
+    fn lists<T>(mut self, name: &str, rows: Vec<Vec<T>>) -> Self
+    where
+        Series: NamedFrom<Vec<T>, [T]>,
+    {
         let series: Vec<Series> = rows
             .into_iter()
             .map(|r| Series::new(PlSmallStr::EMPTY, r))
             .collect();
-        self.columns.push(Column::new(name.into(), series));
+        self.columns.push(list_column(name, series));
         self
     }
     pub fn build(self) -> Result<DataFrame> {
         DataFrame::new_infer_height(self.columns)
             .context("building a table: columns differ in length")
     }
+}
+
+// Outside `lists`, whose where clause would otherwise steer `Column::new`'s inference to `T`.
+fn list_column(name: &str, rows: Vec<Series>) -> Column {
+    Column::new(name.into(), rows)
 }
 
 pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
