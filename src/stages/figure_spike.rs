@@ -111,6 +111,34 @@ pub fn edge_claim(
     )
 }
 
+/// "The spike happens at the edge of stability reached by training": some lambda_max measured
+/// before the onset is below 2/lr. This tells the paper's spikes apart from the catapult of the
+/// first epochs of a run initialised sharper than 2/lr, which `edge_claim` alone would accept.
+pub fn sharpening_claim(lambda: &[(usize, f64)], onset: usize, lr: f64) -> Claim {
+    let threshold = 2.0 / lr;
+    let before: Vec<(usize, f64)> = lambda.iter().copied().filter(|(e, _)| *e < onset).collect();
+    let stable = before.iter().find(|(_, l)| *l < threshold);
+    Claim::new(
+        "spike_after_sharpening",
+        "The spike happens in the edge-of-stability stage: training had been stable (lambda_max < 2/lr) and sharpened up to 2/lr, as opposed to a catapult from an initialisation sharper than 2/lr.",
+        "some lambda_max measured before the onset epoch < 2/lr",
+        stable.is_some(),
+        match stable {
+            Some((e, l)) => format!(
+                "onset epoch {onset}; lambda_max {l:.3} < 2/lr = {threshold:.3} at epoch {e}"
+            ),
+            None => format!(
+                "onset epoch {onset}; all {} lambda_max measurements before it >= 2/lr = {threshold:.3}{}",
+                before.len(),
+                before
+                    .first()
+                    .map(|(e, l)| format!(" (epoch {e}: {l:.3})"))
+                    .unwrap_or_default()
+            ),
+        },
+    )
+}
+
 pub struct FigureSpike;
 
 /// Adds a run's loss and lambda_max over training (with 2/lr) as panel `name`.
@@ -149,7 +177,7 @@ impl StageKind for FigureSpike {
         "figure_spike"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn doc(&self) -> &'static str {
         "Fig 3.1: loss and lambda_max with 2/lr (optionally of a second run), a zoom on the spike, and its PCA landscape"
@@ -271,6 +299,7 @@ impl StageKind for FigureSpike {
         let spec = figure::spec(ctx, panels.len(), panels)?;
         let claims = vec![
             edge_claim(&lambda, picks.onset, picks.peak, picks.end, lr, w0),
+            sharpening_claim(&lambda, picks.onset, lr),
             pca_claim(&explained, p.f64("paper_pca")?),
         ];
         let notes = vec![format!(
@@ -439,5 +468,39 @@ impl StageKind for FigureFrequency {
                 notes: vec![],
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catapult_from_a_sharp_start_is_not_a_spike_after_sharpening() {
+        // lr 0.1, 2/lr = 20: a run starting at lambda_max 73 that spikes in epoch 1 (the
+        // catapult), and one that sharpens from 5 to 21 before its spike at epoch 300.
+        let catapult = [(0, 73.0), (50, 0.9), (100, 1.3)];
+        let c = sharpening_claim(&catapult, 1, 0.1);
+        assert!(!c.supported, "{}", c.measured);
+        assert!(c.measured.contains("(epoch 0: 73.000)"), "{}", c.measured);
+        let sharpened = [(0, 30.0), (100, 5.0), (200, 19.0), (290, 21.0), (310, 15.0)];
+        let s = sharpening_claim(&sharpened, 300, 0.1);
+        assert!(s.supported, "{}", s.measured);
+        assert!(
+            s.measured.contains("5.000 < 2/lr = 20.000 at epoch 100"),
+            "{}",
+            s.measured
+        );
+        // Measurements after the onset do not count.
+        assert!(!sharpening_claim(&sharpened, 0, 0.1).supported);
+    }
+
+    #[test]
+    fn edge_claim_needs_lambda_above_before_and_below_after() {
+        let lambda = [(0, 5.0), (90, 21.0), (100, 22.0), (110, 25.0), (120, 12.0)];
+        assert!(edge_claim(&lambda, 100, 110, 120, 0.1, 90).supported);
+        // Never below 2/lr after the peak.
+        let stuck = [(0, 5.0), (90, 21.0), (100, 22.0), (110, 25.0), (120, 24.0)];
+        assert!(!edge_claim(&stuck, 100, 110, 120, 0.1, 90).supported);
     }
 }
