@@ -8,7 +8,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 pub const RECORD: usize = 3073;
 pub const PIXELS: usize = 3072;
@@ -289,7 +289,10 @@ fn fetch_url(url: &str, to: &Path, progress: &dyn Fn(u64, Option<u64>)) -> Resul
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let result = store.get(&object_store::path::Path::from(name)).await?;
+        let result = store
+            .get(&object_store::path::Path::from(name))
+            .await
+            .map_err(|e| anyhow!("{}", root_cause(&e)))?;
         let total = Some(result.meta.size);
         let mut out = fs::File::create(to)?;
         let mut done = 0u64;
@@ -303,6 +306,16 @@ fn fetch_url(url: &str, to: &Path, progress: &dyn Fn(u64, Option<u64>)) -> Resul
         out.flush()?;
         Ok(())
     })
+}
+
+/// The innermost error of a chain: object_store's HTTP errors repeat every layer's message
+/// ("Generic HTTP error: ... error sending request: ... dns error: ..."); the last one says it.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 #[cfg(test)]

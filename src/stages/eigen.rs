@@ -94,8 +94,9 @@ impl StageKind for HessianEigen {
                 }
                 let bar = ctx.progress(n as u64, "HVP columns");
                 let h = from_columns(n, &mut |e| {
+                    let column = eval.hvp(&theta, e);
                     bar.inc(1);
-                    eval.hvp(&theta, e)
+                    column
                 })?;
                 let (values, vectors) = eigh(&h)?;
                 let residuals: Vec<f64> = values
