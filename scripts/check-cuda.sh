@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 packages=(llvm-22-dev libpolly-22-dev)
 if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
-  if ! apt-get install -y -q "${packages[@]}" >/dev/null; then
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null; }; then
     echo "SKIPPED: LLVM 22 could not be installed from Debian; the cuda feature was not built" >&2
     exit 0
   fi
