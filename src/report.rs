@@ -149,16 +149,17 @@ pub fn write_html(outputs: &Path, record: &RunRecord) -> Result<PathBuf> {
         }
         h.push_str("</div>");
     }
-    h.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>kind</th><th>key</th><th>outcome</th><th>wall (s)</th><th>params</th></tr>");
+    h.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>kind</th><th>key</th><th>outcome</th><th>this run (s)</th><th>computed in (s)</th><th>params</th></tr>");
     for s in &record.stages {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{:?}</td><td>{:.2}</td><td><code>{}</code></td></tr>",
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{:?}</td><td>{:.2}</td><td>{}</td><td><code>{}</code></td></tr>",
             esc(&s.name),
             esc(&s.kind),
             esc(&s.key[..12.min(s.key.len())]),
             s.outcome,
             s.wall_s,
+            s.compute_s.map(|c| format!("{c:.2}")).unwrap_or_default(),
             esc(&s.params.to_string())
         );
     }

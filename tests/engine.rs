@@ -45,12 +45,24 @@ fn cached_rerun_runs_zero_stages() {
         "{:?}",
         p.outcomes()
     );
+    let compute_times = |p: &Proj| -> Vec<f64> {
+        let run = p.latest();
+        let stages = run["stages"].as_array().unwrap();
+        stages
+            .iter()
+            .map(|s| s["compute_s"].as_f64().unwrap())
+            .collect()
+    };
+    let first = compute_times(&p);
     let out = p.ok(&["repro"]);
     assert!(
         p.outcomes().values().all(|o| o == "cached"),
         "{:?}",
         p.outcomes()
     );
+    // A cached stage's record still says how long computing it took, from its manifest.
+    assert_eq!(compute_times(&p), first);
+    assert!(first.iter().all(|&c| c > 0.0), "{first:?}");
     assert!(out.contains("0 computed"), "{out}");
     assert!(p.path().join("outputs/figures/fig3_2.parquet").is_file());
     assert!(p.path().join("outputs/figures/other.parquet").is_file());

@@ -252,7 +252,8 @@ pub fn repro(
     })
 }
 
-/// Copies the published files of finished stages to `outputs/figures/` (only when they differ).
+/// Copies the published files of finished stages to `outputs/figures/` (only when they differ),
+/// and records each finished stage's compute time from its manifest.
 fn publish(project: &Project, stages: &mut [StageRun]) -> Result<()> {
     let dir = project.outputs.join("figures");
     for s in stages.iter_mut() {
@@ -263,6 +264,7 @@ fn publish(project: &Project, stages: &mut [StageRun]) -> Result<()> {
             continue;
         }
         let manifest = project.cache.manifest(&s.key)?;
+        s.compute_s = Some(manifest.wall_s);
         for f in manifest.published() {
             fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let name = f

@@ -160,6 +160,7 @@ impl Planned {
             external: self.external.clone(),
             outcome,
             wall_s,
+            compute_s: None,
             error,
             reasons: if matches!(outcome, Outcome::Computed | Outcome::Failed) {
                 self.reasons.clone()

@@ -45,7 +45,11 @@ pub struct StageRun {
     #[serde(default)]
     pub external: Option<String>,
     pub outcome: Outcome,
+    /// Time spent on the stage in this run (near zero when cached).
     pub wall_s: f64,
+    /// How long computing its cache entry took, wherever that happened (from the manifest).
+    #[serde(default)]
+    pub compute_s: Option<f64>,
     #[serde(default)]
     pub error: Option<String>,
     /// Why it had to be computed (empty when cached).
