@@ -314,14 +314,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 None
             };
-            let hooks = remote.as_ref().map(|r| RemoteHooks {
-                remote: r,
-                cache: &project.cache,
-                pull,
-                push,
-                errors: Default::default(),
-                warnings: Default::default(),
-            });
+            let hooks = remote
+                .as_ref()
+                .map(|r| RemoteHooks::new(r, &project.cache, pull, push));
             let result = match &hooks {
                 Some(h) => engine::repro(&project, &opts, h)?,
                 None => engine::repro(&project, &opts, &NoHooks)?,
@@ -469,14 +464,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let computed = (|| -> Result<_> {
                 Ok(match &remote {
                     Some(r) => {
-                        let hooks = RemoteHooks {
-                            remote: r,
-                            cache: &project.cache,
-                            pull,
-                            push,
-                            errors: Default::default(),
-                            warnings: Default::default(),
-                        };
+                        let hooks = RemoteHooks::new(r, &project.cache, pull, push);
                         let record = engine::run_stage(&project, &stage, &key, force, &hooks)?;
                         if let Some(e) = hooks.errors.lock().expect("lock").first() {
                             anyhow::bail!("{e}");

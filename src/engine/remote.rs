@@ -510,6 +510,19 @@ pub struct RemoteHooks<'a> {
     pub warnings: Mutex<Vec<String>>,
 }
 
+impl<'a> RemoteHooks<'a> {
+    pub fn new(remote: &'a Remote, cache: &'a Cache, pull: bool, push: bool) -> Self {
+        RemoteHooks {
+            remote,
+            cache,
+            pull,
+            push,
+            errors: Default::default(),
+            warnings: Default::default(),
+        }
+    }
+}
+
 impl CacheHooks for RemoteHooks<'_> {
     fn fetch(&self, key: &str) -> Result<bool> {
         if !self.pull {

@@ -302,19 +302,7 @@ impl StageKind for FigureSpike {
             sharpening_claim(&lambda, picks.onset, lr),
             pca_claim(&explained, p.f64("paper_pca")?),
         ];
-        let notes = vec![format!(
-            "spike picked automatically: onset epoch {}, peak {} (loss {:.3e} -> {:.3e}), end {}{}",
-            picks.onset,
-            picks.peak,
-            picks.pre_loss,
-            picks.peak_loss,
-            picks.end,
-            if picks.recovered {
-                ""
-            } else {
-                " (not recovered by the end of training)"
-            }
-        )];
+        let notes = vec![format!("spike picked automatically: {}", picks.describe())];
         publish(
             ctx,
             &Figure {

@@ -37,6 +37,25 @@ pub struct Picks {
     pub theta_ini: Option<usize>,
 }
 
+impl Picks {
+    /// "onset epoch .., peak .. (loss .. -> ..), end ..", as figures and logs describe it.
+    pub fn describe(&self) -> String {
+        format!(
+            "onset epoch {}, peak {} (loss {:.3e} -> {:.3e}), end {}{}",
+            self.onset,
+            self.peak,
+            self.pre_loss,
+            self.peak_loss,
+            self.end,
+            if self.recovered {
+                ""
+            } else {
+                " (not recovered by the end of training)"
+            }
+        )
+    }
+}
+
 /// The picks of a `spikes` stage.
 pub fn picks(input: &Input) -> Result<Picks> {
     Ok(serde_json::from_value(input.read_json("picks.json")?)?)
@@ -109,19 +128,7 @@ impl StageKind for Spikes {
             &checkpoints(train)?,
             p.usize("before")?,
         )?;
-        ctx.log(&format!(
-            "spike {index}: onset {}, peak {} ({:.3e} -> {:.3e}), end {}{}",
-            picks.onset,
-            picks.peak,
-            picks.pre_loss,
-            picks.peak_loss,
-            picks.end,
-            if picks.recovered {
-                ""
-            } else {
-                " (not recovered by the end of the log)"
-            }
-        ));
+        ctx.log(&format!("spike {index}: {}", picks.describe()));
         ctx.write_json("picks.json", &serde_json::to_value(&picks)?)
     }
 }
