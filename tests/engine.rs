@@ -263,24 +263,6 @@ fn two_concurrent_runs_both_succeed_and_compute_each_stage_once() {
     }
 }
 
-const FAILING: &str = r#"
-stages:
-  - name: train.bad
-    kind: train_toy
-    params: {lr: 1.0, steps: 400}
-  - name: figure.bad
-    kind: figure_toy
-    needs: {train: train.bad}
-    params: {grid: 5, id: bad}
-  - name: train.good
-    kind: train_toy
-    params: {steps: 30}
-  - name: figure.good
-    kind: figure_toy
-    needs: {train: train.good}
-    params: {grid: 5, id: good}
-"#;
-
 #[test]
 fn a_failure_stops_the_run_unless_keep_going() {
     let p = Proj::new(FAILING);

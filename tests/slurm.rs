@@ -90,25 +90,8 @@ fn a_chain_and_a_sweep_run_through_slurm_like_locally() {
 #[test]
 fn a_failing_job_reports_its_exit_code_and_its_dependents_do_not_run() {
     require_slurm();
-    let pipeline = r#"
-executor: {kind: slurm, poll_seconds: 0.5}
-stages:
-  - name: train.bad
-    kind: train_toy
-    params: {lr: 1.0, steps: 400}
-  - name: figure.bad
-    kind: figure_toy
-    needs: {train: train.bad}
-    params: {grid: 5, id: bad}
-  - name: train.good
-    kind: train_toy
-    params: {steps: 30}
-  - name: figure.good
-    kind: figure_toy
-    needs: {train: train.good}
-    params: {grid: 5, id: good}
-"#;
-    let p = Proj::new(pipeline);
+    let pipeline = format!("executor: {{kind: slurm, poll_seconds: 0.5}}\n{FAILING}");
+    let p = Proj::new(&pipeline);
     let out = p.run(&["repro", "--keep-going"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let o = p.outcomes();

@@ -7,6 +7,26 @@ use std::process::{Child, Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_spike-pipe");
 
+/// A pipeline whose `train.bad` diverges (lr 1.0 on the toy model); `train.good` and the
+/// figures beside it are independent of it.
+pub const FAILING: &str = r#"
+stages:
+  - name: train.bad
+    kind: train_toy
+    params: {lr: 1.0, steps: 400}
+  - name: figure.bad
+    kind: figure_toy
+    needs: {train: train.bad}
+    params: {grid: 5, id: bad}
+  - name: train.good
+    kind: train_toy
+    params: {steps: 30}
+  - name: figure.good
+    kind: figure_toy
+    needs: {train: train.good}
+    params: {grid: 5, id: good}
+"#;
+
 pub struct Proj {
     pub dir: tempfile::TempDir,
 }
