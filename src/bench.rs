@@ -64,6 +64,7 @@ fn bench<B: Backend>(opts: &Options, data_dir: &Path, dev: &B::Device) -> Result
         checkpoints: CheckpointPlan::default(),
         test_every: 0,
         snapshot_every: 0,
+        stop_fraction: None,
     };
     let objs = Objectives {
         train: &obj,

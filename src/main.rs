@@ -54,7 +54,7 @@ struct Global {
     cifar10_dir: Option<PathBuf>,
     /// Remote cache URL (file:///dir, s3://bucket/prefix, gs://, az://, http(s)://); overrides
     /// `cache.remote` of pipeline.yaml.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "SPIKE_REMOTE")]
     remote: Option<String>,
     /// Numeric backend: flex (default), tch or cuda when compiled in.
     #[arg(long, global = true, default_value = "flex")]
@@ -90,6 +90,19 @@ enum Command {
         #[arg(long)]
         push: bool,
     },
+    /// Remove cache entries that neither the current pipeline nor a kept run needs, stale
+    /// temporary directories and orphaned scratch state (never what another process holds).
+    Gc {
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry: bool,
+        /// Keep the entries of only the newest N runs (default: of every run).
+        #[arg(long)]
+        keep_runs: Option<usize>,
+        /// Remove only entries created longer ago than this (30d, 12h, 90m, 45s).
+        #[arg(long)]
+        older_than: Option<String>,
+    },
     /// Upload this pipeline's cache entries to the remote cache (only what is missing there).
     Push(SyncArgs),
     /// Download this pipeline's missing cache entries from the remote cache.
@@ -122,7 +135,7 @@ enum Command {
         /// Markdown table.
         #[arg(long)]
         md: bool,
-        /// Exit with 1 when a claim is not supported.
+        /// Exit with 1 when a claim is not supported ("not tested" does not fail).
         #[arg(long)]
         strict: bool,
     },
@@ -226,7 +239,8 @@ fn executor(
     pull: bool,
     push: bool,
 ) -> Result<Executor> {
-    let mut cfg = ExecutorConfig::from_yaml(project.pipeline.extra.get("executor"), project)?;
+    let mut cfg =
+        ExecutorConfig::from_yaml(project.pipeline.extra.get("executor"), &project.pipeline)?;
     if let Some(k) = kind {
         cfg.kind = k.to_string();
     }
@@ -250,9 +264,12 @@ fn executor(
             if let Ok(dir) = std::env::var(spike_pipe::datasets::cifar10::ENV_DIR) {
                 argv.extend(["--cifar10-dir".into(), abs(std::path::Path::new(&dir))?]);
             }
-            if let Some(r) = remote_config(g, project)?.remote {
-                argv.extend(["--remote".into(), r]);
-            }
+            // The URL may carry credentials: the jobs get it from their environment.
+            let env: Vec<(String, String)> = remote_config(g, project)?
+                .remote
+                .map(|r| ("SPIKE_REMOTE".to_string(), r))
+                .into_iter()
+                .collect();
             let mut sub = Vec::new();
             if pull {
                 sub.push("--pull".to_string());
@@ -262,7 +279,11 @@ fn executor(
             }
             Ok(Executor::Slurm(Box::new(Slurm {
                 config: cfg,
-                command: JobCommand { argv, flags: sub },
+                command: JobCommand {
+                    argv,
+                    flags: sub,
+                    env,
+                },
             })))
         }
         other => anyhow::bail!("unknown executor `{other}` (local, slurm)"),
@@ -379,6 +400,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Gc {
+            dry,
+            keep_runs,
+            older_than,
+        } => {
+            let project = project(g)?;
+            let opts = engine::gc::GcOptions {
+                dry,
+                keep_runs,
+                older_than: older_than
+                    .as_deref()
+                    .map(engine::gc::parse_age)
+                    .transpose()?,
+            };
+            println!("{}", engine::gc::gc(&project, &opts)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status => {
             let project = project(g)?;
             let lines = engine::status_lines(&project);
@@ -494,12 +532,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let failed = claims
                 .iter()
                 .flat_map(|c| &c.claims)
-                .filter(|c| !c.supported)
+                .filter(|c| c.verdict == spike_pipe::stages::figure::Verdict::NotSupported)
                 .count();
-            let total = claims.iter().map(|c| c.claims.len()).sum::<usize>();
             println!(
-                "{} of {total} claims supported (run {}, profile {})",
-                total - failed,
+                "{} (run {}, profile {})",
+                spike_pipe::report::claims_summary(&claims),
                 record.run_id,
                 record.profile
             );

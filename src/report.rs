@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::analysis::spikes::detect;
+use crate::analysis::spikes::PAPER_RULE;
 use crate::engine::cache::write_atomic;
 use crate::engine::diff::{Metric, close};
 use crate::engine::runs::RunRecord;
-use crate::stages::figure::ClaimsFile;
+use crate::stages::figure::{ClaimsFile, Verdict};
 use crate::table::{col_f64, col_str, read_parquet};
 
 /// The claims files a run published, in stage order.
@@ -32,23 +32,48 @@ pub fn claims(outputs: &Path, record: &RunRecord) -> Result<Vec<ClaimsFile>> {
     Ok(out)
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "supported" } else { "NOT supported" }
+/// The CSS class of a verdict in the report.
+fn class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Supported => "ok",
+        Verdict::NotSupported => "no",
+        Verdict::NotTested => "nt",
+    }
+}
+
+/// "n supported, m not supported, k not tested of N".
+pub fn claims_summary(files: &[ClaimsFile]) -> String {
+    let all: Vec<Verdict> = files
+        .iter()
+        .flat_map(|f| &f.claims)
+        .map(|c| c.verdict)
+        .collect();
+    let count = |v: Verdict| all.iter().filter(|&&x| x == v).count();
+    format!(
+        "{} of {} claims supported, {} not supported, {} not tested",
+        count(Verdict::Supported),
+        all.len(),
+        count(Verdict::NotSupported),
+        count(Verdict::NotTested)
+    )
 }
 
 /// A plain-text (or Markdown) table of the claims.
 pub fn claims_table(files: &[ClaimsFile], markdown: bool) -> String {
     let mut s = String::new();
     if markdown {
-        s.push_str("| figure | claim | verdict | measured |\n| --- | --- | --- | --- |\n");
+        s.push_str(
+            "| figure | claim | paper | verdict | measured |\n| --- | --- | --- | --- | --- |\n",
+        );
         for f in files {
             for c in &f.claims {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} |",
                     f.figure,
                     c.id,
-                    verdict(c.supported),
+                    c.source.replace('|', "/"),
+                    c.verdict,
                     c.measured.replace('|', "/")
                 );
             }
@@ -58,10 +83,11 @@ pub fn claims_table(files: &[ClaimsFile], markdown: bool) -> String {
             for c in &f.claims {
                 let _ = writeln!(
                     s,
-                    "{:<10} {:<13} {}\n{:>24} {}",
+                    "{:<10} {:<13} {} ({})\n{:>24} {}",
                     f.figure,
-                    verdict(c.supported),
+                    c.verdict.to_string(),
                     c.id,
+                    c.source,
                     "",
                     c.measured
                 );
@@ -84,39 +110,36 @@ pub fn write_html(outputs: &Path, record: &RunRecord) -> Result<PathBuf> {
     let dir = outputs.join("report");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut h = String::new();
-    let supported = files
-        .iter()
-        .flat_map(|f| &f.claims)
-        .filter(|c| c.supported)
-        .count();
-    let total = files.iter().map(|f| f.claims.len()).sum::<usize>();
+    let summary = claims_summary(&files);
     let _ = write!(
         h,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>spike-pipe report {run}</title><style>\
          body{{font-family:sans-serif;max-width:1600px;margin:auto;padding:1em}}img{{max-width:100%;border:1px solid #ccc}}\
          table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}}\
-         .ok{{color:#17702a;font-weight:bold}}.no{{color:#b3261e;font-weight:bold}}.fig{{margin:2em 0}}code{{font-size:90%}}</style></head><body>\
+         .ok{{color:#17702a;font-weight:bold}}.no{{color:#b3261e;font-weight:bold}}.nt{{color:#8a6d00;font-weight:bold}}blockquote{{margin:0;font-style:italic}}.fig{{margin:2em 0}}code{{font-size:90%}}</style></head><body>\
          <h1>Loss Spike in Training Neural Networks: reproduction report</h1>\
          <p>Run <code>{run}</code>, profile <b>{profile}</b>, backend <b>{backend}</b>, started {started}, {wall:.1} s, spike-pipe {ver}, pipeline <code>{pipeline}</code>. \
-         {supported} of {total} claims supported by this run.</p>",
+         {summary} by this run.</p>",
         run = esc(&record.run_id),
         profile = esc(&record.profile),
         backend = esc(&record.env.get("backend").cloned().unwrap_or_default()),
         started = esc(&record.started),
+        summary = esc(&summary),
         wall = record.wall_s,
         ver = esc(&record.tool_version),
         pipeline = esc(&record.pipeline),
     );
-    h.push_str("<h2>Claims</h2><table><tr><th>figure</th><th>claim</th><th>verdict</th></tr>");
+    h.push_str("<h2>Claims</h2><table><tr><th>figure</th><th>claim</th><th>paper</th><th>verdict</th></tr>");
     for f in &files {
         for c in &f.claims {
             let _ = write!(
                 h,
-                "<tr><td><a href=\"#{id}\">{id}</a></td><td>{stmt}</td><td class=\"{cls}\">{v}</td></tr>",
+                "<tr><td><a href=\"#{id}\">{id}</a></td><td>{claim}</td><td>{source}</td><td class=\"{cls}\">{v}</td></tr>",
                 id = esc(&f.figure),
-                stmt = esc(&c.statement),
-                cls = if c.supported { "ok" } else { "no" },
-                v = verdict(c.supported)
+                claim = esc(&c.id),
+                source = esc(&c.source),
+                cls = class(c.verdict),
+                v = c.verdict
             );
         }
     }
@@ -131,15 +154,17 @@ pub fn write_html(outputs: &Path, record: &RunRecord) -> Result<PathBuf> {
         for ext in ["parquet", "svg", "png", "claims.json"] {
             let _ = write!(h, "<a href=\"../figures/{id}.{ext}\">{id}.{ext}</a> ");
         }
-        h.push_str("</p><table><tr><th>claim (paper)</th><th>criterion (this run)</th><th>verdict</th><th>measured</th></tr>");
+        h.push_str("</p><table><tr><th>the paper says</th><th>criterion (this run)</th><th>verdict</th><th>measured</th></tr>");
         for c in &f.claims {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
-                esc(&c.statement),
+                "<tr><td><blockquote>\u{201c}{}\u{201d}</blockquote>({}; check <code>{}</code>)</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+                esc(&c.quote),
+                esc(&c.source),
+                esc(&c.id),
                 esc(&c.criterion),
-                if c.supported { "ok" } else { "no" },
-                verdict(c.supported),
+                class(c.verdict),
+                c.verdict,
                 esc(&c.measured)
             );
         }
@@ -214,8 +239,7 @@ pub fn headline(
                 atol,
             ));
             if s == "loss" {
-                let count =
-                    |v: Option<&Vec<f64>>| v.map(|v| detect(v, 10.0, 100, 2.0).len() as f64);
+                let count = |v: Option<&Vec<f64>>| v.map(|v| PAPER_RULE.detect(v).len() as f64);
                 out.push(number(
                     figure,
                     format!("{panel}/loss spikes"),
@@ -227,19 +251,20 @@ pub fn headline(
             }
         }
     } else if let Some(figure) = name.strip_suffix(".claims.json") {
-        let read = |p: Option<&Path>| -> Result<BTreeMap<String, bool>> {
+        let read = |p: Option<&Path>| -> Result<BTreeMap<String, Verdict>> {
             let Some(p) = p else {
                 return Ok(BTreeMap::new());
             };
             let f: ClaimsFile = serde_json::from_str(&fs::read_to_string(p)?)
                 .with_context(|| format!("parsing {}", p.display()))?;
-            Ok(f.claims.into_iter().map(|c| (c.id, c.supported)).collect())
+            Ok(f.claims.into_iter().map(|c| (c.id, c.verdict)).collect())
         };
         let (ca, cb) = (read(a)?, read(b)?);
         for id in ca.keys().chain(cb.keys()).collect::<BTreeSet<_>>() {
-            let show = |v: Option<&bool>| match v {
-                Some(true) => "pass",
-                Some(false) => "fail",
+            let show = |v: Option<&Verdict>| match v {
+                Some(Verdict::Supported) => "pass",
+                Some(Verdict::NotSupported) => "fail",
+                Some(Verdict::NotTested) => "not tested",
                 None => "-",
             };
             let (va, vb) = (show(ca.get(id)), show(cb.get(id)));

@@ -263,16 +263,22 @@ stages:
     )
 }
 
+/// `repro ARGS` with no local CIFAR-10 copy named in the environment.
+fn repro_without_local_copy(p: &Proj, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["repro"];
+    all.extend(args);
+    p.command(&all)
+        .env_remove(cifar10::ENV_DIR)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn download_verify_and_extract_from_a_local_server() {
     let body = archive();
     let server = Server::start(body.clone());
     let p = Proj::new(&download_pipeline(&server.url, &md5_hex(&body)));
-    let out = p
-        .command(&["repro"])
-        .env_remove(cifar10::ENV_DIR)
-        .output()
-        .unwrap();
+    let out = repro_without_local_copy(&p, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let dir = p.path().join("data").join(cifar10::EXTRACTED_DIR);
     assert!(dir.join("data_batch_1.bin").is_file() && dir.join("test_batch.bin").is_file());
@@ -294,24 +300,38 @@ fn download_verify_and_extract_from_a_local_server() {
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
     // Never downloaded again: the stage is cached, and even a new cache uses the extracted copy.
     drop(server);
-    let out = p
-        .command(&["repro"])
-        .env_remove(cifar10::ENV_DIR)
-        .output()
-        .unwrap();
+    let out = repro_without_local_copy(&p, &[]);
     assert!(out.status.success());
     assert!(p.outcomes().values().all(|o| o == "cached"));
     let keys = p.keys();
-    let out = p
-        .command(&["repro", "--cache-dir", "other-cache"])
-        .env_remove(cifar10::ENV_DIR)
-        .output()
-        .unwrap();
+    let out = repro_without_local_copy(&p, &["--cache-dir", "other-cache"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         p.keys(),
         keys,
         "the extracted download has the same key as the download"
+    );
+    // An edited batch beside the download's marker is no longer the download: its key changes
+    // and the stage reads what the files now hold.
+    let batch = dir.join("data_batch_1.bin");
+    let mut bytes = std::fs::read(&batch).unwrap();
+    bytes[1] ^= 0xff;
+    std::fs::write(&batch, &bytes).unwrap();
+    let out = repro_without_local_copy(&p, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_ne!(p.keys()["data.cifar10"], keys["data.cifar10"]);
+    assert_eq!(p.outcomes()["data.cifar10"], "computed");
+    let record = p.latest();
+    let stage = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "data.cifar10")
+        .unwrap();
+    let external = stage["external"].as_str().unwrap().to_string();
+    assert!(
+        external.starts_with("local data_batch_1.bin="),
+        "{external}"
     );
 }
 

@@ -250,6 +250,13 @@ fn two_concurrent_runs_both_succeed_and_compute_each_stage_once() {
         .map(|e| record(&e.path()))
         .collect();
     assert_eq!(runs.len(), 2);
+    // The run that found the other's lock said that it was waiting.
+    assert!(
+        stderr(&a).contains("waiting for") || stderr(&b).contains("waiting for"),
+        "no message while waiting for the lock:\n{}\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
     for stage in ["train.slow", "figure.slow"] {
         let computed = runs
             .iter()
@@ -354,4 +361,170 @@ fn dag_prints_text_and_dot() {
         dot.starts_with("digraph") && dot.contains("\"train.toy\" -> \"figure.fig3_2\""),
         "{dot}"
     );
+}
+
+#[test]
+fn latest_falls_back_when_it_cannot_be_a_link() {
+    let p = Proj::new(TOY);
+    // A directory of the user's where `latest` goes: kept, the run still finishes and reports.
+    std::fs::create_dir_all(p.path().join("outputs/runs/latest/mine")).unwrap();
+    let out = p.run(&["repro"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("could not update"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(p.path().join("outputs/runs/latest/mine").is_dir());
+    assert!(p.path().join("outputs/report/index.html").is_file());
+    let v = p.ok(&["verify"]);
+    assert!(v.contains("claims supported"), "{v}");
+    // A plain file naming the record (where links cannot be made) works as the link did.
+    std::fs::remove_dir_all(p.path().join("outputs/runs/latest")).unwrap();
+    p.ok(&["repro"]);
+    let ids: Vec<String> = std::fs::read_dir(p.path().join("outputs/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    let oldest = ids.iter().min().unwrap().clone();
+    let link = p.path().join("outputs/runs/latest");
+    std::fs::remove_file(&link).unwrap();
+    std::fs::write(&link, &oldest).unwrap();
+    let v = p.ok(&["verify"]);
+    assert!(v.contains(oldest.trim_end_matches(".json")), "{v}");
+}
+
+#[test]
+fn publishing_keeps_files_it_did_not_write() {
+    let p = Proj::new(TOY);
+    let figures = p.path().join("outputs/figures");
+    std::fs::create_dir_all(&figures).unwrap();
+    std::fs::write(figures.join("fig3_2.png"), b"my own figure").unwrap();
+    let out = p.run(&["repro"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("was not published by spike-pipe"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(figures.join("fig3_2.png.bak")).unwrap(),
+        b"my own figure"
+    );
+    assert_eq!(
+        &std::fs::read(figures.join("fig3_2.png")).unwrap()[..4],
+        b"\x89PNG"
+    );
+    // A new version of a figure it published replaces it without a copy.
+    p.write_pipeline(&TOY.replace("params: {grid: 11}", "params: {grid: 9}"));
+    let out = p.run(&["repro"]);
+    assert!(
+        !stderr(&out).contains("was not published"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!figures.join("fig3_2.png.bak.1").exists());
+    // Edited since it was published: kept too, beside the first copy.
+    std::fs::write(figures.join("fig3_2.svg"), b"<svg>edited</svg>").unwrap();
+    p.ok(&["repro"]);
+    assert_eq!(
+        std::fs::read(figures.join("fig3_2.svg.bak")).unwrap(),
+        b"<svg>edited</svg>"
+    );
+}
+
+#[test]
+fn a_publishing_error_is_recorded_and_the_run_still_reports() {
+    let p = Proj::new(TOY);
+    std::fs::create_dir_all(p.path().join("outputs/figures/other.png/taken")).unwrap();
+    let out = p.run(&["repro"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let record = p.latest();
+    let other = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "figure.other")
+        .unwrap();
+    assert!(
+        other["error"]
+            .as_str()
+            .unwrap()
+            .contains("publishing its files"),
+        "{other}"
+    );
+    assert!(p.path().join("outputs/figures/fig3_2.png").is_file());
+    assert!(p.path().join("outputs/report/index.html").is_file());
+}
+
+#[test]
+fn gc_removes_what_nothing_needs_and_never_what_another_process_holds() {
+    let p = Proj::new(TOY);
+    p.ok(&["repro"]);
+    let first = p.keys();
+    p.write_pipeline(&TOY.replace("steps: 70", "steps: 60"));
+    p.ok(&["repro"]);
+    let (old_train, old_fig) = (&first["train.other"], &first["figure.other"]);
+    let stale = "0123456789abcdef0123456789abcdef";
+    std::fs::create_dir_all(p.cache().join("tmp").join(format!("{stale}.99999.0"))).unwrap();
+    std::fs::create_dir_all(p.cache().join("scratch").join(stale)).unwrap();
+    std::fs::write(p.cache().join("scratch").join(stale).join("state"), b"x").unwrap();
+    // Every run is kept by default: only the stale directories go.
+    let out = p.ok(&["gc", "--dry"]);
+    assert!(
+        out.contains("would remove 0 entries, 1 temporary and 1 scratch directories"),
+        "{out}"
+    );
+    // Keeping the newest run only: the old `other` stages go; --dry removes nothing.
+    let out = p.ok(&["gc", "--dry", "--keep-runs", "1"]);
+    assert!(
+        out.contains("would remove 2 entries") && out.contains(old_train.as_str()),
+        "{out}"
+    );
+    assert!(p.cache().join("entries").join(old_train).exists());
+    let out = p.ok(&["gc", "--keep-runs", "1", "--older-than", "1d", "--dry"]);
+    assert!(out.contains("would remove 0 entries"), "{out}");
+    // Another process holds one entry's lock: that entry stays.
+    let lock = p.cache().join("locks").join(format!("{old_train}.lock"));
+    // --no-fork: killing it then releases the lock (a forked `sleep` would keep holding it).
+    let mut holder = std::process::Command::new("flock")
+        .arg("--no-fork")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let held = Instant::now();
+    while std::process::Command::new("flock")
+        .args(["-n"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            held.elapsed() < Duration::from_secs(10),
+            "flock did not take the lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = p.ok(&["gc", "--keep-runs", "1"]);
+    holder.kill().ok();
+    holder.wait().ok();
+    assert!(
+        out.contains(&format!(
+            "kept entry {old_train}: another process holds its lock"
+        )) && out.contains("removed 1 entries, 1 temporary and 1 scratch directories"),
+        "{out}"
+    );
+    assert!(p.cache().join("entries").join(old_train).exists());
+    assert!(!p.cache().join("entries").join(old_fig).exists());
+    let out = p.ok(&["gc", "--keep-runs", "1"]);
+    assert!(out.contains("removed 1 entries"), "{out}");
+    assert!(!p.cache().join("entries").join(old_train).exists());
+    // What the pipeline plans is never removed.
+    p.ok(&["repro"]);
+    assert!(p.outcomes().values().all(|o| o == "cached"));
 }

@@ -315,3 +315,287 @@ fn the_remote_can_be_configured_in_the_pipeline() {
         stderr(&out)
     );
 }
+
+/// A remote the attacker can write to: a directory, or a moto bucket written with raw requests.
+enum Hostile {
+    Dir(tempfile::TempDir),
+    S3(S3Server),
+}
+
+impl Hostile {
+    fn all() -> Vec<Hostile> {
+        let server = S3Server::moto();
+        server.bucket("spike");
+        vec![
+            Hostile::Dir(tempfile::tempdir().unwrap()),
+            Hostile::S3(server),
+        ]
+    }
+    fn url(&self) -> String {
+        match self {
+            Hostile::Dir(d) => format!("file://{}", d.path().display()),
+            Hostile::S3(_) => "s3://spike/h".into(),
+        }
+    }
+    fn server(&self) -> Option<&S3Server> {
+        match self {
+            Hostile::Dir(_) => None,
+            Hostile::S3(s) => Some(s),
+        }
+    }
+    fn get(&self, rel: &str) -> Vec<u8> {
+        match self {
+            Hostile::Dir(d) => std::fs::read(d.path().join(rel)).unwrap(),
+            Hostile::S3(s) => servers::s3_object(s, "spike", &format!("h/{rel}"), None),
+        }
+    }
+    fn put(&self, rel: &str, bytes: &[u8]) {
+        match self {
+            Hostile::Dir(d) => {
+                let p = d.path().join(rel);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, bytes).unwrap();
+            }
+            Hostile::S3(s) => {
+                servers::s3_object(s, "spike", &format!("h/{rel}"), Some(bytes));
+            }
+        }
+    }
+    /// A project computed and pushed here.
+    fn seeded(&self) -> Proj {
+        let a = Proj::new(PIPELINE);
+        ok_with(
+            &a,
+            &["--remote", &self.url(), "repro", "--push"],
+            self.server(),
+        );
+        a
+    }
+    /// Pulls into a fresh project; returns it and the failed command's stderr.
+    fn pull_fails(&self, args: &[&str]) -> (Proj, String) {
+        let b = Proj::new(PIPELINE);
+        let url = self.url();
+        let mut all = vec!["--remote", url.as_str(), "pull"];
+        all.extend(args);
+        let out = run_with(&b, &all, self.server());
+        assert!(!out.status.success(), "{}", stdout(&out));
+        (b, stderr(&out))
+    }
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+fn tmp_is_empty(p: &Proj) -> bool {
+    std::fs::read_dir(p.cache().join("tmp"))
+        .map(|r| r.count() == 0)
+        .unwrap_or(true)
+}
+
+#[test]
+fn hostile_manifests_are_refused_before_anything_is_written() {
+    for remote in Hostile::all() {
+        let a = remote.seeded();
+        let keys = a.keys();
+        let (fig, toy) = (&keys["figure.fig3_2"], &keys["train.toy"]);
+        let entry = format!("entries/{fig}.json");
+        let original = remote.get(&entry);
+        let files = json(&original)["files"].as_array().unwrap().clone();
+        let escape = format!("spike-escape-{}", std::process::id());
+        let absolute = std::env::temp_dir().join(&escape);
+        // Paths that leave the entry (each with a real blob's hash, so the hash check alone
+        // would not stop the write), the manifest's own name, and a file listed twice.
+        let attacks: Vec<(&str, serde_json::Value)> = vec![
+            (
+                "traversal",
+                serde_json::json!(format!("../../../../{escape}")),
+            ),
+            (
+                "absolute",
+                serde_json::json!(absolute.display().to_string()),
+            ),
+            ("manifest name", serde_json::json!("manifest.json")),
+        ];
+        for (what, path) in attacks {
+            let mut m = json(&original);
+            m["files"][0]["path"] = path;
+            remote.put(&entry, &serde_json::to_vec(&m).unwrap());
+            let (b, err) = remote.pull_fails(&[]);
+            assert!(err.contains("was refused"), "{what}: {err}");
+            assert!(
+                !b.path().join(&escape).exists() && !absolute.exists(),
+                "{what}: a file escaped"
+            );
+            assert!(
+                !b.cache().join("entries").join(fig).exists() && tmp_is_empty(&b),
+                "{what}"
+            );
+        }
+        let mut m = json(&original);
+        m["files"] = serde_json::json!([files[0].clone(), files[0].clone()]);
+        remote.put(&entry, &serde_json::to_vec(&m).unwrap());
+        let (_, err) = remote.pull_fails(&[]);
+        assert!(err.contains("is listed twice"), "{err}");
+        // Another stage's entry under this key, and this stage with other parameters: the key
+        // recomputed from the manifest gives them away.
+        let mut other = json(&remote.get(&format!("entries/{toy}.json")));
+        other["key"] = serde_json::json!(fig);
+        remote.put(&entry, &serde_json::to_vec(&other).unwrap());
+        let (b, err) = remote.pull_fails(&[]);
+        assert!(
+            err.contains(&format!("does not belong to key {fig}")),
+            "{err}"
+        );
+        assert!(!b.cache().join("entries").join(fig).exists());
+        let mut edited = json(&original);
+        edited["params"]["grid"] = serde_json::json!(13);
+        remote.put(&entry, &serde_json::to_vec(&edited).unwrap());
+        let (_, err) = remote.pull_fails(&[]);
+        assert!(err.contains("does not belong to key"), "{err}");
+        // A manifest too large to be one is not read to its end.
+        remote.put(&entry, &vec![b' '; (16 << 20) + 1]);
+        let (_, err) = remote.pull_fails(&[]);
+        assert!(err.contains("larger than 16777216 bytes"), "{err}");
+        // A blob larger than its entry says: the download stops at the declared size.
+        remote.put(&entry, &original);
+        let png = files
+            .iter()
+            .find(|f| f["path"] == "publish/fig3_2.png")
+            .unwrap();
+        let blob = format!("blobs/{}", png["blake3"].as_str().unwrap());
+        let real = remote.get(&blob);
+        let mut big = real.clone();
+        big.extend(vec![0u8; 1 << 20]);
+        remote.put(&blob, &big);
+        let (b, err) = remote.pull_fails(&[]);
+        assert!(err.contains("download stopped"), "{err}");
+        assert!(tmp_is_empty(&b));
+        remote.put(&blob, &real);
+        // Restored, the remote serves everything again.
+        let b = Proj::new(PIPELINE);
+        ok_with(
+            &b,
+            &["--remote", &remote.url(), "repro", "--pull"],
+            remote.server(),
+        );
+        assert!(b.outcomes().values().all(|o| o == "pulled"));
+    }
+}
+
+#[test]
+fn malformed_remote_keys_cannot_touch_the_local_cache() {
+    for remote in Hostile::all() {
+        let a = remote.seeded();
+        let fig = a.keys()["figure.fig3_2"].clone();
+        let mut m = json(&remote.get(&format!("entries/{fig}.json")));
+        // `entries/.json` with an empty key once made the entry directory `entries/` itself.
+        m["key"] = serde_json::json!("");
+        remote.put("entries/.json", &serde_json::to_vec(&m).unwrap());
+        m["key"] = serde_json::json!("NOT-A-KEY");
+        remote.put("entries/NOT-A-KEY.json", &serde_json::to_vec(&m).unwrap());
+        let b = Proj::new(PIPELINE);
+        ok_with(
+            &b,
+            &["--remote", &remote.url(), "repro", "--pull"],
+            remote.server(),
+        );
+        let before = std::fs::read_dir(b.cache().join("entries"))
+            .unwrap()
+            .count();
+        let out = run_with(
+            &b,
+            &["--remote", &remote.url(), "pull", "--all", "-j", "8"],
+            remote.server(),
+        );
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("skipping") && err.contains("NOT-A-KEY"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(b.cache().join("entries"))
+                .unwrap()
+                .count(),
+            before,
+            "the local cache changed"
+        );
+        ok_with(&b, &["repro"], None);
+        assert!(b.outcomes().values().all(|o| o == "cached"));
+    }
+}
+
+#[test]
+fn a_rotten_local_file_is_not_pushed_and_is_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = format!("file://{}", dir.path().display());
+    let a = Proj::new(PIPELINE);
+    ok_with(&a, &["repro"], None);
+    let toy = a.keys()["train.toy"].clone();
+    let file = a.cache().join("entries").join(&toy).join("log.parquet");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[20] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let out = run_with(&a, &["--remote", &remote, "push"], None);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("log.parquet of local entry") && err.contains("evicted"),
+        "{err}"
+    );
+    assert!(
+        !dir.path()
+            .join("entries")
+            .join(format!("{toy}.json"))
+            .exists()
+    );
+    assert!(!a.cache().join("entries").join(&toy).exists());
+    ok_with(&a, &["repro"], None);
+    assert_eq!(a.outcomes()["train.toy"], "computed");
+    ok_with(&a, &["--remote", &remote, "push"], None);
+    assert!(
+        dir.path()
+            .join("entries")
+            .join(format!("{toy}.json"))
+            .exists()
+    );
+}
+
+#[test]
+fn identical_stages_pull_in_parallel() {
+    // Two identical stages share one key; a parallel pull once took its lock twice and hung.
+    let twins = r#"
+stages:
+  - name: train.a
+    kind: train_toy
+    params: {steps: 30}
+  - name: train.b
+    kind: train_toy
+    params: {steps: 30}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let remote = format!("file://{}", dir.path().display());
+    let a = Proj::new(twins);
+    ok_with(&a, &["--remote", &remote, "repro", "--push"], None);
+    let b = Proj::new(twins);
+    let mut child = b
+        .command(&["--remote", &remote, "pull", "-j", "8"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().ok();
+            panic!("pull -j 8 of two identical stages did not finish in 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+    ok_with(&b, &["repro"], None);
+    assert!(b.outcomes().values().all(|o| o == "cached"));
+}

@@ -249,3 +249,40 @@ fn jobs_of_a_dead_driver_still_complete_into_the_cache() {
     );
     assert!(p.outcomes().values().all(|o| o == "cached"));
 }
+
+#[test]
+fn a_remote_url_with_credentials_stays_off_the_job_command_line() {
+    // A stand-in sbatch records its arguments and the environment the job would get.
+    let spy = tempfile::tempdir().unwrap();
+    let bin = spy.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sbatch = bin.join("sbatch");
+    std::fs::write(
+        &sbatch,
+        "#!/bin/sh\necho \"$@\" >> \"$SPY/args\"\necho \"$SPIKE_REMOTE\" >> \"$SPY/env\"\necho refused >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p =
+        Proj::new("stages:\n  - name: train.toy\n    kind: train_toy\n    params: {steps: 10}\n");
+    let url = "http://alice:hunter2-secret@127.0.0.1:9/cache";
+    let out = p
+        .command(&["--remote", url, "repro", "--executor", "slurm"])
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("SPY", spy.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("sbatch refused"), "{}", stderr(&out));
+    let args = std::fs::read_to_string(spy.path().join("args")).unwrap();
+    assert!(
+        args.contains("run-stage") && !args.contains("hunter2"),
+        "{args}"
+    );
+    let env = std::fs::read_to_string(spy.path().join("env")).unwrap();
+    assert_eq!(env.trim(), url);
+}

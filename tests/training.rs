@@ -30,6 +30,7 @@ fn spec(lr: f64, epochs: usize) -> TrainSpec {
         checkpoints: CheckpointPlan::default(),
         test_every: 0,
         snapshot_every: 0,
+        stop_fraction: None,
     }
 }
 
@@ -52,6 +53,22 @@ fn run<O: spike_pipe::nn::objective::Objective>(
         snapshot: &mut snapshot,
     };
     train::<Flex, O>(&objs, spec, TrainState::new(theta), &mut hooks, &dev())
+}
+
+/// `steps` GD steps of the toy from (0.5, 1e-5) at lr 5e-3 in closed form: the points and
+/// their losses.
+fn toy_gd(steps: usize) -> (Vec<(f64, f64)>, Vec<f64>) {
+    let mut traj = vec![(0.5f64, 1e-5f64)];
+    for _ in 0..steps {
+        let (x, y) = *traj.last().unwrap();
+        let [gx, gy] = spike_pipe::nn::toy::gradient(x, y);
+        traj.push((x - 5e-3 * gx, y - 5e-3 * gy));
+    }
+    let loss = traj
+        .iter()
+        .map(|&(x, y)| spike_pipe::nn::toy::loss(x, y))
+        .collect();
+    (traj, loss)
 }
 
 fn images(n: usize, seed: u64) -> Data {
@@ -244,16 +261,7 @@ fn spike_triggered_checkpoints_cover_the_window_and_the_spike() {
     };
     let state = run(&Toy, &s, vec![0.5, 1e-5]).unwrap();
     // The closed-form trajectory says where the rule first fires.
-    let mut traj = vec![(0.5f64, 1e-5f64)];
-    for _ in 0..100 {
-        let (x, y) = *traj.last().unwrap();
-        let [gx, gy] = spike_pipe::nn::toy::gradient(x, y);
-        traj.push((x - 5e-3 * gx, y - 5e-3 * gy));
-    }
-    let loss: Vec<f64> = traj
-        .iter()
-        .map(|&(x, y)| spike_pipe::nn::toy::loss(x, y))
-        .collect();
+    let (traj, loss) = toy_gd(100);
     let onset = (1..=100).find(|&e| loss[e] > 1.1 * loss[e - 1]).unwrap();
     assert!((33..=36).contains(&onset), "{onset}");
     let epochs: Vec<usize> = state.checkpoints.iter().map(|c| c.epoch).collect();
@@ -287,4 +295,27 @@ fn sgd_batches_are_permutations_and_reproducible() {
     assert_eq!(all, (0..70).collect::<Vec<_>>());
     assert_eq!(b, epoch_batches(70, 32, 1, 3));
     assert_ne!(b, epoch_batches(70, 32, 1, 4));
+}
+
+#[test]
+fn stop_fraction_ends_training_at_the_first_epoch_at_or_below_it() {
+    // The toy from (0.5, 1e-5) at lr 5e-3 first loses about 0.005 per step (x grows by lr);
+    // the closed-form trajectory says which step first reaches 99.5% of the starting loss.
+    let (traj, loss) = toy_gd(50);
+    let stop = (0..=50).find(|&e| loss[e] <= 0.995 * loss[0]).unwrap();
+    assert!((3..=10).contains(&stop), "{stop}");
+    let mut s = spec(5e-3, 150);
+    s.stop_fraction = Some(0.995);
+    let state = run(&Toy, &s, vec![0.5, 1e-5]).unwrap();
+    assert_eq!(state.rows.len(), stop + 1);
+    let last = state.rows.last().unwrap();
+    assert_eq!(last.epoch, stop);
+    assert!((last.loss - loss[stop]).abs() < 1e-12 * loss[0]);
+    assert!(state.rows[stop - 1].loss > 0.995 * state.rows[0].loss);
+    let final_ck = state.checkpoints.last().unwrap();
+    assert_eq!((final_ck.epoch, final_ck.reason.as_str()), (stop, "final"));
+    assert!((final_ck.theta[0] - traj[stop].0).abs() < 1e-12);
+    // Without it, all 150 epochs run.
+    let all = run(&Toy, &spec(5e-3, 150), vec![0.5, 1e-5]).unwrap();
+    assert_eq!(all.rows.len(), 151);
 }

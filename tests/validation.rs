@@ -163,3 +163,73 @@ fn a_missing_pipeline_file_says_what_to_do() {
             && stderr(&out).contains("--pipeline")
     );
 }
+
+#[test]
+fn values_out_of_range_are_all_reported_at_load_with_their_lines() {
+    // Each of these once ran (and some were cached) or panicked inside the stage; now every one
+    // is refused before anything runs, all in one message, each with its line.
+    let p = r#"
+profiles:
+  quick: {}
+  paper:
+    train.net: {params: {epochs: 1.0e18}}
+stages:
+  - name: data.d
+    kind: dataset_1d
+    params: {target: tanh_pair, n_train: 5, train_range: [-1, 1]}
+  - name: train.net
+    kind: train
+    needs: {data: data.d}
+    params:
+      model: fnn
+      width: 1000000000000
+      lr: 0
+      epochs: 0
+      lanczos_max_iter: 0
+  - name: train.toy
+    kind: train_toy
+    params: {steps: 10}
+  - name: figure.toy
+    kind: figure_toy
+    needs: {train: train.toy}
+    params:
+      grid: 0
+      x_range: [1.0]
+"#;
+    rejected(
+        p,
+        &[
+            "pipeline.yaml:15:",
+            "params.width: must be >= 1 and <= 100000, got `1000000000000`",
+            "pipeline.yaml:16:",
+            "params.lr: must be > 0 and <= 1000000, got `0",
+            "pipeline.yaml:17:",
+            "params.epochs: must be >= 1 and <= 100000000, got `0`",
+            "params.lanczos_max_iter: must be >= 1",
+            "params.grid: must be >= 2 and <= 2000, got `0`",
+            "params.x_range: must have 2 elements, got 1",
+            "(with profile `paper`)",
+        ],
+    );
+    // Not a number at all.
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n    params: {lr: .nan}\n",
+        &["pipeline.yaml:4:", "params.lr: .nan is not a finite number"],
+    );
+    rejected(
+        "stages:\n  - name: train.toy\n    kind: train_toy\n    params: {lr: .inf}\n",
+        &["params.lr: .inf is not a finite number"],
+    );
+}
+
+#[test]
+fn slurm_settings_are_checked_at_load() {
+    for bad in [".inf", "0", "1.0e9"] {
+        rejected(
+            &format!(
+                "executor: {{kind: slurm, poll_seconds: {bad}}}\nstages:\n  - name: train.toy\n    kind: train_toy\n"
+            ),
+            &["executor.poll_seconds must be between 0.1 and 3600 seconds"],
+        );
+    }
+}

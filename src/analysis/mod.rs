@@ -3,3 +3,4 @@
 pub mod condensation;
 pub mod frequency;
 pub mod spikes;
+pub mod stats;

@@ -19,6 +19,41 @@ pub struct Spike {
     pub peak_loss: f64,
 }
 
+/// The spike rule of the claim checks and of `diff`. The paper: "When the current loss is
+/// significantly greater than the loss from the previous epoch, it is considered a loss spike"
+/// (Sec 5.2, footnote 1). "Significantly" is read as an order of magnitude (10x); "the previous
+/// epoch" as the lowest loss of the previous 100, so that a spike rising over several epochs is
+/// found at its onset; the spike is over once the loss is back within 2x the pre-spike level.
+pub const PAPER_RULE: Rule = Rule {
+    factor: 10.0,
+    lookback: 100,
+    recovery: 2.0,
+};
+
+/// A spike rule: loss > `factor` x the lowest of the previous `lookback` epochs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rule {
+    pub factor: f64,
+    pub lookback: usize,
+    pub recovery: f64,
+}
+
+impl Rule {
+    pub fn detect(&self, loss: &[f64]) -> Vec<Spike> {
+        detect(loss, self.factor, self.lookback, self.recovery)
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "loss > {}x the lowest of the previous {} epochs",
+            self.factor, self.lookback
+        )
+    }
+}
+
 pub fn detect(loss: &[f64], factor: f64, lookback: usize, recovery: f64) -> Vec<Spike> {
     let lookback = lookback.max(1);
     let mut spikes = Vec::new();

@@ -24,6 +24,8 @@ pub struct ConfigError {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// Further errors found in the same load (each printed on its own line).
+    pub also: Vec<ConfigError>,
 }
 
 impl fmt::Display for ConfigError {
@@ -35,6 +37,30 @@ impl fmt::Display for ConfigError {
                 write!(f, ":{col}")?;
             }
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.message)?;
+        for e in &self.also {
+            write!(f, "\n{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    /// One error holding all of `errors` (the first in front, repeats dropped: a stage no
+    /// profile overrides fails the same way in each); `None` when there are none.
+    pub fn all(mut errors: Vec<ConfigError>) -> Option<ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        let flat: Vec<ConfigError> = errors
+            .drain(..)
+            .flat_map(|mut e| {
+                let also = std::mem::take(&mut e.also);
+                std::iter::once(e).chain(also)
+            })
+            .filter(|e| seen.insert((e.line, e.column, e.message.clone())))
+            .collect();
+        let mut it = flat.into_iter();
+        let mut first = it.next()?;
+        first.also = it.collect();
+        Some(first)
     }
 }

@@ -31,6 +31,42 @@ impl ParamType {
     }
 }
 
+/// The values a number (or each number of a list) may take; numbers are always finite.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Range {
+    pub min: f64,
+    pub max: f64,
+    /// `min` itself is excluded.
+    pub min_open: bool,
+    /// `max` itself is excluded.
+    pub max_open: bool,
+}
+
+impl Range {
+    fn contains(&self, v: f64) -> bool {
+        (if self.min_open {
+            v > self.min
+        } else {
+            v >= self.min
+        }) && (if self.max_open {
+            v < self.max
+        } else {
+            v <= self.max
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        let lo = if self.min_open { ">" } else { ">=" };
+        let hi = if self.max_open { "<" } else { "<=" };
+        match (self.min.is_finite(), self.max.is_finite()) {
+            (true, true) => format!("{lo} {} and {hi} {}", self.min, self.max),
+            (true, false) => format!("{lo} {}", self.min),
+            (false, true) => format!("{hi} {}", self.max),
+            (false, false) => "finite".into(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ParamSpec {
     pub name: &'static str,
@@ -38,6 +74,10 @@ pub struct ParamSpec {
     /// `None`: required. `Some(Value::Null)`: optional, absent by default.
     pub default: Option<Value>,
     pub doc: &'static str,
+    /// Allowed numbers (each element of a list).
+    pub range: Option<Range>,
+    /// Allowed list lengths (inclusive).
+    pub len: Option<(usize, usize)>,
 }
 
 impl ParamSpec {
@@ -47,6 +87,8 @@ impl ParamSpec {
             ty,
             default: None,
             doc,
+            range: None,
+            len: None,
         }
     }
     pub fn float(name: &'static str, doc: &'static str) -> Self {
@@ -81,6 +123,92 @@ impl ParamSpec {
     pub fn optional(mut self) -> Self {
         self.default = Some(Value::Null);
         self
+    }
+    /// min <= value <= max.
+    pub fn range(mut self, min: f64, max: f64) -> Self {
+        self.range = Some(Range {
+            min,
+            max,
+            min_open: false,
+            max_open: false,
+        });
+        self
+    }
+    /// min < value < max.
+    pub fn open_range(mut self, min: f64, max: f64) -> Self {
+        self.range = Some(Range {
+            min,
+            max,
+            min_open: true,
+            max_open: true,
+        });
+        self
+    }
+    /// 0 < value <= max.
+    pub fn positive(mut self, max: f64) -> Self {
+        self.range = Some(Range {
+            min: 0.0,
+            max,
+            min_open: true,
+            max_open: false,
+        });
+        self
+    }
+    /// Lists of min..=max elements.
+    pub fn len(mut self, min: usize, max: usize) -> Self {
+        self.len = Some((min, max));
+        self
+    }
+
+    /// The allowed values in words, for errors and docs ("" when anything of the type goes).
+    pub fn constraint(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = self.range {
+            parts.push(r.describe());
+        }
+        match self.len {
+            Some((a, b)) if a == b => parts.push(format!("{a} elements")),
+            Some((a, b)) => parts.push(format!("{a} to {b} elements")),
+            None => {}
+        }
+        parts.join(", ")
+    }
+
+    /// Checks a normalised value against `range` and `len`; numbers must be finite.
+    fn check_bounds(&self, v: &Value) -> Result<(), String> {
+        let number = |x: &Value| -> Result<(), String> {
+            let f = match x {
+                Value::Float(f) => *f,
+                Value::Int(i) => *i as f64,
+                _ => return Ok(()),
+            };
+            if !f.is_finite() {
+                return Err(format!("must be a finite number, got `{x}`"));
+            }
+            match self.range {
+                Some(r) if !r.contains(f) => Err(format!("must be {}, got `{x}`", r.describe())),
+                _ => Ok(()),
+            }
+        };
+        match v {
+            Value::List(items) => {
+                if let Some((a, b)) = self.len
+                    && !(a..=b).contains(&items.len())
+                {
+                    return Err(format!(
+                        "must have {}, got {} (`{v}`)",
+                        if a == b {
+                            format!("{a} elements")
+                        } else {
+                            format!("{a} to {b} elements")
+                        },
+                        items.len()
+                    ));
+                }
+                items.iter().try_for_each(number)
+            }
+            other => number(other),
+        }
     }
 
     /// Checks one value and normalises it (integers given for numbers become numbers, integral
@@ -119,7 +247,7 @@ impl ParamSpec {
             ParamType::StrList => Some(ParamType::Str),
             _ => None,
         };
-        match (element, v) {
+        let value = match (element, v) {
             (Some(ety), Value::List(items)) => items
                 .iter()
                 .map(|item| scalar(&ety, item).ok_or_else(wrong))
@@ -127,7 +255,9 @@ impl ParamSpec {
                 .map(Value::List),
             (Some(_), _) => Err(wrong()),
             (None, _) => scalar(&self.ty, v).ok_or_else(wrong),
-        }
+        }?;
+        self.check_bounds(&value)?;
+        Ok(value)
     }
 }
 
@@ -175,13 +305,20 @@ pub struct ParamError {
 }
 
 /// Validates `given` against `specs`: rejects unknown names (suggesting the closest), wrong
-/// types and missing required parameters; fills in defaults.
+/// types, values out of range and missing required parameters; fills in defaults. The first
+/// error, if any.
 pub fn check_params(specs: &[ParamSpec], given: &Params) -> Result<Params, ParamError> {
+    check_all(specs, given).map_err(|mut errors| errors.remove(0))
+}
+
+/// As [`check_params`], with every error.
+pub fn check_all(specs: &[ParamSpec], given: &Params) -> Result<Params, Vec<ParamError>> {
     let mut out = Params::new();
+    let mut errors = Vec::new();
     for (name, value) in given {
         let Some(spec) = specs.iter().find(|s| s.name == name) else {
             let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
-            return Err(ParamError {
+            errors.push(ParamError {
                 param: name.clone(),
                 message: format!(
                     "unknown parameter `{name}`{}; valid parameters: {}",
@@ -189,34 +326,41 @@ pub fn check_params(specs: &[ParamSpec], given: &Params) -> Result<Params, Param
                     names.join(", ")
                 ),
             });
+            continue;
         };
-        let v = spec.normalise(value).map_err(|message| ParamError {
-            param: name.clone(),
-            message,
-        })?;
-        out.insert(name.clone(), v);
+        match spec.normalise(value) {
+            Ok(v) => {
+                out.insert(name.clone(), v);
+            }
+            Err(message) => errors.push(ParamError {
+                param: name.clone(),
+                message,
+            }),
+        }
     }
     for spec in specs {
-        if !out.contains_key(spec.name) {
+        if !out.contains_key(spec.name) && !given.contains_key(spec.name) {
             match &spec.default {
                 Some(d) => {
                     out.insert(spec.name.to_string(), d.clone());
                 }
-                None => {
-                    return Err(ParamError {
-                        param: spec.name.to_string(),
-                        message: format!(
-                            "missing required parameter `{}` ({}: {})",
-                            spec.name,
-                            spec.ty.describe(),
-                            spec.doc
-                        ),
-                    });
-                }
+                None => errors.push(ParamError {
+                    param: spec.name.to_string(),
+                    message: format!(
+                        "missing required parameter `{}` ({}: {})",
+                        spec.name,
+                        spec.ty.describe(),
+                        spec.doc
+                    ),
+                }),
             }
         }
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -292,5 +436,44 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("expected an integer"), "{}", e.message);
+    }
+
+    #[test]
+    fn ranges_lengths_and_finiteness() {
+        let specs = vec![
+            ParamSpec::float("lr", "lr").positive(10.0),
+            ParamSpec::int("epochs", "epochs")
+                .range(1.0, 1e8)
+                .default(10i64),
+            ParamSpec::floats("x_range", "x")
+                .len(2, 2)
+                .default(vec![0.0, 1.0]),
+            ParamSpec::float("frac", "f")
+                .open_range(0.0, 1.0)
+                .optional(),
+        ];
+        let bad = |given: &[(&str, Value)]| {
+            let mut all = vec![("lr", Value::Float(0.1))];
+            all.extend(given.iter().cloned());
+            check_params(&specs, &p(&all)).unwrap_err().message
+        };
+        assert!(bad(&[("lr", Value::Float(0.0))]).contains("must be > 0 and <= 10, got `0"));
+        assert!(bad(&[("lr", Value::Float(f64::INFINITY))]).contains("finite"));
+        assert!(bad(&[("lr", Value::Float(f64::NAN))]).contains("finite"));
+        assert!(bad(&[("epochs", Value::Int(0))]).contains("must be >= 1 and <= 100000000"));
+        assert!(bad(&[("epochs", Value::Float(1e18))]).contains("expected an integer"));
+        assert!(bad(&[("epochs", Value::Int(1_000_000_000_000))]).contains("<= 100000000"));
+        let e = bad(&[("x_range", Value::List(vec![Value::Float(1.0)]))]);
+        assert!(e.contains("must have 2 elements, got 1"), "{e}");
+        assert!(bad(&[("frac", Value::Float(1.0))]).contains("> 0 and < 1"));
+        // In range: accepted; optional null: accepted.
+        let ok = check_params(
+            &specs,
+            &p(&[("lr", Value::Float(10.0)), ("frac", Value::Float(0.5))]),
+        )
+        .unwrap();
+        assert_eq!(ok["epochs"], Value::Int(10));
+        assert_eq!(specs[0].constraint(), "> 0 and <= 10");
+        assert_eq!(specs[2].constraint(), "2 elements");
     }
 }

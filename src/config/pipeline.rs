@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::ConfigError;
-use super::params::{ParamSpec, check_params};
+use super::params::{ParamSpec, check_all};
 use super::suggest::{closest, did_you_mean};
 use super::value::{Params, Value};
 
@@ -108,6 +108,7 @@ pub fn load(
     kinds: &dyn KindSchema,
 ) -> Result<Pipeline, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        also: vec![],
         file: path.to_path_buf(),
         line: None,
         column: None,
@@ -126,6 +127,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn err(&self, line: Option<usize>, message: impl Into<String>) -> ConfigError {
         ConfigError {
+            also: vec![],
             file: self.file.to_path_buf(),
             line,
             column: None,
@@ -237,6 +239,8 @@ pub fn parse(
     }
 
     let mut expanded: Vec<StageDef> = Vec::new();
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let mut failed: std::collections::HashSet<(String, String)> = Default::default();
     // (profile, declared name) -> matrix values of its expansions, for `foreach`.
     let mut combos: HashMap<(String, String), Vec<Params>> = HashMap::new();
     for s in &raw.stages {
@@ -262,6 +266,13 @@ pub fn parse(
         };
         for pname in &profile_names {
             let ov = raw.profiles.get(pname).and_then(|o| o.get(&s.name));
+            if let Some(group) = &s.foreach
+                && failed.contains(&(pname.clone(), group.clone()))
+            {
+                // Its group's error is reported already.
+                failed.insert((pname.clone(), s.name.clone()));
+                continue;
+            }
             let members = match &s.foreach {
                 None => None,
                 Some(group) => Some(combos.get(&(pname.clone(), group.clone())).filter(|c| c.iter().any(|m| !m.is_empty())).ok_or_else(|| {
@@ -272,8 +283,15 @@ pub fn parse(
                     ))
                 })?),
             };
-            let stages = expand_stage(&cx, s, ov, &specs, line, members.map(Vec::as_slice))
-                .map_err(|e| with_profile(e, pname, ov.is_some()))?;
+            // Every stage in every profile is checked: all their errors are reported together.
+            let stages = match expand_stage(&cx, s, ov, &specs, line, members.map(Vec::as_slice)) {
+                Ok(stages) => stages,
+                Err(e) => {
+                    errors.push(with_profile(e, pname, ov.is_some()));
+                    failed.insert((pname.clone(), s.name.clone()));
+                    continue;
+                }
+            };
             combos.insert(
                 (pname.clone(), s.name.clone()),
                 stages.iter().map(|d| d.matrix.clone()).collect(),
@@ -283,6 +301,9 @@ pub fn parse(
             }
         }
         expanded.extend(chosen);
+    }
+    if let Some(e) = ConfigError::all(errors) {
+        return Err(e);
     }
 
     resolve_needs(&cx, &raw.stages, &mut expanded)?;
@@ -305,7 +326,11 @@ pub fn parse(
 
 fn with_profile(mut e: ConfigError, profile: &str, overridden: bool) -> ConfigError {
     if overridden {
-        e.message = format!("{} (with profile `{profile}`)", e.message);
+        let suffix = format!(" (with profile `{profile}`)");
+        e.message.push_str(&suffix);
+        for err in &mut e.also {
+            err.message.push_str(&suffix);
+        }
     }
     e
 }
@@ -333,6 +358,7 @@ fn yaml_error(file: &Path, e: &serde_yaml::Error) -> ConfigError {
         }
     }
     ConfigError {
+        also: vec![],
         file: file.to_path_buf(),
         line: e.location().map(|l| l.line()),
         column: e.location().map(|l| l.column()),
@@ -457,14 +483,20 @@ fn expand_stage(
         if foreach.is_none() {
             given.extend(combo.clone());
         }
-        let checked = check_params(specs, &given).map_err(|e| {
-            cx.err(
-                cx.line_after(line, &format!("{}:", e.param)),
-                format!(
-                    "stage `{}` (kind `{}`), params.{}: {}",
-                    s.name, s.kind, e.param, e.message
-                ),
-            )
+        let checked = check_all(specs, &given).map_err(|errs| {
+            let errs = errs
+                .into_iter()
+                .map(|e| {
+                    cx.err(
+                        cx.line_after(line, &format!("{}:", e.param)),
+                        format!(
+                            "stage `{}` (kind `{}`), params.{}: {}",
+                            s.name, s.kind, e.param, e.message
+                        ),
+                    )
+                })
+                .collect();
+            ConfigError::all(errs).expect("at least one error")
         })?;
         let name = if combo.is_empty() {
             s.name.clone()

@@ -18,7 +18,9 @@ pub const OFFICIAL_MD5: &str = "c32a1d4ab5d03f1284b67883e8d87530";
 /// Where the download is extracted (inside the project's `data/` directory).
 pub const EXTRACTED_DIR: &str = "cifar-10-batches-bin";
 pub const ENV_DIR: &str = "SPIKE_CIFAR10_DIR";
-/// Written next to the extracted batches: the archive's md5, which then identifies the data.
+/// Written next to the extracted batches: the archive's md5 and, on the next line, the
+/// fingerprint of the extracted files ([`fingerprint`]). While the files still have that
+/// fingerprint, the archive's md5 identifies the data.
 pub const MARKER: &str = ".downloaded-md5";
 
 #[derive(Clone, Debug, PartialEq)]
@@ -171,11 +173,38 @@ pub fn locate(param: Option<&str>, data_dir: &Path) -> Location {
     Location::Download
 }
 
-/// The md5 of the archive a directory was extracted from, if it was.
-pub fn downloaded_md5(dir: &Path) -> Option<String> {
-    fs::read_to_string(dir.join(MARKER))
-        .ok()
-        .map(|s| s.trim().to_string())
+/// The fingerprint of the batches at `path`: `name=<first 16 hex digits of blake3>` of each
+/// file, space-separated, with `hash` giving a file's blake3.
+pub fn fingerprint(path: &Path, hash: &dyn Fn(&Path) -> Result<String>) -> Result<String> {
+    let source = Source::at(path)?;
+    let mut parts = Vec::new();
+    for f in source.files() {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let h = hash(f)?;
+        parts.push(format!("{name}={}", &h[..16.min(h.len())]));
+    }
+    Ok(parts.join(" "))
+}
+
+/// The md5 of the archive a directory was extracted from and the fingerprint its files had
+/// then, if the directory has a marker that records both (older markers hold the md5 alone).
+pub fn downloaded(dir: &Path) -> Option<(String, String)> {
+    let text = fs::read_to_string(dir.join(MARKER)).ok()?;
+    let mut lines = text.lines();
+    let md5 = lines.next()?.trim().to_string();
+    let files = lines.next()?.trim().to_string();
+    Some((md5, files))
+}
+
+/// blake3 of a file's contents, streamed.
+pub fn blake3_file(path: &Path) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    let mut f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    std::io::copy(&mut f, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hasher.finalize().to_hex().to_string())
 }
 
 /// How to get CIFAR-10 onto a machine without network.
@@ -262,7 +291,11 @@ fn extract(archive: &Path, data_dir: &Path, md5: &str) -> Result<PathBuf> {
         if found == 0 {
             bail!("the archive holds no .bin batches");
         }
-        fs::write(tmp.join(MARKER), md5.to_ascii_lowercase())?;
+        let files = fingerprint(&tmp, &|p| blake3_file(p))?;
+        fs::write(
+            tmp.join(MARKER),
+            format!("{}\n{files}\n", md5.to_ascii_lowercase()),
+        )?;
         Ok(())
     })();
     if let Err(e) = result {

@@ -21,6 +21,8 @@ use std::time::UNIX_EPOCH;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use super::key::check_key;
+
 pub const MANIFEST: &str = "manifest.json";
 /// Files under this subdirectory of an entry are copied to `outputs/figures/`.
 pub const PUBLISH_DIR: &str = "publish";
@@ -43,6 +45,9 @@ pub struct Manifest {
     /// Role -> keys of the inputs.
     pub inputs: BTreeMap<String, Vec<String>>,
     pub env: BTreeMap<String, String>,
+    /// Fingerprint of the external data the stage imported (part of the key), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<String>,
     pub files: Vec<FileRecord>,
     pub wall_s: f64,
     pub tool_version: String,
@@ -50,6 +55,54 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Checks what a manifest (perhaps from a remote) says before any of it names a path: the
+    /// key and every input key are stage keys; every file path is a plain relative path (no
+    /// `..`, no root, no backslash), listed once, not the manifest itself; every hash is a blake3
+    /// hex digest.
+    pub fn check(&self) -> Result<()> {
+        check_key(&self.key).context("the manifest's key")?;
+        for (role, keys) in &self.inputs {
+            for k in keys {
+                check_key(k).with_context(|| format!("input `{role}`"))?;
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &self.files {
+            check_relative(&f.path)?;
+            if f.path.contains('\\') || f.path == MANIFEST {
+                bail!(
+                    "file path `{}` is not allowed in a manifest",
+                    f.path.escape_debug()
+                );
+            }
+            if !seen.insert(f.path.as_str()) {
+                bail!("file `{}` is listed twice", f.path);
+            }
+            if f.blake3.len() != 64
+                || !f
+                    .blake3
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            {
+                bail!("file `{}` has no valid blake3 digest", f.path);
+            }
+        }
+        Ok(())
+    }
+
+    /// The key this manifest's stage has: recomputed from its kind, version, parameters, input
+    /// keys, numeric environment (empty for kinds that are not numeric) and external fingerprint.
+    pub fn recomputed_key(&self) -> String {
+        super::key::stage_key(
+            &self.kind,
+            self.version,
+            &crate::config::params_from_json(&self.params),
+            &self.inputs,
+            (!self.env.is_empty()).then_some(&self.env),
+            self.external.as_deref(),
+        )
+    }
+
     pub fn published(&self) -> impl Iterator<Item = &FileRecord> {
         self.files
             .iter()
@@ -126,7 +179,14 @@ impl Cache {
         &self.root
     }
 
-    pub fn entry_dir(&self, key: &str) -> PathBuf {
+    /// The directory of entry `key`, once `key` is checked to be a stage key.
+    pub fn entry_dir(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        Ok(self.dir_of(key))
+    }
+
+    /// The directory of an already checked key.
+    fn dir_of(&self, key: &str) -> PathBuf {
         self.root.join("entries").join(key)
     }
 
@@ -135,11 +195,11 @@ impl Cache {
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.entry_dir(key).join(MANIFEST).is_file()
+        check_key(key).is_ok() && self.dir_of(key).join(MANIFEST).is_file()
     }
 
     pub fn manifest(&self, key: &str) -> Result<Manifest> {
-        let path = self.entry_dir(key).join(MANIFEST);
+        let path = self.entry_dir(key)?.join(MANIFEST);
         let text =
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
@@ -157,7 +217,10 @@ impl Cache {
         if manifest.key != key {
             return Validity::Corrupt(format!("manifest names key {}", manifest.key));
         }
-        let dir = self.entry_dir(key);
+        if let Err(e) = manifest.check() {
+            return Validity::Corrupt(format!("{e:#}"));
+        }
+        let dir = self.dir_of(key);
         let stamp_path = self.root.join("verified").join(format!("{key}.json"));
         let current: Vec<Option<(u64, u128)>> = manifest
             .files
@@ -190,7 +253,7 @@ impl Cache {
 
     /// Records the size and mtime of an entry's files, whose hashes were just checked.
     fn stamp(&self, manifest: &Manifest) {
-        let dir = self.entry_dir(&manifest.key);
+        let dir = self.dir_of(&manifest.key);
         let stamps: Vec<Option<(u64, u128)>> = manifest
             .files
             .iter()
@@ -208,7 +271,7 @@ impl Cache {
     /// Removes an entry (corrupt, or about to be replaced by a forced rerun) without ever
     /// exposing a partial directory under its key.
     pub fn evict(&self, key: &str) -> Result<()> {
-        let dir = self.entry_dir(key);
+        let dir = self.entry_dir(key)?;
         if dir.exists() {
             let trash = self.fresh_tmp(&format!("{key}.evicted"));
             fs::rename(&dir, &trash).with_context(|| format!("moving {} aside", dir.display()))?;
@@ -218,8 +281,31 @@ impl Cache {
         Ok(())
     }
 
-    /// Blocks until this process holds the lock of `key`.
+    /// Blocks until this process holds the lock of `key`, saying so when another process holds
+    /// it.
     pub fn lock(&self, key: &str) -> Result<KeyLock> {
+        let (file, path) = self.lock_file(key)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "waiting for {}: another process is computing or transferring this entry",
+                    path.display()
+                );
+                tracing::info!(key, "waiting for a lock held by another process");
+                file.lock()
+                    .with_context(|| format!("locking {}", path.display()))?;
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        Ok(KeyLock { _file: file })
+    }
+
+    /// The lock file of `key`, open.
+    fn lock_file(&self, key: &str) -> Result<(File, PathBuf)> {
+        check_key(key)?;
         let path = self.root.join("locks").join(format!("{key}.lock"));
         let file = File::options()
             .create(true)
@@ -227,9 +313,19 @@ impl Cache {
             .write(true)
             .open(&path)
             .with_context(|| format!("opening lock {}", path.display()))?;
-        file.lock()
-            .with_context(|| format!("locking {}", path.display()))?;
-        Ok(KeyLock { _file: file })
+        Ok((file, path))
+    }
+
+    /// The lock of `key` if no other process holds it (`None` if one does).
+    pub fn try_lock(&self, key: &str) -> Result<Option<KeyLock>> {
+        let (file, path) = self.lock_file(key)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(KeyLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
     }
 
     fn fresh_tmp(&self, stem: &str) -> PathBuf {
@@ -242,6 +338,7 @@ impl Cache {
     /// A new empty directory to write an entry into. Call with the key's lock held: leftovers of
     /// earlier attempts at this key (killed processes) are removed first.
     pub fn begin(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
         if let Ok(read) = fs::read_dir(self.root.join("tmp")) {
             for e in read.flatten() {
                 if e.file_name()
@@ -275,7 +372,7 @@ impl Cache {
         let text = serde_json::to_string_pretty(&manifest)?;
         fs::write(tmp.join(MANIFEST), text)?;
         sync_dir(tmp);
-        let dest = self.entry_dir(&manifest.key);
+        let dest = self.entry_dir(&manifest.key)?;
         if dest.exists() {
             self.evict(&manifest.key)?;
         }
@@ -310,12 +407,23 @@ impl Cache {
 
     /// Moves a complete entry (files and the manifest that lists them, e.g. downloaded and
     /// verified) into place. Call with the key's lock held.
+    /// Removes `tmp` on failure.
     pub fn install(&self, tmp: &Path, key: &str) -> Result<()> {
+        let result = self.install_checked(tmp, key);
+        if result.is_err() {
+            fs::remove_dir_all(tmp).ok();
+        }
+        result
+    }
+
+    fn install_checked(&self, tmp: &Path, key: &str) -> Result<()> {
+        check_key(key)?;
         let text = fs::read_to_string(tmp.join(MANIFEST))?;
         let manifest: Manifest = serde_json::from_str(&text).context("parsing the manifest")?;
         if manifest.key != key {
             bail!("the manifest describes key {}, not {key}", manifest.key);
         }
+        manifest.check()?;
         let present = list_files(tmp)?;
         for f in &manifest.files {
             if !present.contains(&f.path) {
@@ -323,7 +431,7 @@ impl Cache {
             }
         }
         sync_dir(tmp);
-        let dest = self.entry_dir(key);
+        let dest = self.dir_of(key);
         if dest.exists() {
             self.evict(key)?;
         }
@@ -339,6 +447,7 @@ impl Cache {
         for e in fs::read_dir(self.root.join("entries"))? {
             let e = e?;
             let name = e.file_name().to_string_lossy().to_string();
+            // `contains` skips names that are not keys (a stray `entries/.json`, say).
             if self.contains(&name) {
                 keys.push(name);
             }
@@ -410,6 +519,9 @@ pub fn check_relative(name: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    const ABC: &str = "abc00000000000000000000000000000";
+    const K1: &str = "00000000000000000000000000000001";
+
     fn manifest(key: &str) -> Manifest {
         Manifest {
             key: key.into(),
@@ -419,6 +531,7 @@ mod tests {
             params: serde_json::json!({}),
             inputs: BTreeMap::new(),
             env: BTreeMap::new(),
+            external: None,
             files: vec![],
             wall_s: 0.0,
             tool_version: "t".into(),
@@ -430,22 +543,22 @@ mod tests {
     fn commit_then_detect_corruption() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
-        let _lock = cache.lock("abc").unwrap();
-        let tmp = cache.begin("abc").unwrap();
+        let _lock = cache.lock(ABC).unwrap();
+        let tmp = cache.begin(ABC).unwrap();
         fs::create_dir_all(tmp.join(PUBLISH_DIR)).unwrap();
         fs::write(tmp.join("a.bin"), b"hello").unwrap();
         fs::write(tmp.join(PUBLISH_DIR).join("f.txt"), b"fig").unwrap();
-        let m = cache.commit(&tmp, manifest("abc")).unwrap();
+        let m = cache.commit(&tmp, manifest(ABC)).unwrap();
         assert_eq!(m.files.len(), 2);
         assert_eq!(m.published().count(), 1);
         assert!(!tmp.exists());
-        assert_eq!(cache.validate("abc"), Validity::Valid);
+        assert_eq!(cache.validate(ABC), Validity::Valid);
         // Same size, different content: the mtime changes, so the hash is rechecked.
         std::thread::sleep(std::time::Duration::from_millis(5));
-        fs::write(cache.entry_dir("abc").join("a.bin"), b"jello").unwrap();
-        assert!(matches!(cache.validate("abc"), Validity::Corrupt(m) if m.contains("a.bin")));
-        cache.evict("abc").unwrap();
-        assert_eq!(cache.validate("abc"), Validity::Missing);
+        fs::write(cache.entry_dir(ABC).unwrap().join("a.bin"), b"jello").unwrap();
+        assert!(matches!(cache.validate(ABC), Validity::Corrupt(m) if m.contains("a.bin")));
+        cache.evict(ABC).unwrap();
+        assert_eq!(cache.validate(ABC), Validity::Missing);
         assert_eq!(cache.validate("nope"), Validity::Missing);
     }
 
@@ -453,11 +566,11 @@ mod tests {
     fn uncommitted_work_is_invisible_and_cleaned() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
-        let tmp = cache.begin("k1").unwrap();
+        let tmp = cache.begin(K1).unwrap();
         fs::write(tmp.join("x"), b"partial").unwrap();
-        assert!(!cache.contains("k1"));
+        assert!(!cache.contains(K1));
         assert!(cache.keys().unwrap().is_empty());
-        let tmp2 = cache.begin("k1").unwrap();
+        let tmp2 = cache.begin(K1).unwrap();
         assert!(!tmp.exists() && tmp2.exists());
     }
 

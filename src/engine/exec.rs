@@ -251,7 +251,7 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
                 format!("input {} (entry {}) is not in the cache", r.stage, r.key)
             })?;
             let up = project.pipeline.stage(&r.stage).expect("resolved need");
-            list.push(Input::new(up, cache.entry_dir(&r.key), &manifest));
+            list.push(Input::new(up, cache.entry_dir(&r.key)?, &manifest));
         }
         inputs.insert(role.clone(), list);
     }
@@ -301,6 +301,7 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
             .map(|(r, refs)| (r.clone(), refs.iter().map(|x| x.key.clone()).collect()))
             .collect(),
         env: planned.env.clone(),
+        external: planned.external.clone(),
         files: vec![],
         wall_s: start.elapsed().as_secs_f64(),
         tool_version: super::TOOL_VERSION.to_string(),

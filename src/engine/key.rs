@@ -6,6 +6,20 @@ use crate::config::{Params, encode_bytes, encode_params};
 
 use super::kind::NumericEnv;
 
+/// Checks that `key` is a stage key (exactly 32 lowercase hex digits, the first half of a blake3
+/// hash) before it names a path: a key read from a remote, a manifest, a run record or the
+/// command line can be anything, including `""` or `../x`.
+pub fn check_key(key: &str) -> anyhow::Result<()> {
+    if key.len() == 32 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "`{}` is not a stage key (32 lowercase hex digits)",
+            key.escape_debug()
+        )
+    }
+}
+
 /// Bumped if the key derivation itself changes (invalidates every cache entry).
 const KEY_SCHEME: &[u8] = b"spike-pipe stage key v1";
 
@@ -59,6 +73,24 @@ pub fn stage_key(
 mod tests {
     use super::*;
     use crate::config::Value;
+
+    #[test]
+    fn only_32_lowercase_hex_digits_are_keys() {
+        assert!(check_key("0123456789abcdef0123456789abcdef").is_ok());
+        for bad in [
+            "",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            "0123456789ABCDEF0123456789abcdef",
+            "../../../../../../../../../../x",
+            "0123456789abcdef/123456789abcdef",
+            "0123456789abcdef0123456789abcde\u{e9}",
+        ] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+        let k = stage_key("k", 1, &Params::new(), &BTreeMap::new(), None, None);
+        assert!(check_key(&k).is_ok());
+    }
 
     #[test]
     fn every_ingredient_changes_the_key() {

@@ -6,6 +6,7 @@ pub mod context;
 pub mod dag;
 pub mod diff;
 pub mod exec;
+pub mod gc;
 pub mod key;
 pub mod kind;
 pub mod plan;
@@ -14,7 +15,7 @@ pub mod remote;
 pub mod runs;
 pub mod slurm;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -87,6 +88,8 @@ impl Project {
         env: NumericEnv,
     ) -> Result<Project> {
         let pipeline = config::load(&loc.pipeline, profile, &registry)?;
+        // The executor's settings are checked here too, before the cache directory exists.
+        slurm::ExecutorConfig::from_yaml(pipeline.extra.get("executor"), &pipeline)?;
         let cache = Cache::open(&loc.cache)?;
         Ok(Project {
             pipeline,
@@ -224,13 +227,14 @@ pub fn repro(
             &progress,
         )?,
     };
-    publish(project, &mut stages)?;
-    let ok = stages.iter().all(|s| {
-        matches!(
-            s.outcome,
-            Outcome::Cached | Outcome::Computed | Outcome::Pulled
-        )
-    });
+    let published = publish(project, &mut stages);
+    let ok = published
+        && stages.iter().all(|s| {
+            matches!(
+                s.outcome,
+                Outcome::Cached | Outcome::Computed | Outcome::Pulled
+            )
+        });
     let record = RunRecord {
         run_id: runs::new_run_id(),
         started: started.to_rfc3339(),
@@ -252,10 +256,36 @@ pub fn repro(
     })
 }
 
+/// What `publish` wrote to `outputs/figures/`: file name -> blake3, so that a file there that
+/// spike-pipe did not write (or that was edited since) is recognised and kept.
+const PUBLISHED: &str = ".published.json";
+
 /// Copies the published files of finished stages to `outputs/figures/` (only when they differ),
-/// and records each finished stage's compute time from its manifest.
-fn publish(project: &Project, stages: &mut [StageRun]) -> Result<()> {
+/// and records each finished stage's compute time from its manifest. A file there that
+/// spike-pipe did not publish is moved aside to `<name>.bak` (with a warning) before it is
+/// replaced. A stage whose files cannot be published gets the error in its record; the record
+/// is still written. Returns whether everything was published.
+fn publish(project: &Project, stages: &mut [StageRun]) -> bool {
     let dir = project.outputs.join("figures");
+    let registry_path = dir.join(PUBLISHED);
+    let registry_text = fs::read_to_string(&registry_path).ok();
+    let mut registry: BTreeMap<String, String> = registry_text
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    // Before the registry existed, what earlier runs recorded as published counts as ours.
+    let recorded: BTreeSet<String> = if registry_text.is_none() {
+        runs::list(&project.outputs)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| runs::find(&project.outputs, id).ok())
+            .flat_map(|r| r.stages.into_iter().flat_map(|s| s.published))
+            .filter_map(|p| p.strip_prefix("figures/").map(str::to_string))
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let mut ok = true;
     for s in stages.iter_mut() {
         if !matches!(
             s.outcome,
@@ -263,25 +293,71 @@ fn publish(project: &Project, stages: &mut [StageRun]) -> Result<()> {
         ) {
             continue;
         }
-        let manifest = project.cache.manifest(&s.key)?;
-        s.compute_s = Some(manifest.wall_s);
-        for f in manifest.published() {
-            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let name = f
-                .path
-                .trim_start_matches(&format!("{}/", cache::PUBLISH_DIR));
-            let dest = dir.join(name);
-            let same = cache::hash_file(&dest)
-                .map(|(h, _)| h == f.blake3)
-                .unwrap_or(false);
-            if !same {
-                let bytes = fs::read(project.cache.entry_dir(&s.key).join(&f.path))?;
-                cache::write_atomic(&dest, &bytes)?;
-            }
-            s.published.push(format!("figures/{name}"));
+        if let Err(e) = publish_stage(project, s, &dir, &mut registry, &recorded) {
+            eprintln!("error: publishing the files of {}: {e:#}", s.name);
+            s.error = Some(format!("publishing its files: {e:#}"));
+            ok = false;
         }
     }
+    if let Ok(text) = serde_json::to_string_pretty(&registry)
+        && fs::create_dir_all(&dir).is_ok()
+        && let Err(e) = cache::write_atomic(&registry_path, text.as_bytes())
+    {
+        eprintln!("warning: {e:#}");
+    }
+    ok
+}
+
+fn publish_stage(
+    project: &Project,
+    s: &mut StageRun,
+    dir: &Path,
+    registry: &mut BTreeMap<String, String>,
+    recorded: &BTreeSet<String>,
+) -> Result<()> {
+    let manifest = project.cache.manifest(&s.key)?;
+    s.compute_s = Some(manifest.wall_s);
+    for f in manifest.published() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let name = f
+            .path
+            .trim_start_matches(&format!("{}/", cache::PUBLISH_DIR));
+        let dest = dir.join(name);
+        let current = cache::hash_file(&dest).ok().map(|(h, _)| h);
+        if current.as_deref() != Some(f.blake3.as_str()) {
+            let ours = current.is_none()
+                || registry.get(name) == current.as_ref()
+                || (!registry.contains_key(name) && recorded.contains(name));
+            if !ours {
+                let backup = free_name(&dest);
+                fs::rename(&dest, &backup).with_context(|| {
+                    format!("moving {} aside to {}", dest.display(), backup.display())
+                })?;
+                eprintln!(
+                    "warning: {} was not published by spike-pipe (or was edited since); kept as {}",
+                    dest.display(),
+                    backup.display()
+                );
+            }
+            let bytes = fs::read(project.cache.entry_dir(&s.key)?.join(&f.path))?;
+            cache::write_atomic(&dest, &bytes)?;
+        }
+        registry.insert(name.to_string(), f.blake3.clone());
+        s.published.push(format!("figures/{name}"));
+    }
     Ok(())
+}
+
+/// `<path>.bak`, or `<path>.bak.N` for the first N that is free.
+fn free_name(path: &Path) -> PathBuf {
+    let base = format!("{}.bak", path.display());
+    let mut candidate = PathBuf::from(&base);
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = PathBuf::from(format!("{base}.{n}"));
+        n += 1;
+    }
+    candidate
 }
 
 /// The hidden `run-stage` of a Slurm job: computes one stage, which must still have the key the

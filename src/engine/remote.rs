@@ -22,6 +22,10 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::cache::{Cache, MANIFEST, Manifest};
 use super::exec::CacheHooks;
+use super::key::check_key;
+
+/// A manifest larger than this is refused while downloading (real ones are a few KiB).
+const MAX_MANIFEST_BYTES: usize = 16 << 20;
 
 /// `cache:` in pipeline.yaml.
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
@@ -284,8 +288,11 @@ impl Remote {
         }
     }
 
-    /// Uploads a local entry (blobs first, then the manifest); nothing if already there.
+    /// Uploads a local entry (blobs first, then the manifest); nothing if already there. Every
+    /// file is hashed again as it is read: a file that rotted since it was cached is not
+    /// uploaded, and its entry is evicted locally so that the next run recomputes it.
     async fn push_async(&self, cache: &Cache, key: &str) -> Result<Transfer> {
+        check_key(key)?;
         if self.exists(&self.entry_path(key)).await? {
             return Ok(Transfer {
                 skipped: 1,
@@ -293,7 +300,8 @@ impl Remote {
             });
         }
         let manifest = cache.manifest(key)?;
-        let dir = cache.entry_dir(key);
+        manifest.check()?;
+        let dir = cache.entry_dir(key)?;
         let uploaded: Vec<Transfer> = futures::stream::iter(manifest.files.iter())
             .map(|f| {
                 let dir = dir.clone();
@@ -305,6 +313,16 @@ impl Remote {
                     let bytes = std::fs::read(dir.join(&f.path))
                         .with_context(|| format!("reading {} of entry {key}", f.path))?;
                     let n = bytes.len() as u64;
+                    let hash = blake3::hash(&bytes).to_hex().to_string();
+                    if hash != f.blake3 || n != f.bytes {
+                        let _lock = cache.lock(key)?;
+                        cache.evict(key)?;
+                        bail!(
+                            "{} of local entry {key} no longer matches its recorded blake3 ({n} bytes, recorded {}); not uploaded, and the entry was evicted so that the next run recomputes it",
+                            f.path,
+                            f.bytes
+                        );
+                    }
                     self.store
                         .put(&target, PutPayload::from(bytes))
                         .await
@@ -336,15 +354,25 @@ impl Remote {
     /// Downloads an entry into the local cache (call with the key's lock held). Returns false if
     /// the remote does not have it. Every blob is checked against its hash before it is used.
     async fn pull_async(&self, cache: &Cache, key: &str) -> Result<Option<Transfer>> {
+        check_key(key)?;
         let entry = self.entry_path(key);
-        let text = match self.store.get(&entry).await {
-            Ok(r) => r
-                .bytes()
-                .await
-                .map_err(|e| self.fail(format!("downloading {entry}"), e))?,
+        let got = match self.store.get(&entry).await {
+            Ok(r) => r,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(self.fail(format!("downloading {entry}"), e)),
         };
+        let mut text = Vec::new();
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.fail(format!("downloading {entry}"), e))?;
+            if text.len() + chunk.len() > MAX_MANIFEST_BYTES {
+                bail!(
+                    "remote {}: {entry} is larger than {MAX_MANIFEST_BYTES} bytes; not a manifest",
+                    self.url
+                );
+            }
+            text.extend_from_slice(&chunk);
+        }
         let manifest: Manifest = serde_json::from_slice(&text)
             .map_err(|e| anyhow!("remote {}: {entry} is not a valid manifest: {e}", self.url))?;
         if manifest.key != key {
@@ -352,6 +380,18 @@ impl Remote {
                 "remote {}: {entry} describes key {}, not {key}",
                 self.url,
                 manifest.key
+            );
+        }
+        manifest
+            .check()
+            .map_err(|e| anyhow!("remote {}: {entry} was refused: {e:#}", self.url))?;
+        // The entry must be what its key says: another kind, other parameters or inputs under
+        // this key would be served as if they were the planned stage.
+        let recomputed = manifest.recomputed_key();
+        if recomputed != key {
+            bail!(
+                "remote {}: {entry} does not belong to key {key}: its kind, version, parameters, inputs, environment and external data hash to {recomputed}; not used",
+                self.url
             );
         }
         let tmp = cache.begin(key)?;
@@ -371,6 +411,14 @@ impl Remote {
                     let mut stream = got.into_stream();
                     while let Some(chunk) = stream.next().await {
                         let chunk = chunk.map_err(|e| self.fail(format!("downloading {source}"), e))?;
+                        if n + chunk.len() as u64 > f.bytes {
+                            bail!(
+                                "remote {}: object {source} is larger than the {} bytes entry {key} records for {}; download stopped",
+                                self.url,
+                                f.bytes,
+                                f.path
+                            );
+                        }
                         hasher.update(&chunk);
                         out.write_all(&chunk)?;
                         n += chunk.len() as u64;
@@ -392,7 +440,10 @@ impl Remote {
             .await;
         match result {
             Ok(sizes) => {
-                std::fs::write(tmp.join(MANIFEST), &text)?;
+                if let Err(e) = std::fs::write(tmp.join(MANIFEST), &text) {
+                    std::fs::remove_dir_all(&tmp).ok();
+                    return Err(e.into());
+                }
                 cache.install(&tmp, key)?;
                 Ok(Some(Transfer {
                     entries: 1,
@@ -433,6 +484,10 @@ impl Remote {
         pull: bool,
         progress: &(dyn Fn(&str) + Sync),
     ) -> Result<Transfer> {
+        // Identical stages share a key; transferring it twice at once would take its lock twice.
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
         let results: Vec<Result<Transfer>> = self.runtime.block_on(async {
             futures::stream::iter(keys.iter())
                 .map(|k| async move {
@@ -484,15 +539,17 @@ impl Remote {
             .runtime
             .block_on(self.store.list(Some(&prefix)).try_collect())
             .map_err(|e| self.fail("listing entries".into(), e))?;
-        let mut keys: Vec<String> = metas
-            .iter()
-            .filter_map(|m| {
-                m.location
-                    .filename()
-                    .and_then(|f| f.strip_suffix(".json"))
-                    .map(str::to_string)
-            })
-            .collect();
+        let mut keys = Vec::new();
+        for m in &metas {
+            let name = m.location.filename().unwrap_or_default();
+            match name.strip_suffix(".json").filter(|k| check_key(k).is_ok()) {
+                Some(k) => keys.push(k.to_string()),
+                None => eprintln!(
+                    "warning: remote {}: skipping {}: not an entry (entries/<32 hex digits>.json)",
+                    self.url, m.location
+                ),
+            }
+        }
         keys.sort();
         Ok(keys)
     }

@@ -95,21 +95,61 @@ pub fn new_run_id() -> String {
     )
 }
 
-/// Writes the record and points `latest` at it (both atomically).
+/// Writes the record and points `latest` at it (both atomically): a symbolic link, or where
+/// links cannot be made (vfat, some network filesystems) a plain file holding the record's
+/// name. If neither can replace what is at `latest` (a directory of the user's), `latest` is
+/// left alone with a warning and `find("latest")` takes the newest record.
 pub fn write(outputs: &Path, record: &RunRecord) -> Result<PathBuf> {
     let dir = runs_dir(outputs);
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = format!("{}.json", record.run_id);
     let path = dir.join(&name);
     write_atomic(&path, serde_json::to_string_pretty(record)?.as_bytes())?;
+    if let Err(e) = point_latest(&dir, &name) {
+        eprintln!(
+            "warning: could not update {}: {e:#}; `latest` means the newest record instead",
+            dir.join("latest").display()
+        );
+    }
+    Ok(path)
+}
+
+fn point_latest(dir: &Path, name: &str) -> Result<()> {
     let tmp = dir.join(format!("latest.tmp.{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     #[cfg(unix)]
-    std::os::unix::fs::symlink(&name, &tmp).context("linking outputs/runs/latest")?;
+    let linked = std::os::unix::fs::symlink(name, &tmp).is_ok();
     #[cfg(not(unix))]
-    fs::write(&tmp, &name)?;
-    fs::rename(&tmp, dir.join("latest")).context("updating outputs/runs/latest")?;
-    Ok(path)
+    let linked = false;
+    if !linked {
+        fs::write(&tmp, name).with_context(|| format!("writing {}", tmp.display()))?;
+    }
+    fs::rename(&tmp, dir.join("latest")).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })?;
+    Ok(())
+}
+
+/// The record `latest` points at: through the link, the name in the plain file, or else the
+/// newest record.
+fn latest(outputs: &Path) -> Result<RunRecord> {
+    let dir = runs_dir(outputs);
+    let at = dir.join("latest");
+    if at.is_file() {
+        let text = fs::read_to_string(&at).with_context(|| format!("reading {}", at.display()))?;
+        let name = text.trim();
+        if name.ends_with(".json") && !name.contains(['/', '\\']) && !name.contains('{') {
+            return read(&dir.join(name));
+        }
+        return read(&at);
+    }
+    match list(outputs)?.last() {
+        Some(id) => read(&dir.join(format!("{id}.json"))),
+        None => bail!(
+            "no run in {} yet; run `spike-pipe repro` first",
+            dir.display()
+        ),
+    }
 }
 
 pub fn read(path: &Path) -> Result<RunRecord> {
@@ -144,7 +184,7 @@ pub fn find(outputs: &Path, id: &str) -> Result<RunRecord> {
     }
     let dir = runs_dir(outputs);
     if id == "latest" {
-        return read(&dir.join("latest"));
+        return latest(outputs);
     }
     let path = dir.join(format!("{id}.json"));
     if path.is_file() {

@@ -18,6 +18,7 @@ use super::Project;
 use super::plan::Plan;
 use super::progress::Progress;
 use super::runs::{Outcome, StageRun};
+use crate::config::Pipeline;
 
 /// Slurm resources of a job.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -110,8 +111,8 @@ impl Default for ExecutorConfig {
 }
 
 impl ExecutorConfig {
-    pub fn from_yaml(v: Option<&serde_yaml::Value>, project: &Project) -> Result<ExecutorConfig> {
-        let file = &project.pipeline.file;
+    pub fn from_yaml(v: Option<&serde_yaml::Value>, pipeline: &Pipeline) -> Result<ExecutorConfig> {
+        let file = &pipeline.file;
         let Some(v) = v else {
             return Ok(ExecutorConfig::default());
         };
@@ -121,6 +122,15 @@ impl ExecutorConfig {
                 file.display()
             )
         })?;
+        // Between a tenth of a second and an hour: anything else is a typo (and `.inf` would
+        // stop the run after submitting its jobs).
+        if !(cfg.poll_seconds.is_finite() && (0.1..=3600.0).contains(&cfg.poll_seconds)) {
+            bail!(
+                "{}: executor.poll_seconds must be between 0.1 and 3600 seconds, got {}",
+                file.display(),
+                cfg.poll_seconds
+            );
+        }
         if !["local", "slurm"].contains(&cfg.kind.as_str()) {
             bail!(
                 "{}: executor.kind must be `local` or `slurm`, got `{}`",
@@ -128,12 +138,7 @@ impl ExecutorConfig {
                 cfg.kind
             );
         }
-        let declared: Vec<&str> = project
-            .pipeline
-            .stages
-            .iter()
-            .map(|s| s.base.as_str())
-            .collect();
+        let declared: Vec<&str> = pipeline.stages.iter().map(|s| s.base.as_str()).collect();
         for name in cfg.stages.keys() {
             if !declared.contains(&name.as_str()) {
                 bail!(
@@ -147,10 +152,13 @@ impl ExecutorConfig {
     }
 }
 
-/// How a job invokes this program: the argv before the subcommand, and flags after it.
+/// How a job invokes this program: the argv before the subcommand, flags after it, and
+/// variables set in the environment `sbatch` passes on to the job (for what must not appear on
+/// a command line that `scontrol` and `ps` show, such as a remote URL with credentials).
 pub struct JobCommand {
     pub argv: Vec<String>,
     pub flags: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 /// A Slurm executor: its configuration and how its jobs run this program.
@@ -275,6 +283,18 @@ fn query(ids: &[String]) -> HashMap<String, JobState> {
     states
 }
 
+/// Cancels the submitted jobs if the driver unwinds from a panic, so that none outlives it
+/// unwatched (cancelling a finished job does nothing).
+struct CancelOnPanic(Vec<String>);
+
+impl Drop for CancelOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            scancel(&self.0);
+        }
+    }
+}
+
 fn scancel(ids: &[String]) {
     if !ids.is_empty() {
         let _ = Command::new("scancel").args(ids).status();
@@ -383,6 +403,7 @@ pub fn execute(
         args.push(wrap);
         let out = Command::new("sbatch")
             .args(&args)
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
             .output()
             .context("running sbatch (is Slurm installed and on PATH?)")?;
         if !out.status.success() {
@@ -426,8 +447,9 @@ pub fn execute(
         run_dir.display()
     ));
 
+    let _guard = CancelOnPanic(jobs.iter().map(|j| j.id.clone()).collect());
     let bar = progress.bar("slurm", jobs.len() as u64, "jobs finished");
-    let poll = Duration::from_secs_f64(cfg.poll_seconds.max(0.1));
+    let poll = Duration::from_secs_f64(cfg.poll_seconds.clamp(0.1, 3600.0));
     let terminal = |s: &JobState| {
         matches!(
             s,

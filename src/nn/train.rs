@@ -64,6 +64,9 @@ pub struct TrainSpec {
     pub test_every: usize,
     /// A resumable snapshot is offered every this many epochs; 0 = never.
     pub snapshot_every: usize,
+    /// Stop early once the loss is at or below this fraction of the epoch-0 loss; the epoch
+    /// that reaches it is the last (and `epochs` the most).
+    pub stop_fraction: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -187,6 +190,8 @@ pub fn train<B: Backend, O: Objective>(
             }
             .into());
         }
+        let initial = state.rows.first().map_or(loss, |r| r.loss);
+        let last = e == spec.epochs || spec.stop_fraction.is_some_and(|f| loss <= f * initial);
         let mut row = Row {
             epoch: e,
             loss,
@@ -194,12 +199,12 @@ pub fn train<B: Backend, O: Objective>(
         };
         if let Some(test) = obj.test
             && spec.test_every > 0
-            && (e.is_multiple_of(spec.test_every) || e == spec.epochs)
+            && (e.is_multiple_of(spec.test_every) || last)
         {
             row.test_loss = Some(value::<B, O>(test, &state.theta, device)?);
         }
         if let Some(sh) = &spec.sharpness
-            && (e.is_multiple_of(sh.every.max(1)) || e == spec.epochs)
+            && (e.is_multiple_of(sh.every.max(1)) || last)
         {
             let theta = state.theta.clone();
             let mut op = |v: &[f64]| hvp::<B, O>(obj.hessian, sh.method, &theta, v, device);
@@ -213,7 +218,7 @@ pub fn train<B: Backend, O: Objective>(
         state.rows.push(row);
         (hooks.progress)(e, spec.epochs);
 
-        if e == spec.epochs {
+        if last {
             save_unless_saved(&mut state, e, "final");
             state.checkpoints.sort_by_key(|c| c.epoch);
             state.epoch += 1;

@@ -28,7 +28,13 @@ pub fn render(data: &FigureData, spec: &FigureSpec, png: &Path, svg: &Path) -> R
     register_font();
     let cols = spec.columns.max(1).min(spec.panels.len().max(1));
     let rows = spec.panels.len().div_ceil(cols).max(1);
-    let size = (PANEL_W * cols as u32, PANEL_H * rows as u32 + 40);
+    // Wide enough for the title (about 10 px a character at 20 px), which would be clipped on a
+    // one-panel figure.
+    let title_w = 10 * spec.title.chars().count() as u32 + 40;
+    let size = (
+        (PANEL_W * cols as u32).max(title_w),
+        PANEL_H * rows as u32 + 40,
+    );
     {
         let root = BitMapBackend::new(png, size).into_drawing_area();
         draw(&root, data, spec, rows, cols)?;

@@ -49,21 +49,17 @@ impl StageKind for Cifar10 {
         Ok(Some(
             match cifar10::locate(p.opt_str("path")?, ext.data_dir) {
                 Location::Download => format!("download md5 {}", p.str("md5")?),
-                Location::Local(dir) => match cifar10::downloaded_md5(&dir) {
-                    Some(md5) => format!("download md5 {md5}"),
-                    None => {
-                        let source = Source::at(&dir)?;
-                        let mut parts = Vec::new();
-                        for f in source.files() {
-                            let name = f
-                                .file_name()
-                                .map(|n| n.to_string_lossy().to_string())
-                                .unwrap_or_default();
-                            parts.push(format!("{name}={}", &ext.hash_file(f)?[..16]));
+                Location::Local(dir) => {
+                    // The download's key only while the files are still the ones extracted
+                    // from it: an edited batch gets the key of what it now holds.
+                    let files = cifar10::fingerprint(&dir, &|f| ext.hash_file(f))?;
+                    match cifar10::downloaded(&dir) {
+                        Some((md5, extracted)) if extracted == files => {
+                            format!("download md5 {md5}")
                         }
-                        format!("local {}", parts.join(" "))
+                        _ => format!("local {files}"),
                     }
-                },
+                }
             },
         ))
     }

@@ -97,21 +97,25 @@ impl StageKind for Cifar10Subset {
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
-            ParamSpec::int("n_train", "number of training images"),
+            ParamSpec::int("n_train", "number of training images").range(1.0, 50_000.0),
             ParamSpec::choice(
                 "train_selection",
                 &["first", "balanced"],
                 "first N in the official order, or N/10 per class",
             )
             .default("first"),
-            ParamSpec::int("n_test", "number of test images (0: none)").default(0i64),
+            ParamSpec::int("n_test", "number of test images (0: none)")
+                .range(0.0, 10_000.0)
+                .default(0i64),
             ParamSpec::choice(
                 "test_selection",
                 &["first", "balanced"],
                 "how test images are chosen",
             )
             .default("first"),
-            ParamSpec::int("seed", "seed of balanced selections").default(0i64),
+            ParamSpec::int("seed", "seed of balanced selections")
+                .range(0.0, 9.0e15)
+                .default(0i64),
             ParamSpec::choice(
                 "standardize",
                 &["none", "per_channel", "per_pixel"],

@@ -1,13 +1,15 @@
-//! `condensation`: the condensed variance of a two-layer net's input weights (Definitions 5.1,
-//! 5.2) at every checkpoint, and the per-neuron features at the first and last checkpoint
-//! (Fig 5.1 right, Fig B.1).
+//! `condensation`: the condensed variance of a two-layer net's input weights at every
+//! checkpoint, as the paper defines it (Definitions 5.1, 5.2: `v_cond`) and in its circular
+//! variant (`v_cond_circular`; see `analysis::condensation` for both and why they differ), and
+//! the per-neuron features at the first and last checkpoint (Fig 5.1 right, Fig B.1).
 //!
-//! Artifacts: `variance.parquet` (epoch, v_cond, mean_direction), `features.parquet` (epoch,
-//! neuron, orientation, magnitude, output, amplitude).
+//! Artifacts: `variance.parquet` (epoch, v_cond, mean_direction, v_cond_circular,
+//! mean_direction_circular, near_vertical), `features.parquet` (epoch, neuron, orientation,
+//! magnitude, output, amplitude).
 
 use anyhow::{Result, bail};
 
-use crate::analysis::condensation::{condensed_variance, neurons};
+use crate::analysis::condensation::{network_variances, neurons};
 use crate::config::ParamSpec;
 use crate::engine::context::StageContext;
 use crate::engine::kind::StageKind;
@@ -23,10 +25,10 @@ impl StageKind for Condensation {
         "condensation"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
-        "Condensed variance per checkpoint and neuron features of a two-layer net"
+        "Condensed variance per checkpoint (the paper's Definition 5.2 and a circular variant) and neuron features of a two-layer net"
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![]
@@ -40,23 +42,25 @@ impl StageKind for Condensation {
             );
         };
         let ck = checkpoints(train)?;
-        let (mut epochs, mut v, mut mean) = (vec![], vec![], vec![]);
+        let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![]);
         for (epoch, _, theta) in &ck {
-            let points: Vec<(f64, f64)> = neurons(theta, width)
-                .iter()
-                .map(|n| (n.orientation, n.magnitude))
-                .collect();
-            let (m, var) = condensed_variance(&points);
-            epochs.push(*epoch as i64);
-            v.push(var);
-            mean.push(m);
+            let v = network_variances(theta, width);
+            cols.0.push(*epoch as i64);
+            cols.1.push(v.paper.1);
+            cols.2.push(v.paper.0);
+            cols.3.push(v.circular.1);
+            cols.4.push(v.circular.0);
+            cols.5.push(v.near_vertical);
         }
         ctx.write_table(
             "variance",
             &mut TableBuilder::new()
-                .i64("epoch", epochs)
-                .f64("v_cond", v)
-                .f64("mean_direction", mean)
+                .i64("epoch", cols.0)
+                .f64("v_cond", cols.1)
+                .f64("mean_direction", cols.2)
+                .f64("v_cond_circular", cols.3)
+                .f64("mean_direction_circular", cols.4)
+                .f64("near_vertical", cols.5)
                 .build()?,
         )?;
         let mut t = (vec![], vec![], vec![], vec![], vec![], vec![]);

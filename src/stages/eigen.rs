@@ -60,8 +60,12 @@ impl StageKind for HessianEigen {
                 "dense: all eigenpairs (small models); lanczos: the top k",
             )
             .default("dense"),
-            ParamSpec::int("k", "eigenpairs wanted from Lanczos").default(20i64),
-            ParamSpec::int("at", "epoch of the checkpoint (default: the final one)").optional(),
+            ParamSpec::int("k", "eigenpairs wanted from Lanczos")
+                .range(1.0, 100_000.0)
+                .default(20i64),
+            ParamSpec::int("at", "epoch of the checkpoint (default: the final one)")
+                .range(0.0, 1e9)
+                .optional(),
         ];
         v.extend(hessian::params());
         v
@@ -160,10 +164,10 @@ impl StageKind for EigenProjection {
     fn params(&self) -> Vec<ParamSpec> {
         vec![
             ParamSpec::bool("removal", "compute L(i), the test loss after removing the difference along the first i directions (needs a test split)").default(false),
-            ParamSpec::int("removal_step", "compute L(i) every this many i").default(1i64),
-            ParamSpec::int("directions", "output changes along the first this many directions (1-D nets only; 0: none)").default(0i64),
-            ParamSpec::int("grid", "points of the output grid").default(256i64),
-            ParamSpec::int("lfp_k", "LFP threshold of the output changes").default(2i64),
+            ParamSpec::int("removal_step", "compute L(i) every this many i").range(1.0, 1e9).default(1i64),
+            ParamSpec::int("directions", "output changes along the first this many directions (1-D nets only; 0: none)").range(0.0, 100_000.0).default(0i64),
+            ParamSpec::int("grid", "points of the output grid").range(8.0, 1_048_576.0).default(256i64),
+            ParamSpec::int("lfp_k", "LFP threshold of the output changes").range(0.0, 524_288.0).default(2i64),
         ]
     }
     fn numeric(&self) -> bool {

@@ -12,35 +12,88 @@ use crate::plot::FigureData;
 use crate::plot::render::render;
 use crate::plot::spec::{FigureSpec, Panel};
 
+/// What a claim check concluded.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Supported,
+    NotSupported,
+    /// The run cannot decide (window too short, no spike found, ...); `measured` says why.
+    NotTested,
+}
+
+impl Verdict {
+    pub fn of(supported: bool) -> Verdict {
+        if supported {
+            Verdict::Supported
+        } else {
+            Verdict::NotSupported
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Supported => "supported",
+            Verdict::NotSupported => "NOT supported",
+            Verdict::NotTested => "not tested",
+        })
+    }
+}
+
+/// A sentence of the paper, quoted, and where it stands.
+#[derive(Clone, Copy, Debug)]
+pub struct Quote<'a> {
+    pub text: &'a str,
+    /// Section and figure.
+    pub source: &'a str,
+}
+
 /// A claim of the paper, the criterion this run is held to (fixed in code before looking at
-/// results), and what was measured.
+/// results, with the reason for its threshold), and what was measured.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Claim {
     pub id: String,
-    /// What the paper says.
-    pub statement: String,
+    /// The sentence of the paper this check tests, verbatim.
+    pub quote: String,
+    /// Where the sentence stands in the paper.
+    pub source: String,
     /// The concrete test.
     pub criterion: String,
-    pub supported: bool,
-    /// The numbers behind the verdict.
+    pub verdict: Verdict,
+    /// The numbers behind the verdict, or why the claim was not tested.
     pub measured: String,
 }
 
 impl Claim {
     pub fn new(
         id: &str,
-        statement: &str,
+        quote: Quote<'_>,
         criterion: &str,
         supported: bool,
         measured: String,
     ) -> Claim {
         Claim {
             id: id.into(),
-            statement: statement.into(),
+            quote: quote.text.into(),
+            source: quote.source.into(),
             criterion: criterion.into(),
-            supported,
+            verdict: Verdict::of(supported),
             measured,
         }
+    }
+
+    /// A claim this run cannot decide, with the reason.
+    pub fn not_tested(id: &str, quote: Quote<'_>, criterion: &str, reason: String) -> Claim {
+        Claim {
+            verdict: Verdict::NotTested,
+            ..Claim::new(id, quote, criterion, false, reason)
+        }
+    }
+
+    pub fn supported(&self) -> bool {
+        self.verdict == Verdict::Supported
     }
 }
 
@@ -116,50 +169,4 @@ pub fn publish(ctx: &StageContext, fig: &Figure) -> Result<()> {
         serde_json::to_string_pretty(&claims)?,
     )?;
     Ok(())
-}
-
-/// Spearman's rank correlation (average ranks for ties).
-pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    pearson(&ranks(a), &ranks(b))
-}
-
-pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len()) as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    cov / (va * vb).sqrt()
-}
-
-fn ranks(v: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-    let mut r = vec![0.0; v.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0;
-        for &k in &idx[i..=j] {
-            r[k] = avg;
-        }
-        i = j + 1;
-    }
-    r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn correlations() {
-        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 25.0, 100.0]) - 1.0).abs() < 1e-12);
-        assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
-        assert!((pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]) - 1.0).abs() < 1e-12);
-        assert_eq!(ranks(&[5.0, 1.0, 5.0]), vec![1.5, 0.0, 1.5]);
-    }
 }

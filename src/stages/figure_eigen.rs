@@ -12,12 +12,29 @@ use crate::plot::FigureData;
 use crate::plot::spec::{Axis, BLUE, Mark, ORANGE, Panel, Series};
 use crate::table::{col_f64, col_i64};
 
-use super::figure::{self, Claim, Figure, publish, spearman};
+use crate::analysis::stats::{ALPHA, mean, spearman, spearman_p};
+
+use super::figure::{self, Claim, Figure, Quote, publish};
 
 struct Projections {
     index: Vec<f64>,
     abs: Vec<f64>,
     cum: Vec<f64>,
+}
+
+impl Projections {
+    /// The first `n` directions (all for 0). The cumulative lambda^2 ratio stays that of all the
+    /// directions the eigen stage found.
+    fn first(self, n: usize) -> Projections {
+        if n == 0 || n >= self.index.len() {
+            return self;
+        }
+        Projections {
+            index: self.index[..n].to_vec(),
+            abs: self.abs[..n].to_vec(),
+            cum: self.cum[..n].to_vec(),
+        }
+    }
 }
 
 fn projections(input: &Input) -> Result<Projections> {
@@ -32,10 +49,6 @@ fn projections(input: &Input) -> Result<Projections> {
     })
 }
 
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len().max(1) as f64
-}
-
 pub struct FigureRemoval;
 
 impl StageKind for FigureRemoval {
@@ -43,7 +56,7 @@ impl StageKind for FigureRemoval {
         "figure_removal"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
         "Fig 4.1: test loss after removing the train/test difference along the top eigendirections, output changes along them"
@@ -122,20 +135,27 @@ impl StageKind for FigureRemoval {
         let rest_change = (ln - lk).abs();
         let removal_claim = Claim::new(
             "top_directions_matter_little_for_test_loss",
-            "Removing the train/test difference along the largest-eigenvalue directions changes the test loss little compared with the small-eigenvalue directions.",
-            "with k the number of directions holding 99.9% of sum lambda^2: |L(k) - L(0)| < 0.25 |L(N) - L(k)|",
+            Quote {
+                text: "The movement of parameters on the eigenvectors corresponding to large eigenvalues has a weak impact on the test loss, while the movement of parameters on the eigenvectors corresponding to small eigenvalues has a significant impact on the test loss.",
+                source: "Sec 4.1, Fig 4.1(a)",
+            },
+            "with k the number of directions holding 99.9% of sum lambda^2: |L(k) - L(0)| < 0.25 |L(N) - L(k)| (the top directions move the test loss less than a quarter as much as the rest)",
             top_change < 0.25 * rest_change,
             format!(
-                "k = {k} of N = {}; L(0) = {l0:.4e}, L(k) = {lk:.4e}, L(N) = {ln:.4e}; |L(k) - L(0)| = {top_change:.3e}, |L(N) - L(k)| = {rest_change:.3e}",
-                pr.cum.len()
+                "k = {k} of N = {}; L(0) = {l0:.4e}, L(k) = {lk:.4e}, L(N) = {ln:.4e} (theta_test reached {:.1}% of L(0)); |L(k) - L(0)| = {top_change:.3e}, |L(N) - L(k)| = {rest_change:.3e}",
+                pr.cum.len(),
+                100.0 * ln / l0
             ),
         );
         let third = (nd / 3).max(1);
         let (first, last) = (mean(&lfps[..third]), mean(&lfps[nd - third..]));
         let lfp_claim = Claim::new(
             "top_directions_are_low_frequency",
-            "Moving along the eigendirections of larger eigenvalues changes the output at lower frequency.",
-            "mean LFP of the output change over the first third of the plotted directions > mean over the last third",
+            Quote {
+                text: "From the difference between the outputs before and after the movement, it can be seen that when the parameters move along the eigendirection corresponding to the larger eigenvalue, the change of the model output is often less oscillated, i.e. dominated by the lower-frequency.",
+                source: "Sec 4.1, Fig 4.1(b)",
+            },
+            "mean LFP of the output change over the first third of the plotted directions > mean over the last third (\"often\": on average, not direction by direction)",
             first > last,
             format!(
                 "LFP of directions 1..={nd}: {}; first third mean {first:.3}, last third mean {last:.3}",
@@ -165,7 +185,7 @@ impl StageKind for FigureProjection {
         "figure_projection"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
         "Fig 4.2: projections of parameter differences on Hessian eigenvectors and the cumulative lambda^2 ratio"
@@ -182,6 +202,12 @@ impl StageKind for FigureProjection {
                     "roles whose claim is the batch-size one (Fig 4.2(d))",
                 )
                 .default(Vec::<&str>::new()),
+                ParamSpec::int(
+                    "directions",
+                    "plot and test the first N eigendirections of each input, as the paper's first N by Lanczos (0: all)",
+                )
+                .range(0.0, 1e9)
+                .default(0i64),
             ],
         )
     }
@@ -193,8 +219,9 @@ impl StageKind for FigureProjection {
         let mut panels = Vec::new();
         let mut claims = Vec::new();
         let roles: Vec<String> = ctx.roles().map(str::to_string).collect();
+        let first = p.usize("directions")?;
         for (n, role) in roles.iter().enumerate() {
-            let pr = projections(ctx.input(role)?)?;
+            let pr = projections(ctx.input(role)?)?.first(first);
             data.xy(role, "projection", &pr.index, &pr.abs);
             data.xy(role, "cum_lambda2", &pr.index, &pr.cum);
             let title = titles
@@ -220,34 +247,11 @@ impl StageKind for FigureProjection {
                     .right(),
                 ),
             );
-            let rho = spearman(&pr.index, &pr.abs);
-            if batch.contains(role) {
-                let s = pr
-                    .cum
-                    .iter()
-                    .position(|&c| c >= 0.9)
-                    .map_or(pr.cum.len(), |j| j + 1)
-                    .min(pr.abs.len() - 1)
-                    .max(1);
-                let (top, rest) = (mean(&pr.abs[..s]), mean(&pr.abs[s..]));
-                claims.push(Claim::new(
-                    &format!("{role}: batch_sizes_agree_along_top_directions"),
-                    "Minima found with large and small batches differ little along the eigendirections of the largest eigenvalues.",
-                    "with s the number of directions holding 90% of sum lambda^2: mean |projection| over the first s < mean over the rest",
-                    top < rest,
-                    format!("s = {s} of {}; mean |projection| first s {top:.3e}, rest {rest:.3e}; Spearman(i, |projection|) = {rho:.3}", pr.abs.len()),
-                ));
+            claims.push(if batch.contains(role) {
+                batch_claim(role, &pr)
             } else {
-                let tenth = (pr.abs.len() / 10).max(1);
-                let (top, rest) = (mean(&pr.abs[..tenth]), mean(&pr.abs[tenth..]));
-                claims.push(Claim::new(
-                    &format!("{role}: projections_grow_with_index"),
-                    "The projection of theta_test - theta_train on eigenvector i grows with the eigen-index i.",
-                    "mean |projection| over the first 10% of directions < mean over the other 90%, and Spearman(i, |projection|) > 0",
-                    top < rest && rho > 0.0,
-                    format!("first {tenth} of {}: mean {top:.3e}; others: {rest:.3e}; Spearman {rho:.3}", pr.abs.len()),
-                ));
-            }
+                growth_claim(role, &pr)
+            });
         }
         let spec = figure::spec(ctx, roles.len().min(4), panels)?;
         publish(
@@ -256,8 +260,133 @@ impl StageKind for FigureProjection {
                 spec,
                 data,
                 claims,
-                notes: p.strs("notes")?,
+                notes: vec![],
             },
         )
+    }
+}
+
+const GROWTH_QUOTE: Quote<'static> = Quote {
+    text: "For different network structures and model tasks, the projection value of θtest − θtrain on the eigenvector νi has a positive correlation with the eigenvalue index i, which confirms that θtrain and θtest have little difference on low-frequency part.",
+    source: "Sec 4.2, Fig 4.2(a-c)",
+};
+
+/// "A positive correlation with the eigenvalue index": Spearman's rho of |projection| against
+/// i over the directions shown is positive with one-sided p < `ALPHA`.
+fn growth_claim(role: &str, pr: &Projections) -> Claim {
+    let id = format!("{role}: projections_grow_with_index");
+    let criterion = format!(
+        "Spearman correlation of |projection| with the eigen-index i over the {} directions shown > 0 at one-sided p < {ALPHA}",
+        pr.abs.len()
+    );
+    if pr.abs.len() < 3 {
+        return Claim::not_tested(
+            &id,
+            GROWTH_QUOTE,
+            &criterion,
+            format!("{} directions", pr.abs.len()),
+        );
+    }
+    let (rho, pv) = (
+        spearman(&pr.index, &pr.abs),
+        spearman_p(&pr.index, &pr.abs, true),
+    );
+    Claim::new(
+        &id,
+        GROWTH_QUOTE,
+        &criterion,
+        rho > 0.0 && pv < ALPHA,
+        format!(
+            "Spearman {rho:.3} (p = {pv:.4}) over {} directions",
+            pr.abs.len()
+        ),
+    )
+}
+
+/// Fewer directions than this on either side of s: the comparison of two means is not tested.
+const MIN_SIDE: usize = 5;
+
+/// "Little difference in the eigendirections of the largest s eigenvalues, with s such that
+/// sum_{i<=s} lambda_i^2 / sum lambda^2 is close to 1": with s the first index where that ratio
+/// reaches 0.9, the mean |projection| over the first s directions is below the mean over the
+/// rest; at least `MIN_SIDE` directions on each side.
+fn batch_claim(role: &str, pr: &Projections) -> Claim {
+    let id = format!("{role}: batch_sizes_agree_along_top_directions");
+    let quote = Quote {
+        text: "Note that in Fig. 4.2(d), the two minima, θsmall and θlarge, found by small and large batch sizes, respectively, have little difference in eigendirections corresponding to the largest s eigenvalues which are enough that ∑_{i=1}^{s} λi² / ∑_{i=1}^{N} λi² is close to 1.",
+        source: "Sec 4.2, Fig 4.2(d)",
+    };
+    let criterion = format!(
+        "with s the first index where the cumulative lambda^2 ratio >= 0.9: mean |projection| over the first s < mean over the rest, at least {MIN_SIDE} directions on each side"
+    );
+    let n = pr.abs.len();
+    let s = pr.cum.iter().position(|&c| c >= 0.9).map_or(n, |j| j + 1);
+    if s < MIN_SIDE || n - s.min(n) < MIN_SIDE {
+        return Claim::not_tested(
+            &id,
+            quote,
+            &criterion,
+            format!("s = {s} of {n} directions: too few on one side (compute more eigenpairs, k)"),
+        );
+    }
+    let (top, rest) = (mean(&pr.abs[..s]), mean(&pr.abs[s..]));
+    Claim::new(
+        &id,
+        quote,
+        &criterion,
+        top < rest,
+        format!("s = {s} of {n}; mean |projection| first s {top:.3e}, rest {rest:.3e}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::figure::Verdict;
+
+    fn proj(abs: &[f64], cum: &[f64]) -> Projections {
+        Projections {
+            index: (1..=abs.len()).map(|i| i as f64).collect(),
+            abs: abs.to_vec(),
+            cum: cum.to_vec(),
+        }
+    }
+
+    #[test]
+    fn growth_needs_a_significant_positive_trend() {
+        let cum = vec![1.0; 20];
+        let grow: Vec<f64> = (0..20)
+            .map(|i| 1.0 + i as f64 + if i % 2 == 0 { 3.0 } else { 0.0 })
+            .collect();
+        assert!(growth_claim("a", &proj(&grow, &cum)).supported());
+        // Small first, flat afterwards: the old "first 2 of 20 below the rest" passed this.
+        let mut flat: Vec<f64> = (0..20)
+            .map(|i| if i % 2 == 0 { 5.0 } else { 1.0 })
+            .collect();
+        flat[0] = 0.1;
+        flat[1] = 0.1;
+        let c = growth_claim("a", &proj(&flat, &cum));
+        assert_eq!(c.verdict, Verdict::NotSupported, "{}", c.measured);
+        // The first N of many.
+        let p = proj(&grow, &cum).first(5);
+        assert_eq!(p.abs.len(), 5);
+    }
+
+    #[test]
+    fn batch_claim_needs_directions_on_both_sides() {
+        let cum: Vec<f64> = (1..=20).map(|i| (i as f64 / 10.0).min(1.0)).collect();
+        let small_top: Vec<f64> = (0..20).map(|i| if i < 9 { 0.1 } else { 1.0 }).collect();
+        assert!(batch_claim("d", &proj(&small_top, &cum)).supported());
+        let big_top: Vec<f64> = small_top.iter().map(|x| 1.1 - x).collect();
+        assert_eq!(
+            batch_claim("d", &proj(&big_top, &cum)).verdict,
+            Verdict::NotSupported
+        );
+        // Ten directions with s = 8: two on one side, not tested.
+        let cum10: Vec<f64> = [0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.95, 1.0].to_vec();
+        assert_eq!(
+            batch_claim("d", &proj(&small_top[..10], &cum10)).verdict,
+            Verdict::NotTested
+        );
     }
 }

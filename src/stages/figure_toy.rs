@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::analysis::spikes;
+use crate::analysis::spikes::PAPER_RULE;
 use crate::config::ParamSpec;
 use crate::engine::context::StageContext;
 use crate::engine::kind::{ParamsExt, StageKind};
@@ -12,7 +12,7 @@ use crate::plot::spec::{Axis, BLACK, GREY, Mark, Panel, RED, Series};
 use crate::plot::{FigureData, linspace};
 use crate::table::col_f64;
 
-use super::figure::{self, Claim, Figure, publish};
+use super::figure::{self, Claim, Figure, Quote, publish};
 
 pub struct FigureToy;
 
@@ -21,7 +21,7 @@ impl StageKind for FigureToy {
         "figure_toy"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn doc(&self) -> &'static str {
         "Fig 3.2(c, d): loss and lambda_max of the toy model with 2/lr, loss surface and trajectory"
@@ -31,9 +31,15 @@ impl StageKind for FigureToy {
             "fig3_2",
             "Fig 3.2(c, d): the lower-loss-as-sharper toy model f(x, y) = (50x + 200)y^2 - x + 5",
             vec![
-                ParamSpec::floats("x_range", "surface extent in x").default(vec![-1.5, 1.0]),
-                ParamSpec::floats("y_range", "surface extent in y").default(vec![-1.5, 1.5]),
-                ParamSpec::int("grid", "surface resolution per axis").default(61i64),
+                ParamSpec::floats("x_range", "surface extent in x")
+                    .len(2, 2)
+                    .default(vec![-1.5, 1.0]),
+                ParamSpec::floats("y_range", "surface extent in y")
+                    .len(2, 2)
+                    .default(vec![-1.5, 1.5]),
+                ParamSpec::int("grid", "surface resolution per axis")
+                    .range(2.0, 2000.0)
+                    .default(61i64),
             ],
         )
     }
@@ -53,6 +59,11 @@ impl StageKind for FigureToy {
         data.xy("c", "lambda_max", &step, &lambda);
         data.xy("c", "2/lr", &step, &vec![2.0 / lr; step.len()]);
         let (xr, yr, n) = (p.f64s("x_range")?, p.f64s("y_range")?, p.usize("grid")?);
+        if xr[0] >= xr[1] || yr[0] >= yr[1] {
+            anyhow::bail!(
+                "`x_range` and `y_range` must be [a, b] with a < b, got {xr:?} and {yr:?}"
+            );
+        }
         for &gy in &linspace(yr[0], yr[1], n) {
             for &gx in &linspace(xr[0], xr[1], n) {
                 data.push("d", "surface", gx, gy, Some(toy::loss(gx, gy)));
@@ -97,19 +108,35 @@ impl StageKind for FigureToy {
     }
 }
 
-/// "A loss spike occurs, lambda_max exceeds 2/lr at its onset and falls below it after."
+/// Sec 3.2's linear-stability reading of a spike: the loss rises while lambda_max > 2/lr and
+/// falls once lambda_max < 2/lr. The toy starts at lambda_max = 450 > 2/lr = 400, so this is not
+/// an edge-of-stability check (the paper makes none for the toy): lambda_max > 2/lr the step
+/// before the onset and < 2/lr at the end of the spike.
 pub fn spike_claim(loss: &[f64], lambda: &[f64], lr: f64) -> Claim {
+    let quote = Quote {
+        text: "When the maximum eigenvalue of Hessian λmax (red) exceeds 2/η (black dashed line), the loss increases, and when λmax < 2/η, the loss decreases, which are consistent with the linear stability analysis.",
+        source: "Sec 3.2; Sec 3.3 says of the toy (Fig 3.2(c, d)) that its loss curve and trajectory \"are similar to the realistic example above\"",
+    };
+    let criterion = format!(
+        "a spike by the paper's rule ({PAPER_RULE}, in steps) exists; lambda_max > 2/lr the step before its onset and < 2/lr at its end"
+    );
+    let id = "loss_rises_while_lambda_above_2_over_lr";
     let threshold = 2.0 / lr;
-    let found = spikes::detect(loss, 10.0, 100, 2.0);
-    let (supported, measured) = match found.first() {
-        None => (
+    match PAPER_RULE.detect(loss).first() {
+        None => Claim::new(
+            id,
+            quote,
+            &criterion,
             false,
-            "no epoch with a loss above 10x the lowest of the previous 100".to_string(),
+            "no step with a loss above 10x the lowest of the previous 100".to_string(),
         ),
         Some(s) => {
             let before = lambda[s.onset.saturating_sub(1)];
             let after = lambda[s.end];
-            (
+            Claim::new(
+                id,
+                quote,
+                &criterion,
                 before > threshold && after < threshold,
                 format!(
                     "spike from step {} (loss {:.3}) to peak {:.3} at step {}, recovered at step {}; lambda_max {:.1} before the onset, {:.1} at recovery, 2/lr = {:.1}",
@@ -117,12 +144,26 @@ pub fn spike_claim(loss: &[f64], lambda: &[f64], lr: f64) -> Claim {
                 ),
             )
         }
-    };
-    Claim::new(
-        "spike_at_edge_of_stability",
-        "A loss spike occurs when lambda_max exceeds 2/lr, and lambda_max falls below 2/lr as the loss comes back down.",
-        "a spike (loss > 10x the lowest of the previous 100 steps) exists; lambda_max > 2/lr the step before its onset and < 2/lr at its end",
-        supported,
-        measured,
-    )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spike_claim_reads_lambda_at_onset_and_end() {
+        // lr 0.005, 2/lr = 400: flat loss, then a 100x spike over steps 120-125.
+        let mut loss = vec![1.0; 120];
+        loss.extend([5.0, 20.0, 100.0, 30.0, 2.0, 1.0]);
+        loss.extend(vec![0.9; 10]);
+        let mut lambda = vec![450.0; 124];
+        lambda.extend(vec![350.0; 12]);
+        let c = spike_claim(&loss, &lambda, 0.005);
+        assert!(c.supported(), "{}", c.measured);
+        // lambda_max never falls below 2/lr: not supported.
+        assert!(!spike_claim(&loss, &[450.0; 136], 0.005).supported());
+        // No spike at all: not supported.
+        assert!(!spike_claim(&[1.0; 136], &lambda, 0.005).supported());
+    }
 }

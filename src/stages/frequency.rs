@@ -7,7 +7,8 @@
 //! LFP(K) of each for K = 0..=k_max; and LFP(lfp_k) of f(theta_e) - f(theta_end) for every
 //! checkpoint e of the spike window (Fig 3.3(b)).
 //!
-//! Artifacts: `lfp.parquet` (k, spike, initial, random_mean, random_std), `epochs.parquet`
+//! Artifacts: `lfp.parquet` (k, spike, initial, random_mean, random_std, random_max),
+//! `epochs.parquet`
 //! (epoch, loss, lfp), `outputs.parquet` (x, f_max, f_end, f_ini).
 
 use anyhow::{Context, Result, bail};
@@ -39,7 +40,7 @@ impl StageKind for Frequency {
         "frequency"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
         "Low-frequency proportion of the spike, initial and random output differences (Fig 3.3)"
@@ -50,11 +51,20 @@ impl StageKind for Frequency {
                 "grid",
                 "points of the uniform output grid over the training interval",
             )
+            .range(8.0, 1_048_576.0)
             .default(256i64),
-            ParamSpec::int("k_max", "largest low-frequency threshold K").default(20i64),
-            ParamSpec::int("random", "samples of the random control (paper: 100)").default(100i64),
-            ParamSpec::int("seed", "seed of the random control").default(0i64),
-            ParamSpec::int("lfp_k", "threshold of the LFP over epochs (paper: 2)").default(2i64),
+            ParamSpec::int("k_max", "largest low-frequency threshold K")
+                .range(1.0, 524_288.0)
+                .default(20i64),
+            ParamSpec::int("random", "samples of the random control (paper: 100)")
+                .range(1.0, 100_000.0)
+                .default(100i64),
+            ParamSpec::int("seed", "seed of the random control")
+                .range(0.0, 9.0e15)
+                .default(0i64),
+            ParamSpec::int("lfp_k", "threshold of the LFP over epochs (paper: 2)")
+                .range(0.0, 524_288.0)
+                .default(2i64),
         ]
     }
     fn numeric(&self) -> bool {
@@ -116,6 +126,14 @@ impl StageKind for Frequency {
                     .sqrt()
             })
             .collect();
+        let max: Vec<f64> = (0..ks.len())
+            .map(|k| {
+                random
+                    .iter()
+                    .map(|r| r[k])
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
+            .collect();
         ctx.write_table(
             "lfp",
             &mut TableBuilder::new()
@@ -124,6 +142,7 @@ impl StageKind for Frequency {
                 .f64("initial", initial)
                 .f64("random_mean", mean)
                 .f64("random_std", std)
+                .f64("random_max", max)
                 .build()?,
         )?;
 

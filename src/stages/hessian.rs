@@ -22,8 +22,12 @@ pub fn params() -> Vec<ParamSpec> {
             "precision of Hessian-vector products",
         )
         .default("f64"),
-        ParamSpec::float("lanczos_tol", "relative Ritz residual tolerance").default(1e-6),
-        ParamSpec::int("lanczos_max_iter", "maximum Lanczos iterations").default(60i64),
+        ParamSpec::float("lanczos_tol", "relative Ritz residual tolerance")
+            .positive(1.0)
+            .default(1e-6),
+        ParamSpec::int("lanczos_max_iter", "maximum Lanczos iterations")
+            .range(1.0, 100_000.0)
+            .default(60i64),
     ]
 }
 

@@ -43,14 +43,22 @@ impl StageKind for PcaLandscape {
                 "from",
                 "first epoch of the window (default: the spike window of the `spikes` input)",
             )
+            .range(0.0, 1e9)
             .optional(),
-            ParamSpec::int("to", "last epoch of the window").optional(),
-            ParamSpec::int("stride", "use every k-th checkpoint of the window").default(1i64),
-            ParamSpec::int("grid", "surface resolution per axis").default(31i64),
+            ParamSpec::int("to", "last epoch of the window")
+                .range(0.0, 1e9)
+                .optional(),
+            ParamSpec::int("stride", "use every k-th checkpoint of the window")
+                .range(1.0, 1e9)
+                .default(1i64),
+            ParamSpec::int("grid", "surface resolution per axis")
+                .range(2.0, 1000.0)
+                .default(31i64),
             ParamSpec::float(
                 "margin",
                 "surface extent beyond the trajectory, as a fraction of its span",
             )
+            .range(0.0, 100.0)
             .default(0.3),
             ParamSpec::choice(
                 "dtype",

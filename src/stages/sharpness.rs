@@ -31,8 +31,11 @@ impl StageKind for Sharpness {
         "lambda_max at the checkpoints of a spike's window"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        let mut v =
-            vec![ParamSpec::int("stride", "use every k-th checkpoint of the window").default(1i64)];
+        let mut v = vec![
+            ParamSpec::int("stride", "use every k-th checkpoint of the window")
+                .range(1.0, 1e9)
+                .default(1i64),
+        ];
         v.extend(hessian::params());
         v
     }

@@ -73,11 +73,11 @@ impl StageKind for Spikes {
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
-            ParamSpec::float("factor", "a spike starts when the loss exceeds factor x the lowest of the previous `lookback` epochs").default(10.0),
-            ParamSpec::int("lookback", "epochs the rule compares with (1: the paper's previous-epoch rule)").default(100i64),
-            ParamSpec::float("recovery", "the spike ends when the loss is back at or below recovery x its pre-spike level").default(2.0),
+            ParamSpec::float("factor", "a spike starts when the loss exceeds factor x the lowest of the previous `lookback` epochs").open_range(1.0, 1e12).default(10.0),
+            ParamSpec::int("lookback", "epochs the rule compares with (1: the paper's previous-epoch rule)").range(1.0, 1e9).default(100i64),
+            ParamSpec::float("recovery", "the spike ends when the loss is back at or below recovery x its pre-spike level").positive(1e12).default(2.0),
             ParamSpec::choice("pick", &["largest", "first", "last"], "which spike to analyse (largest: highest peak/pre-spike ratio)").default("largest"),
-            ParamSpec::int("before", "epochs before the onset included in the analysis window").default(50i64),
+            ParamSpec::int("before", "epochs before the onset included in the analysis window").range(0.0, 1e9).default(50i64),
         ]
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {

@@ -40,19 +40,20 @@ pub fn model_params() -> Vec<ParamSpec> {
             MODELS,
             "fnn (two-layer, 1-D input), cnn2/cnn3/cnn5 (Tables A.1-A.3), vgg11",
         ),
-        ParamSpec::int("width", "hidden width m of the fnn").default(20i64),
+        ParamSpec::int("width", "hidden width m of the fnn").range(1.0, 100_000.0).default(20i64),
         ParamSpec::choice(
             "activation",
             &["tanh", "relu", "sigmoid", "leaky_relu"],
             "fnn activation",
         )
         .default("tanh"),
-        ParamSpec::float("leaky_slope", "negative slope of leaky_relu").default(0.01),
+        ParamSpec::float("leaky_slope", "negative slope of leaky_relu").range(0.0, 1.0).default(0.01),
         ParamSpec::bool("out_bias", "fnn output bias").default(false),
         ParamSpec::float(
             "vgg_width",
             "channel multiplier of vgg11 (1 = the paper's network)",
         )
+        .positive(8.0)
         .default(1.0),
         ParamSpec::choice(
             "batch_norm",
@@ -78,8 +79,8 @@ pub fn model_params() -> Vec<ParamSpec> {
             "default: gaussian for fnn, xavier for cnns, kaiming for vgg11",
         )
         .default("default"),
-        ParamSpec::float("init_gamma", "gaussian init variance m^-gamma").default(1.0),
-        ParamSpec::int("seed", "initialisation seed").default(0i64),
+        ParamSpec::float("init_gamma", "gaussian init variance m^-gamma").range(0.0, 10.0).default(1.0),
+        ParamSpec::int("seed", "initialisation seed").range(0.0, 9.0e15).default(0i64),
     ]
 }
 
@@ -167,26 +168,27 @@ impl StageKind for Train {
     fn params(&self) -> Vec<ParamSpec> {
         let mut v = model_params();
         v.extend([
-            ParamSpec::float("lr", "learning rate"),
-            ParamSpec::int("epochs", "number of epochs (updates for GD)"),
-            ParamSpec::int("batch_size", "mini-batch size for SGD (null: full-batch GD)").optional(),
+            ParamSpec::float("lr", "learning rate").positive(1e6),
+            ParamSpec::int("epochs", "number of epochs (updates for GD)").range(1.0, 1e8),
+            ParamSpec::int("batch_size", "mini-batch size for SGD (null: full-batch GD)").range(1.0, 1e9).optional(),
             ParamSpec::choice("fit_on", &["train", "test"], "which split to train on (test: the paper's theta_test)").default("train"),
-            ParamSpec::int("test_every", "test loss every k epochs when the data has a test split (0: never)").default(0i64),
-            ParamSpec::int("sharpness_every", "lambda_max every k epochs (0: never)").default(0i64),
-            ParamSpec::float("lanczos_tol", "relative Ritz residual tolerance of lambda_max").default(1e-6),
-            ParamSpec::int("lanczos_max_iter", "maximum Lanczos iterations per lambda_max").default(50i64),
+            ParamSpec::int("test_every", "test loss every k epochs when the data has a test split (0: never)").range(0.0, 1e9).default(0i64),
+            ParamSpec::int("sharpness_every", "lambda_max every k epochs (0: never)").range(0.0, 1e9).default(0i64),
+            ParamSpec::float("lanczos_tol", "relative Ritz residual tolerance of lambda_max").positive(1.0).default(1e-6),
+            ParamSpec::int("lanczos_max_iter", "maximum Lanczos iterations per lambda_max").range(1.0, 100_000.0).default(50i64),
             ParamSpec::choice("hvp", &["exact", "central"], "Hessian-vector products: nested autodiff or central differences (f64)").default("exact"),
             ParamSpec::choice("hessian_dtype", &["f32", "f64"], "precision of Hessian-vector products").default("f64"),
-            ParamSpec::int("checkpoint_every", "save theta every k epochs (0: never)").default(0i64),
-            ParamSpec::ints("checkpoint_at", "also save theta at these epochs").default(Vec::<i64>::new()),
-            ParamSpec::ints("checkpoint_dense", "also save theta at every epoch of [from, to]").default(Vec::<i64>::new()),
-            ParamSpec::float("spike_factor", "spike-triggered checkpoints when the loss exceeds factor x the lowest of the last `spike_lookback` epochs (null: off)").optional(),
-            ParamSpec::int("spike_lookback", "epochs the spike rule compares with (1: the paper's rule)").default(1i64),
-            ParamSpec::int("spike_window", "epochs before a spike that are saved").default(50i64),
-            ParamSpec::int("spike_max", "at most this many spikes are checkpointed").default(3i64),
-            ParamSpec::int("spike_max_epochs", "dense checkpoints of one spike stop after this many epochs").default(2000i64),
-            ParamSpec::int("shuffle_seed", "SGD batch order seed").default(0i64),
-            ParamSpec::int("snapshot_every", "save resumable state every k epochs (0: never); an interrupted stage resumes from it").default(0i64),
+            ParamSpec::int("checkpoint_every", "save theta every k epochs (0: never)").range(0.0, 1e9).default(0i64),
+            ParamSpec::ints("checkpoint_at", "also save theta at these epochs").range(0.0, 1e9).default(Vec::<i64>::new()),
+            ParamSpec::ints("checkpoint_dense", "also save theta at every epoch of [from, to]").range(0.0, 1e9).len(0, 2).default(Vec::<i64>::new()),
+            ParamSpec::float("spike_factor", "spike-triggered checkpoints when the loss exceeds factor x the lowest of the last `spike_lookback` epochs (null: off)").open_range(1.0, 1e12).optional(),
+            ParamSpec::int("spike_lookback", "epochs the spike rule compares with (1: the paper's rule)").range(1.0, 1e9).default(1i64),
+            ParamSpec::int("spike_window", "epochs before a spike that are saved").range(0.0, 1e9).default(50i64),
+            ParamSpec::int("spike_max", "at most this many spikes are checkpointed").range(0.0, 1e6).default(3i64),
+            ParamSpec::int("spike_max_epochs", "dense checkpoints of one spike stop after this many epochs").range(1.0, 1e9).default(2000i64),
+            ParamSpec::int("shuffle_seed", "SGD batch order seed").range(0.0, 9.0e15).default(0i64),
+            ParamSpec::float("stop_loss_fraction", "stop once the training loss (of the `fit_on` split) is at or below this fraction of its epoch-0 value, 0 < f < 1; `epochs` is then the most (null: train all `epochs`)").open_range(0.0, 1.0).optional(),
+            ParamSpec::int("snapshot_every", "save resumable state every k epochs (0: never); an interrupted stage resumes from it").range(0.0, 1e9).default(0i64),
         ]);
         v
     }
@@ -346,6 +348,12 @@ fn train_spec(p: &Params) -> Result<TrainSpec> {
         },
         test_every: p.usize("test_every")?,
         snapshot_every: p.usize("snapshot_every")?,
+        stop_fraction: match p.opt_f64("stop_loss_fraction")? {
+            Some(f) if !(f > 0.0 && f < 1.0) => {
+                bail!("`stop_loss_fraction` must be in (0, 1), got {f}")
+            }
+            f => f,
+        },
     })
 }
 

@@ -98,10 +98,18 @@ impl StageKind for TrainToy {
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
-            ParamSpec::float("lr", "learning rate (paper: 5e-3)").default(5e-3),
-            ParamSpec::float("x0", "initial x (paper: 0.5)").default(0.5),
-            ParamSpec::float("y0", "initial y (paper: 1e-5)").default(1e-5),
-            ParamSpec::int("steps", "number of gradient-descent steps").default(150i64),
+            ParamSpec::float("lr", "learning rate (paper: 5e-3)")
+                .positive(1e6)
+                .default(5e-3),
+            ParamSpec::float("x0", "initial x (paper: 0.5), in the model's domain x > -4")
+                .open_range(-4.0, 1e12)
+                .default(0.5),
+            ParamSpec::float("y0", "initial y (paper: 1e-5)")
+                .range(-1e12, 1e12)
+                .default(1e-5),
+            ParamSpec::int("steps", "number of gradient-descent steps")
+                .range(1.0, 1e8)
+                .default(150i64),
         ]
     }
     fn numeric(&self) -> bool {

@@ -65,6 +65,38 @@ pub fn http(port: u16, method: &str, path: &str) -> u16 {
         .unwrap_or(0)
 }
 
+/// Reads (`body: None`) or writes an object with signed requests, through boto3 (installed
+/// with moto): what an attacker with write access to the bucket can do. Returns the object.
+pub fn s3_object(server: &S3Server, bucket: &str, key: &str, body: Option<&[u8]>) -> Vec<u8> {
+    let script = r#"
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="testing",
+                  aws_secret_access_key="testing", region_name="us-east-1")
+if sys.argv[4] == "get":
+    sys.stdout.buffer.write(s3.get_object(Bucket=sys.argv[2], Key=sys.argv[3])["Body"].read())
+else:
+    s3.put_object(Bucket=sys.argv[2], Key=sys.argv[3], Body=sys.stdin.buffer.read())
+"#;
+    let mut child = Command::new(tool("python"))
+        .args(["-c", script, &server.endpoint(), bucket, key])
+        .arg(if body.is_some() { "put" } else { "get" })
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(body.unwrap_or_default()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "boto3 {key}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 pub struct S3Server {
     pub port: u16,
     child: Child,
