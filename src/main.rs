@@ -69,7 +69,18 @@ enum Command {
     /// Run every stale stage (or only what TARGETS need) and publish the figure tables.
     Repro(ReproArgs),
     /// List stale stages and why they are stale.
-    Status,
+    Status {
+        /// One JSON object per stage (stage, stale, reason).
+        #[arg(long)]
+        json: bool,
+        /// Print nothing; exit 1 when a stage is stale (as `dvc status -q`).
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List the stage kinds (with one KIND: its parameters, types, defaults, ranges and docs).
+    Kinds { kind: Option<String> },
+    /// List the figures of the pipeline: id, title, stage and kind.
+    Figures,
     /// Print the stage graph.
     Dag {
         /// Graphviz output.
@@ -135,6 +146,9 @@ enum Command {
         /// Markdown table.
         #[arg(long)]
         md: bool,
+        /// The claims files as JSON (quote, source, criterion, verdict, measured of each claim).
+        #[arg(long, conflicts_with = "md")]
+        json: bool,
         /// Exit with 1 when a claim is not supported ("not tested" does not fail).
         #[arg(long)]
         strict: bool,
@@ -169,8 +183,11 @@ struct ReproArgs {
     /// Stages run in parallel (default: number of cores).
     #[arg(short, long)]
     jobs: Option<usize>,
-    /// When a stage fails, finish the independent branches; exit non-zero at the end.
+    /// Stop at the first failed stage instead of finishing the branches that do not need it.
     #[arg(long)]
+    fail_fast: bool,
+    /// Finish the branches a failed stage does not feed (the default; kept for scripts).
+    #[arg(long, conflicts_with = "fail_fast")]
     keep_going: bool,
     /// Fetch a stage's entry from the remote cache before computing it.
     #[arg(long)]
@@ -327,7 +344,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .map(|n| n.get())
                         .unwrap_or(1)
                 }),
-                keep_going: a.keep_going,
+                keep_going: !a.fail_fast,
                 command: std::env::args().collect(),
             };
             let remote = if pull || push {
@@ -417,10 +434,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", engine::gc::gc(&project, &opts)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status => {
+        Command::Status { json, quiet } => {
             let project = project(g)?;
             let lines = engine::status_lines(&project);
             let stale = lines.iter().filter(|l| !l.1).count();
+            let code = ExitCode::from(u8::from(quiet && stale > 0));
+            if quiet {
+                return Ok(code);
+            }
+            if json {
+                let rows: Vec<serde_json::Value> = lines
+                    .iter()
+                    .map(|(name, fresh, why)| {
+                        serde_json::json!({"stage": name, "stale": !fresh, "reason": why})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(code);
+            }
             for (name, fresh, why) in &lines {
                 if *fresh {
                     println!("  ok     {name}: {why}");
@@ -524,22 +555,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Verify { run, md, strict } => {
+        Command::Verify {
+            run,
+            md,
+            json,
+            strict,
+        } => {
             let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
             let record = spike_pipe::engine::runs::find(&loc.outputs, &run)?;
             let claims = spike_pipe::report::claims(&loc.outputs, &record)?;
-            print!("{}", spike_pipe::report::claims_table(&claims, md));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&claims)?);
+            } else {
+                print!("{}", spike_pipe::report::claims_table(&claims, md));
+            }
             let failed = claims
                 .iter()
                 .flat_map(|c| &c.claims)
                 .filter(|c| c.verdict == spike_pipe::stages::figure::Verdict::NotSupported)
                 .count();
-            println!(
+            let summary = format!(
                 "{} (run {}, profile {})",
                 spike_pipe::report::claims_summary(&claims),
                 record.run_id,
                 record.profile
             );
+            // JSON on stdout stays parseable.
+            if json {
+                eprintln!("{summary}");
+            } else {
+                println!("{summary}");
+            }
             Ok(if strict && failed > 0 {
                 ExitCode::from(1)
             } else {
@@ -560,6 +606,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let backend = BackendKind::parse(&g.backend)?;
             backend.ensure_usable()?;
             spike_pipe::bench::run(&opts, &loc.data, backend)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kinds { kind } => {
+            print!(
+                "{}",
+                spike_pipe::stages::registry().listing(kind.as_deref())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Figures => {
+            let project = project(g)?;
+            for s in project
+                .pipeline
+                .stages
+                .iter()
+                .filter(|s| s.kind.starts_with("figure"))
+            {
+                let text = |k: &str| s.params.get(k).map(|v| v.to_string()).unwrap_or_default();
+                println!(
+                    "{:<10} {} ({}, kind {})",
+                    text("id"),
+                    text("title"),
+                    s.name,
+                    s.kind
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Dag { dot } => {

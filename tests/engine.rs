@@ -271,9 +271,9 @@ fn two_concurrent_runs_both_succeed_and_compute_each_stage_once() {
 }
 
 #[test]
-fn a_failure_stops_the_run_unless_keep_going() {
+fn a_failure_stops_the_run_only_with_fail_fast() {
     let p = Proj::new(FAILING);
-    let out = p.run(&["repro", "-j", "1"]);
+    let out = p.run(&["repro", "-j", "1", "--fail-fast"]);
     assert_eq!(out.status.code(), Some(1));
     let o = p.outcomes();
     assert_eq!(o["train.bad"], "failed");
@@ -283,8 +283,15 @@ fn a_failure_stops_the_run_unless_keep_going() {
     let err = rec["stages"][0]["error"].as_str().unwrap();
     assert!(err.contains("diverged at step"), "{err}");
 
-    let out = p.run(&["repro", "-j", "1", "--keep-going"]);
+    // By default the branches that do not need the failed stage finish, and the summary says
+    // what was not run and why.
+    let out = p.run(&["repro", "-j", "1"]);
     assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("skipped   figure.bad: a stage it needs failed"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(
         p.outcomes(),
         map(&[
@@ -527,4 +534,54 @@ fn gc_removes_what_nothing_needs_and_never_what_another_process_holds() {
     // What the pipeline plans is never removed.
     p.ok(&["repro"]);
     assert!(p.outcomes().values().all(|o| o == "cached"));
+}
+
+#[test]
+fn status_json_quiet_and_the_listings() {
+    let p = Proj::new(TOY);
+    // Stale before the first run: -q prints nothing and exits 1.
+    let out = p.run(&["status", "-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty());
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&p.ok(&["status", "--json"])).unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows.iter()
+            .all(|r| r["stale"] == true && r["reason"] == "not in cache")
+    );
+    p.ok(&["repro"]);
+    assert_eq!(p.run(&["status", "-q"]).status.code(), Some(0));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&p.ok(&["status", "--json"])).unwrap();
+    assert!(rows.iter().all(|r| r["stale"] == false), "{rows:?}");
+    // verify --json parses back into the claims files, with their quotes.
+    let claims: Vec<serde_json::Value> =
+        serde_json::from_str(&p.ok(&["verify", "--json"])).unwrap();
+    let fig = claims.iter().find(|c| c["figure"] == "fig3_2").unwrap();
+    assert_eq!(fig["claims"][0]["verdict"], "supported");
+    assert!(
+        fig["claims"][0]["quote"]
+            .as_str()
+            .unwrap()
+            .starts_with("When the maximum eigenvalue")
+    );
+    // The kinds and their parameters come from the declarations that validate the YAML.
+    let kinds = p.ok(&["kinds"]);
+    assert!(
+        kinds.contains("train_toy (v1):") && kinds.contains("figure_sweep (v3):"),
+        "{kinds}"
+    );
+    let toy = p.ok(&["kinds", "train_toy"]);
+    assert!(
+        toy.contains("steps (an integer; default 150; >= 1 and <= 100000000): number of gradient-descent steps"),
+        "{toy}"
+    );
+    let out = p.run(&["kinds", "trian_toy"]);
+    assert!(!out.status.success() && stderr(&out).contains("did you mean `train_toy`?"));
+    let figures = p.ok(&["figures"]);
+    assert!(
+        figures.contains("fig3_2")
+            && figures.contains("other")
+            && figures.contains("(figure.other, kind figure_toy)"),
+        "{figures}"
+    );
 }

@@ -17,7 +17,7 @@ pub enum ParamType {
 }
 
 impl ParamType {
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             ParamType::Float => "a number".into(),
             ParamType::Int => "an integer".into(),
@@ -158,6 +158,27 @@ impl ParamSpec {
     pub fn len(mut self, min: usize, max: usize) -> Self {
         self.len = Some((min, max));
         self
+    }
+
+    /// One line for `spike-pipe kinds`: name, type, default, allowed values, doc.
+    pub fn listing(&self) -> String {
+        let default = match &self.default {
+            None => "required".to_string(),
+            Some(Value::Null) => "optional".to_string(),
+            Some(v) => format!("default {v}"),
+        };
+        let constraint = self.constraint();
+        format!(
+            "{} ({}; {default}{}): {}",
+            self.name,
+            self.ty.describe(),
+            if constraint.is_empty() {
+                String::new()
+            } else {
+                format!("; {constraint}")
+            },
+            self.doc
+        )
     }
 
     /// The allowed values in words, for errors and docs ("" when anything of the type goes).

@@ -1,6 +1,6 @@
 //! Running a plan: independent stages in parallel (`-j`), each computed under its key's lock into
-//! a temporary directory that is committed atomically; failures stop the run or, with
-//! `--keep-going`, only the stages that need what failed.
+//! a temporary directory that is committed atomically; a failure stops only the stages that
+//! need what failed (or, with `--fail-fast`, the run).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};

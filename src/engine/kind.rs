@@ -61,6 +61,35 @@ impl Registry {
     pub fn iter(&self) -> impl Iterator<Item = &dyn StageKind> {
         self.kinds.values().map(|k| k.as_ref())
     }
+
+    /// `spike-pipe kinds [KIND]`: each kind with its version and doc, then (for one kind, or
+    /// with `params`) every parameter with its type, default, allowed values and doc, from the
+    /// same declarations that validate pipeline.yaml.
+    pub fn listing(&self, only: Option<&str>) -> anyhow::Result<String> {
+        let mut out = String::new();
+        let kinds: Vec<&dyn StageKind> = match only {
+            None => self.iter().collect(),
+            Some(name) => {
+                let names: Vec<&str> = self.kinds.keys().copied().collect();
+                vec![self.get(name).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown kind `{name}`{}; known kinds: {}",
+                        crate::config::did_you_mean(name, &names),
+                        names.join(", ")
+                    )
+                })?]
+            }
+        };
+        for k in kinds {
+            out.push_str(&format!("{} (v{}): {}\n", k.name(), k.version(), k.doc()));
+            if only.is_some() {
+                for p in k.params() {
+                    out.push_str(&format!("  {}\n", p.listing()));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl crate::config::KindSchema for Registry {

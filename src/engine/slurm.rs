@@ -2,7 +2,7 @@
 //! `--dependency=afterok:<ids> --kill-on-invalid-dep=yes`) that runs the hidden
 //! `spike-pipe run-stage` on one key and writes it into the shared cache. The driver polls the
 //! jobs' states (`sacct` where accounting is enabled, else `squeue` and `scontrol show job`),
-//! cancels what it submitted on Ctrl-C or, without `--keep-going`, after a failure, and returns
+//! cancels what it submitted on Ctrl-C or, with `--fail-fast`, after a failure, and returns
 //! the stage records that the local executor would.
 
 use std::collections::{BTreeMap, HashMap};
