@@ -26,7 +26,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "spike-pipe",
     version,
-    about = "Reproduce 'Loss Spike in Training Neural Networks' as a cached pipeline"
+    about = "Reproduce 'Loss Spike in Training Neural Networks' as a cached pipeline",
+    after_help = "Examples:
+  spike-pipe repro                         every figure of the default profile (quick)
+  spike-pipe repro fig3_2 --dry            what figure fig3_2 would run, and why
+  spike-pipe --profile paper repro fig3_1ghi --backend cuda
+  spike-pipe status -q || spike-pipe repro  rerun only when something is stale
+  spike-pipe verify --md                   the claim checks of the latest run as a table
+  spike-pipe kinds train                   the parameters of the train kind
+  spike-pipe gc --dry --keep-runs 5        what freeing the cache would remove"
 )]
 struct Cli {
     #[command(flatten)]
@@ -57,7 +65,7 @@ struct Global {
     #[arg(long, global = true, env = "SPIKE_REMOTE")]
     remote: Option<String>,
     /// Numeric backend: flex (default), tch or cuda when compiled in.
-    #[arg(long, global = true, default_value = "flex")]
+    #[arg(long, global = true, default_value = "flex", value_parser = ["flex", "tch", "cuda"])]
     backend: String,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -81,11 +89,16 @@ enum Command {
     Kinds { kind: Option<String> },
     /// List the figures of the pipeline: id, title, stage and kind.
     Figures,
+    /// Print a shell completion script: `spike-pipe completions bash > /etc/bash_completion.d/spike-pipe`.
+    Completions { shell: clap_complete::Shell },
     /// Print the stage graph.
     Dag {
         /// Graphviz output.
         #[arg(long)]
         dot: bool,
+        /// JSON: each stage with its kind, matrix values and needs by role.
+        #[arg(long, conflicts_with = "dot")]
+        json: bool,
     },
     /// (Slurm jobs) Compute one stage into the cache.
     #[command(hide = true)]
@@ -180,6 +193,9 @@ struct ReproArgs {
     /// Also run the stages downstream of the targets.
     #[arg(long)]
     downstream: bool,
+    /// With --dry: the plan as JSON (stage, key, reasons of each stage to run).
+    #[arg(long, requires = "dry")]
+    json: bool,
     /// Stages run in parallel (default: number of cores).
     #[arg(short, long)]
     jobs: Option<usize>,
@@ -196,7 +212,7 @@ struct ReproArgs {
     #[arg(long)]
     push: bool,
     /// Where stages run: local (default) or slurm (overrides `executor.kind` of pipeline.yaml).
-    #[arg(long)]
+    #[arg(long, value_parser = ["local", "slurm"])]
     executor: Option<String>,
 }
 
@@ -208,9 +224,17 @@ struct SyncArgs {
     /// Transfers in parallel.
     #[arg(short, long, default_value_t = 8)]
     jobs: usize,
+    /// The transfer's counts as JSON (entries, blobs, bytes, skipped).
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
+    // SAFETY: at startup, before any thread; restores the default action (end the process).
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Some(dir) = &cli.global.cifar10_dir {
         // SAFETY: no other thread exists yet.
@@ -363,10 +387,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .as_ref()
                 .map_or(0, |h| h.errors.lock().expect("lock").len());
             if a.dry {
-                if result.plan_lines.is_empty() {
+                if a.json {
+                    println!("{}", serde_json::to_string_pretty(&result.to_run)?);
+                } else if result.to_run.is_empty() {
                     println!("nothing to run: every selected stage is up to date");
                 }
-                for l in &result.plan_lines {
+                for l in result.to_run.iter().filter(|_| !a.json) {
                     println!("{l}");
                 }
                 return Ok(ExitCode::SUCCESS);
@@ -475,6 +501,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let project = project(g)?;
             let remote = open_remote(&remote_config(g, &project)?)?;
             let t = spike_pipe::engine::remote::sync(&project, &remote, pull, a.all, a.jobs)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&t)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             println!(
                 "{} {} entries ({} blobs, {:.1} MB); {} already {}",
                 if pull { "pulled" } else { "pushed" },
@@ -608,6 +638,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             spike_pipe::bench::run(&opts, &loc.data, backend)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "spike-pipe",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Kinds { kind } => {
             print!(
                 "{}",
@@ -634,9 +674,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dag { dot } => {
+        Command::Dag { dot, json } => {
             let project = project(g)?;
-            if dot {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&engine::dag::json(&project.pipeline))?
+                );
+            } else if dot {
                 print!("{}", engine::dag::dot(&project.pipeline));
             } else {
                 print!("{}", engine::dag::text(&project.pipeline));

@@ -539,6 +539,18 @@ fn gc_removes_what_nothing_needs_and_never_what_another_process_holds() {
 #[test]
 fn status_json_quiet_and_the_listings() {
     let p = Proj::new(TOY);
+    // The plan and the graph as JSON, parsed back.
+    let plan: Vec<serde_json::Value> =
+        serde_json::from_str(&p.ok(&["repro", "--dry", "--json"])).unwrap();
+    assert_eq!(plan.len(), 4);
+    assert!(
+        plan.iter()
+            .all(|s| s["reasons"][0] == "not in cache" && s["key"].as_str().unwrap().len() == 32)
+    );
+    let dag: Vec<serde_json::Value> = serde_json::from_str(&p.ok(&["dag", "--json"])).unwrap();
+    let fig = dag.iter().find(|s| s["stage"] == "figure.fig3_2").unwrap();
+    assert_eq!(fig["needs"]["train"][0], "train.toy");
+    assert!(p.ok(&["completions", "bash"]).contains("_spike__pipe()"));
     // Stale before the first run: -q prints nothing and exits 1.
     let out = p.run(&["status", "-q"]);
     assert_eq!(out.status.code(), Some(1));

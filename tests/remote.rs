@@ -94,6 +94,16 @@ fn round_trip(remote: &str, server: Option<&S3Server>) {
     assert!(o.values().all(|v| v == "pulled"), "{o:?}");
     same_figures(&a, &b);
     // Pushing again uploads nothing; a third machine pulls everything with `pull`.
+    let counts: serde_json::Value = serde_json::from_str(&ok_with(
+        &a,
+        &["--remote", remote, "push", "--json"],
+        server,
+    ))
+    .unwrap();
+    assert_eq!(
+        (counts["entries"].as_u64(), counts["skipped"].as_u64()),
+        (Some(0), Some(STAGES as u64))
+    );
     let out = ok_with(&a, &["--remote", remote, "push"], server);
     assert!(
         out.contains(&format!(

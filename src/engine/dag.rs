@@ -34,6 +34,24 @@ pub fn text(pipeline: &Pipeline) -> String {
     out
 }
 
+/// `dag --json`: each stage (in plan order) with its kind, matrix values and needs by role.
+pub fn json(pipeline: &Pipeline) -> serde_json::Value {
+    serde_json::Value::Array(
+        pipeline
+            .stages
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "stage": s.name,
+                    "kind": s.kind,
+                    "matrix": crate::config::params_to_json(&s.matrix),
+                    "needs": s.needs,
+                })
+            })
+            .collect(),
+    )
+}
+
 pub fn dot(pipeline: &Pipeline) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let mut out = String::from(

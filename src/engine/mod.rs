@@ -169,7 +169,22 @@ pub fn selection(project: &Project, opts: &ReproOptions) -> Result<(Vec<bool>, V
 
 pub struct ReproResult {
     pub record: Option<RunRecord>,
-    pub plan_lines: Vec<String>,
+    /// The selected stages that are not cached (or are forced), in plan order.
+    pub to_run: Vec<ToRun>,
+}
+
+/// A stage `repro` runs, and why (`repro --dry` prints these).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ToRun {
+    pub stage: String,
+    pub key: String,
+    pub reasons: Vec<String>,
+}
+
+impl std::fmt::Display for ToRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "run    {}: {}", self.stage, self.reasons.join("; "))
+    }
 }
 
 impl ReproResult {
@@ -188,22 +203,25 @@ pub fn repro(
     let clock = Instant::now();
     let (selected, forced) = selection(project, opts)?;
     let plan = project.plan(&selected);
-    let mut plan_lines = Vec::new();
+    let mut to_run = Vec::new();
     for (i, def) in project.pipeline.stages.iter().enumerate() {
-        if !selected[i] {
-            continue;
-        }
         let p = &plan.stages[i];
-        if forced[i] {
-            plan_lines.push(format!("run    {}: forced (--force)", def.name));
-        } else if !p.cached {
-            plan_lines.push(format!("run    {}: {}", def.name, p.reasons.join("; ")));
+        if selected[i] && (forced[i] || !p.cached) {
+            to_run.push(ToRun {
+                stage: def.name.clone(),
+                key: p.key.clone(),
+                reasons: if forced[i] {
+                    vec!["forced (--force)".into()]
+                } else {
+                    p.reasons.clone()
+                },
+            });
         }
     }
     if opts.dry {
         return Ok(ReproResult {
             record: None,
-            plan_lines,
+            to_run,
         });
     }
 
@@ -252,7 +270,7 @@ pub fn repro(
     runs::write(&project.outputs, &record)?;
     Ok(ReproResult {
         record: Some(record),
-        plan_lines,
+        to_run,
     })
 }
 
