@@ -70,13 +70,16 @@ pub fn parse_age(text: &str) -> Result<Duration> {
     let n: u64 = num.parse().map_err(|_| {
         anyhow::anyhow!("`{text}` is not an age: use a number with s, m, h or d (30d)")
     })?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" | "" => n * 86_400,
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" | "" => 86_400,
         _ => bail!("`{text}` is not an age: use a number with s, m, h or d (30d)"),
     };
+    let secs = n
+        .checked_mul(unit_secs)
+        .ok_or_else(|| anyhow::anyhow!("`{text}` is too long an age"))?;
     Ok(Duration::from_secs(secs))
 }
 
@@ -190,5 +193,6 @@ mod tests {
         assert_eq!(parse_age("7").unwrap(), Duration::from_secs(7 * 86_400));
         assert!(parse_age("soon").is_err());
         assert!(parse_age("3w").is_err());
+        assert!(parse_age("99999999999999999d").is_err());
     }
 }
