@@ -64,12 +64,27 @@ struct Global {
     /// `cache.remote` of pipeline.yaml.
     #[arg(long, global = true, env = "SPIKE_REMOTE")]
     remote: Option<String>,
+    /// Set a parameter for this command: `-S train.fig3_1.lr=0.04`; a list sweeps it
+    /// (`-S train.fig5_2.lr=[0.01,0.02]`); a matrix group's name sets every member. Repeatable.
+    #[arg(
+        short = 'S',
+        long = "set",
+        global = true,
+        value_name = "STAGE.PARAM=VALUE"
+    )]
+    set: Vec<String>,
     /// Numeric backend: flex (default), tch or cuda when compiled in.
     #[arg(long, global = true, default_value = "flex", value_parser = ["flex", "tch", "cuda"])]
     backend: String,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// One run: its settings, every stage's outcome, its claim checks.
+    Show { id: String },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +104,17 @@ enum Command {
     Kinds { kind: Option<String> },
     /// List the figures of the pipeline: id, title, stage and kind.
     Figures,
+    /// List the runs, newest first (`runs show ID` for one run).
+    Runs {
+        #[command(subcommand)]
+        show: Option<RunsCommand>,
+        /// JSON rows.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// CSV rows with a header.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Print a shell completion script: `spike-pipe completions bash > /etc/bash_completion.d/spike-pipe`.
     Completions { shell: clap_complete::Shell },
     /// Print the stage graph.
@@ -199,6 +225,9 @@ struct ReproArgs {
     /// Stages run in parallel (default: number of cores).
     #[arg(short, long)]
     jobs: Option<usize>,
+    /// A name for this run (in its record and the `runs` listing).
+    #[arg(long)]
+    name: Option<String>,
     /// Stop at the first failed stage instead of finishing the branches that do not need it.
     #[arg(long)]
     fail_fast: bool,
@@ -268,7 +297,18 @@ fn project(g: &Global) -> Result<Project> {
     let backend = BackendKind::parse(&g.backend)?;
     let env: NumericEnv = [("backend".to_string(), backend.name().to_string())].into();
     let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
-    Project::load(&loc, g.profile.as_deref(), stages::registry(), env)
+    let overrides = g
+        .set
+        .iter()
+        .map(|s| spike_pipe::config::Override::parse(s).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    Project::load(
+        &loc,
+        g.profile.as_deref(),
+        &overrides,
+        stages::registry(),
+        env,
+    )
 }
 
 /// `executor:` of pipeline.yaml, or `--executor`; a Slurm job reruns this program with the same
@@ -304,6 +344,10 @@ fn executor(
             ];
             if let Ok(dir) = std::env::var(spike_pipe::datasets::cifar10::ENV_DIR) {
                 argv.extend(["--cifar10-dir".into(), abs(std::path::Path::new(&dir))?]);
+            }
+            // The jobs plan the same keys only with the same overrides.
+            for s in &g.set {
+                argv.extend(["-S".into(), s.clone()]);
             }
             // The URL may carry credentials: the jobs get it from their environment.
             let env: Vec<(String, String)> = remote_config(g, project)?
@@ -370,6 +414,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }),
                 keep_going: !a.fail_fast,
                 command: std::env::args().collect(),
+                name: a.name,
             };
             let remote = if pull || push {
                 Some(open_remote(&cfg)?)
@@ -407,8 +452,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
-            let report = spike_pipe::report::write_html(&project.outputs, record)?;
-            let claims = spike_pipe::report::claims(&project.outputs, record)?;
+            let cache_root = project.cache.root();
+            let report = spike_pipe::report::write_html(&project.outputs, cache_root, record)?;
+            let claims = spike_pipe::report::claims(&project.outputs, cache_root, record, true)?;
             if !claims.is_empty() {
                 println!(
                     "claim checks:\n{}",
@@ -477,6 +523,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(code);
+            }
+            for o in &project.pipeline.overrides {
+                println!("  with   -S {o}");
             }
             for (name, fresh, why) in &lines {
                 if *fresh {
@@ -593,7 +642,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
             let record = spike_pipe::engine::runs::find(&loc.outputs, &run)?;
-            let claims = spike_pipe::report::claims(&loc.outputs, &record)?;
+            let latest = spike_pipe::engine::runs::find(&loc.outputs, "latest")
+                .is_ok_and(|l| l.run_id == record.run_id);
+            let claims = spike_pipe::report::claims(&loc.outputs, &loc.cache, &record, latest)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&claims)?);
             } else {
@@ -646,6 +697,56 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "spike-pipe",
                 &mut std::io::stdout(),
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs { show, json, csv } => {
+            let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
+            if let Some(RunsCommand::Show { id }) = show {
+                let r = spike_pipe::engine::runs::find(&loc.outputs, &id)?;
+                let latest = spike_pipe::engine::runs::find(&loc.outputs, "latest")
+                    .is_ok_and(|l| l.run_id == r.run_id);
+                println!("run      {}", r.run_id);
+                println!("name     {}", r.name.as_deref().unwrap_or("-"));
+                println!(
+                    "started  {}   finished {}   {:.1} s",
+                    r.started, r.finished, r.wall_s
+                );
+                println!(
+                    "profile  {}   tool {}   env {:?}",
+                    r.profile, r.tool_version, r.env
+                );
+                println!("command  {}", r.command.join(" "));
+                for o in &r.overrides {
+                    println!("with     -S {o}");
+                }
+                for st in &r.stages {
+                    println!(
+                        "  {:9} {}  {}  {:.2} s",
+                        format!("{:?}", st.outcome).to_lowercase(),
+                        &st.key[..12.min(st.key.len())],
+                        st.name,
+                        st.wall_s
+                    );
+                }
+                match spike_pipe::report::claims(&loc.outputs, &loc.cache, &r, latest) {
+                    Ok(c) => print!("{}", spike_pipe::report::claims_table(&c, false)),
+                    Err(e) => println!("claims: {e:#}"),
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows = spike_pipe::report::run_summaries(&loc.outputs, &loc.cache)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if csv {
+                println!("{}", spike_pipe::report::RunSummary::CSV_HEADER);
+                for r in &rows {
+                    println!("{}", r.csv());
+                }
+            } else {
+                for r in &rows {
+                    println!("{r}");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Kinds { kind } => {

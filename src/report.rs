@@ -15,12 +15,48 @@ use crate::engine::runs::RunRecord;
 use crate::stages::figure::{ClaimsFile, Verdict};
 use crate::table::{col_f64, col_str, read_parquet};
 
-/// The claims files a run published, in stage order.
-pub fn claims(outputs: &Path, record: &RunRecord) -> Result<Vec<ClaimsFile>> {
+/// Where a run's published file `figures/<name>` of stage entry `key` is: its copy in the cache
+/// (content-addressed, so later runs cannot have changed it), else, for the latest run only,
+/// `outputs/figures/<name>` (an older run's files there may have been replaced since).
+pub fn published_file(
+    outputs: &Path,
+    cache_root: &Path,
+    key: &str,
+    published: &str,
+    latest: bool,
+) -> Option<PathBuf> {
+    let name = published.trim_start_matches("figures/");
+    let cached = crate::engine::key::check_key(key)
+        .and_then(|()| crate::engine::cache::check_relative(name))
+        .ok()
+        .map(|()| {
+            cache_root
+                .join("entries")
+                .join(key)
+                .join(crate::engine::cache::PUBLISH_DIR)
+                .join(name)
+        })
+        .filter(|p| p.is_file());
+    cached.or_else(|| latest.then(|| outputs.join(published)))
+}
+
+/// The claims files a run published, in stage order: each from the run's own cache entry, or
+/// for the latest run from `outputs/figures/`.
+pub fn claims(
+    outputs: &Path,
+    cache_root: &Path,
+    record: &RunRecord,
+    latest: bool,
+) -> Result<Vec<ClaimsFile>> {
     let mut out = Vec::new();
     for s in &record.stages {
         for f in s.published.iter().filter(|f| f.ends_with(".claims.json")) {
-            let path = outputs.join(f);
+            let path = published_file(outputs, cache_root, &s.key, f, latest).with_context(|| {
+                format!(
+                    "{f} of run {} is gone: the cache entry {} of {} was removed (spike-pipe gc) and outputs/ holds a later run's files; rerun that run's settings to get it back",
+                    record.run_id, s.key, s.name
+                )
+            })?;
             let text =
                 fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             out.push(
@@ -30,6 +66,116 @@ pub fn claims(outputs: &Path, record: &RunRecord) -> Result<Vec<ClaimsFile>> {
         }
     }
     Ok(out)
+}
+
+/// One row of `spike-pipe runs`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub name: Option<String>,
+    pub started: String,
+    pub profile: String,
+    pub overrides: Vec<String>,
+    pub computed: usize,
+    pub cached: usize,
+    pub pulled: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub wall_s: f64,
+    /// `None` when a claims file of the run is gone (its cache entry was collected).
+    pub claims_supported: Option<usize>,
+    pub claims_total: Option<usize>,
+}
+
+/// Every run, newest first.
+pub fn run_summaries(outputs: &Path, cache_root: &Path) -> Result<Vec<RunSummary>> {
+    let ids = crate::engine::runs::list(outputs)?;
+    let mut out = Vec::new();
+    for (i, id) in ids.iter().enumerate().rev() {
+        let r = crate::engine::runs::find(outputs, id)?;
+        let files = claims(outputs, cache_root, &r, i + 1 == ids.len()).ok();
+        let verdicts: Option<Vec<Verdict>> = files.map(|f| {
+            f.iter()
+                .flat_map(|f| &f.claims)
+                .map(|c| c.verdict)
+                .collect()
+        });
+        use crate::engine::runs::Outcome;
+        out.push(RunSummary {
+            id: r.run_id.clone(),
+            name: r.name.clone(),
+            started: r.started.clone(),
+            profile: r.profile.clone(),
+            overrides: r.overrides.clone(),
+            computed: r.count(Outcome::Computed),
+            cached: r.count(Outcome::Cached),
+            pulled: r.count(Outcome::Pulled),
+            failed: r.count(Outcome::Failed),
+            skipped: r.count(Outcome::Skipped),
+            wall_s: r.wall_s,
+            claims_supported: verdicts
+                .as_ref()
+                .map(|v| v.iter().filter(|&&x| x == Verdict::Supported).count()),
+            claims_total: verdicts.as_ref().map(Vec::len),
+        });
+    }
+    Ok(out)
+}
+
+impl RunSummary {
+    pub const CSV_HEADER: &'static str = "id,name,started,profile,overrides,computed,cached,pulled,failed,skipped,wall_s,claims_supported,claims_total";
+
+    pub fn csv(&self) -> String {
+        let quote = |s: &str| {
+            if s.contains([',', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
+        let opt = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
+        format!(
+            "{},{},{},{},{},{},{},{},{},{},{:.3},{},{}",
+            quote(&self.id),
+            quote(self.name.as_deref().unwrap_or("")),
+            quote(&self.started),
+            quote(&self.profile),
+            quote(&self.overrides.join(" ")),
+            self.computed,
+            self.cached,
+            self.pulled,
+            self.failed,
+            self.skipped,
+            self.wall_s,
+            opt(self.claims_supported),
+            opt(self.claims_total)
+        )
+    }
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let claims = match (self.claims_supported, self.claims_total) {
+            (Some(s), Some(t)) => format!("claims {s}/{t}"),
+            _ => "claims gone (gc)".to_string(),
+        };
+        write!(
+            f,
+            "{}  {:<12} {}  {:<6} {:>3} computed {:>3} cached {:>2} failed {:>8.1} s  {claims}",
+            self.id,
+            self.name.as_deref().unwrap_or("-"),
+            self.started.get(..19).unwrap_or(&self.started),
+            self.profile,
+            self.computed,
+            self.cached,
+            self.failed,
+            self.wall_s
+        )?;
+        for o in &self.overrides {
+            write!(f, "  -S {o}")?;
+        }
+        Ok(())
+    }
 }
 
 /// The CSS class of a verdict in the report.
@@ -105,8 +251,8 @@ fn esc(s: &str) -> String {
 }
 
 /// Writes `outputs/report/index.html` for a run.
-pub fn write_html(outputs: &Path, record: &RunRecord) -> Result<PathBuf> {
-    let files = claims(outputs, record)?;
+pub fn write_html(outputs: &Path, cache_root: &Path, record: &RunRecord) -> Result<PathBuf> {
+    let files = claims(outputs, cache_root, record, true)?;
     let dir = outputs.join("report");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut h = String::new();

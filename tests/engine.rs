@@ -597,3 +597,129 @@ fn status_json_quiet_and_the_listings() {
         "{figures}"
     );
 }
+
+#[test]
+fn overrides_from_the_command_line() {
+    let p = Proj::new(TOY);
+    p.ok(&["repro"]);
+    let keys = p.keys();
+    // One changed parameter computes only that stage and what needs it.
+    p.ok(&["-S", "train.toy.steps=90", "repro", "--name", "ninety"]);
+    let o = p.outcomes();
+    assert_eq!(
+        (o["train.toy"].as_str(), o["figure.fig3_2"].as_str()),
+        ("computed", "computed")
+    );
+    assert_eq!(
+        (o["train.other"].as_str(), o["figure.other"].as_str()),
+        ("cached", "cached")
+    );
+    let record = p.latest();
+    assert_eq!(record["overrides"][0], "train.toy.steps=90");
+    assert_eq!(record["name"], "ninety");
+    // status with another value says why, next to the override.
+    let st = p.ok(&["-S", "train.toy.steps=100", "status"]);
+    assert!(
+        st.contains("with   -S train.toy.steps=100")
+            && st.contains("stale  train.toy: params changed: steps 90 -> 100"),
+        "{st}"
+    );
+    // Without -S the pipeline's own values are back, all cached.
+    p.ok(&["repro"]);
+    assert!(p.outcomes().values().all(|v| v == "cached"));
+    assert_eq!(p.keys(), keys);
+    // A list makes a sweep of a parameter.
+    let plan: Vec<serde_json::Value> = serde_json::from_str(&p.ok(&[
+        "-S",
+        "train.other.lr=[0.004, 0.003]",
+        "repro",
+        "train.other",
+        "--dry",
+        "--json",
+    ]))
+    .unwrap();
+    let names: Vec<&str> = plan.iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["train.other[lr=0.003]"],
+        "lr 0.004 is cached already"
+    );
+    // Checked as the YAML is, before anything runs.
+    for (set, expect) in [
+        (
+            "train.toy.stepz=3",
+            "-S train.toy.stepz=3: unknown parameter `stepz` of kind `train_toy` (did you mean `steps`?)",
+        ),
+        (
+            "trian.toy.steps=3",
+            "no stage `trian.toy` (did you mean `train.toy`?)",
+        ),
+        (
+            "train.toy.lr=0",
+            "params.lr: must be > 0 and <= 1000000, got `0",
+        ),
+        ("train.toy.lr", "expected STAGE.PARAM=VALUE"),
+    ] {
+        let out = p.run(&["-S", set, "repro"]);
+        assert_eq!(out.status.code(), Some(2), "{set}");
+        assert!(stderr(&out).contains(expect), "{set}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn runs_are_listed_newest_first_with_their_own_claims() {
+    let p = Proj::new(TOY);
+    p.ok(&["repro", "--name", "first"]);
+    // A smaller y0: the spike comes later, so fig3_2's claim measures other steps.
+    p.ok(&["-S", "train.toy.y0=2.0e-6", "repro", "--name", "second"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&p.ok(&["runs", "--json"])).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0]["name"].as_str(), rows[1]["name"].as_str()),
+        (Some("second"), Some("first"))
+    );
+    assert_eq!(rows[0]["overrides"][0], "train.toy.y0=2.0e-6");
+    assert_eq!(
+        (rows[0]["computed"].as_u64(), rows[0]["cached"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        (
+            rows[1]["computed"].as_u64(),
+            rows[1]["claims_total"].as_u64()
+        ),
+        (Some(4), Some(2))
+    );
+    let csv = p.ok(&["runs", "--csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("id,name,started") && lines.len() == 3,
+        "{csv}"
+    );
+    assert!(lines[1].contains(",second,"), "{csv}");
+    // The older run's claims come from its own cache entries, not from outputs/ (now the newer
+    // run's figures): after the newer run changed fig3_2's input, they still differ.
+    let first = rows[1]["id"].as_str().unwrap();
+    let old = p.ok(&["runs", "show", first]);
+    let new = p.ok(&["runs", "show", rows[0]["id"].as_str().unwrap()]);
+    assert!(
+        old.contains("name     first") && old.contains("spike from step"),
+        "{old}"
+    );
+    assert_ne!(
+        old.lines()
+            .filter(|l| l.contains("spike from step"))
+            .collect::<Vec<_>>(),
+        new.lines()
+            .filter(|l| l.contains("spike from step"))
+            .collect::<Vec<_>>()
+    );
+    // When an old run's entries are collected, its claims say so instead of showing another run's.
+    p.ok(&["-S", "train.toy.y0=2.0e-6", "gc", "--keep-runs", "1"]);
+    let old = p.ok(&["runs", "show", first]);
+    assert!(
+        old.contains("is gone") && old.contains("spike-pipe gc"),
+        "{old}"
+    );
+    assert!(p.ok(&["runs"]).contains("claims gone (gc)"));
+}

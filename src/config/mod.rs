@@ -10,7 +10,7 @@ mod suggest;
 mod value;
 
 pub use params::{ParamError, ParamSpec, ParamType, check_params};
-pub use pipeline::{KindSchema, Pipeline, StageDef, load, parse};
+pub use pipeline::{KindSchema, Override, Pipeline, StageDef, load, parse};
 pub use suggest::{closest, did_you_mean};
 pub use value::{Params, Value, encode_bytes, encode_params, params_from_json, params_to_json};
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::ConfigError;
-use super::params::{ParamSpec, check_all};
+use super::params::{ParamSpec, ParamType, check_all};
 use super::suggest::{closest, did_you_mean};
 use super::value::{Params, Value};
 
@@ -26,7 +26,47 @@ pub struct Pipeline {
     pub stages: Vec<StageDef>,
     /// Sections of `pipeline.yaml` that other layers interpret (`cache`, `executor`).
     pub extra: BTreeMap<String, serde_yaml::Value>,
+    /// The command line's `-S stage.param=value`, as given.
+    pub overrides: Vec<String>,
 }
+
+/// `-S stage.param=value` from the command line: a last layer over the selected profile. The
+/// stage is a declared name (for a matrix group, every member); a list for a parameter that
+/// is not itself a list makes it a matrix axis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Override {
+    pub text: String,
+    pub stage: String,
+    pub param: String,
+    pub value: Value,
+}
+
+impl Override {
+    pub fn parse(text: &str) -> Result<Override, String> {
+        let usage = || {
+            format!(
+                "-S {text}: expected STAGE.PARAM=VALUE (VALUE in YAML, a list [a, b] for a sweep)"
+            )
+        };
+        let (lhs, rhs) = text.split_once('=').ok_or_else(usage)?;
+        let (stage, param) = lhs.trim().rsplit_once('.').ok_or_else(usage)?;
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_str(rhs).map_err(|e| format!("-S {text}: {e}"))?;
+        let value = Value::from_yaml(&yaml).map_err(|e| format!("-S {text}: {e}"))?;
+        if stage.is_empty() || param.is_empty() {
+            return Err(usage());
+        }
+        Ok(Override {
+            text: text.to_string(),
+            stage: stage.to_string(),
+            param: param.to_string(),
+            value,
+        })
+    }
+}
+
+/// Per declared stage: the command line's (params, matrix).
+type CliLayer = BTreeMap<String, (Params, Params)>;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageDef {
@@ -106,6 +146,7 @@ pub fn load(
     path: &Path,
     profile: Option<&str>,
     kinds: &dyn KindSchema,
+    overrides: &[Override],
 ) -> Result<Pipeline, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         also: vec![],
@@ -116,7 +157,7 @@ pub fn load(
             "cannot read the pipeline file: {e} (run from the project root or pass --pipeline)"
         ),
     })?;
-    parse(&text, path, profile, kinds)
+    parse(&text, path, profile, kinds, overrides)
 }
 
 struct Ctx<'a> {
@@ -168,6 +209,7 @@ pub fn parse(
     file: &Path,
     profile: Option<&str>,
     kinds: &dyn KindSchema,
+    overrides: &[Override],
 ) -> Result<Pipeline, ConfigError> {
     let cx = Ctx { text, file };
     let raw: RawPipeline = serde_yaml::from_str(text).map_err(|e| yaml_error(file, &e))?;
@@ -222,6 +264,8 @@ pub fn parse(
         }
     }
     let declared: Vec<&str> = raw.stages.iter().map(|s| s.name.as_str()).collect();
+
+    let cli = cli_layer(&raw, kinds, overrides)?;
 
     // Every profile is validated, not only the selected one, so a typo in `paper` fails in CI.
     for (pname, overrides) in &raw.profiles {
@@ -284,7 +328,16 @@ pub fn parse(
                 })?),
             };
             // Every stage in every profile is checked: all their errors are reported together.
-            let stages = match expand_stage(&cx, s, ov, &specs, line, members.map(Vec::as_slice)) {
+            let from_cli = cli.get(&s.name).filter(|_| *pname == selected);
+            let stages = match expand_stage(
+                &cx,
+                s,
+                ov,
+                from_cli,
+                &specs,
+                line,
+                members.map(Vec::as_slice),
+            ) {
                 Ok(stages) => stages,
                 Err(e) => {
                     errors.push(with_profile(e, pname, ov.is_some()));
@@ -321,7 +374,82 @@ pub fn parse(
         profiles,
         stages,
         extra,
+        overrides: overrides.iter().map(|o| o.text.clone()).collect(),
     })
+}
+
+/// Checks the command line's overrides as the YAML's values are checked (the same messages) and
+/// sorts them into params and matrix axes by stage.
+fn cli_layer(
+    raw: &RawPipeline,
+    kinds: &dyn KindSchema,
+    overrides: &[Override],
+) -> Result<CliLayer, ConfigError> {
+    let fail = |o: &Override, message: String| ConfigError {
+        also: vec![],
+        file: PathBuf::from("command line"),
+        line: None,
+        column: None,
+        message: format!("-S {}: {message}", o.text),
+    };
+    let declared: Vec<&str> = raw.stages.iter().map(|s| s.name.as_str()).collect();
+    let mut layer = CliLayer::new();
+    let mut errors = Vec::new();
+    for o in overrides {
+        let Some(stage) = raw.stages.iter().find(|s| s.name == o.stage) else {
+            errors.push(fail(
+                o,
+                format!(
+                    "no stage `{}`{} (use a declared name; a matrix group's name sets every member)",
+                    o.stage,
+                    did_you_mean(&o.stage, &declared)
+                ),
+            ));
+            continue;
+        };
+        // An unknown kind is reported with the stage's own line below.
+        let Some(specs) = kinds.kind_params(&stage.kind) else {
+            continue;
+        };
+        let Some(spec) = specs.iter().find(|p| p.name == o.param) else {
+            let names: Vec<&str> = specs.iter().map(|p| p.name).collect();
+            errors.push(fail(
+                o,
+                format!(
+                    "unknown parameter `{}` of kind `{}`{}; valid parameters: {}",
+                    o.param,
+                    stage.kind,
+                    did_you_mean(&o.param, &names),
+                    names.join(", ")
+                ),
+            ));
+            continue;
+        };
+        let is_list_param = matches!(
+            spec.ty,
+            ParamType::FloatList | ParamType::IntList | ParamType::StrList
+        );
+        let entry = layer.entry(o.stage.clone()).or_default();
+        let checked = match &o.value {
+            Value::List(items) if !is_list_param => items
+                .iter()
+                .map(|v| spec.normalise(v))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| {
+                    entry.1.insert(o.param.clone(), Value::List(v));
+                }),
+            v => spec.normalise(v).map(|v| {
+                entry.0.insert(o.param.clone(), v);
+            }),
+        };
+        if let Err(m) = checked {
+            errors.push(fail(o, format!("params.{}: {m}", o.param)));
+        }
+    }
+    match ConfigError::all(errors) {
+        Some(e) => Err(e),
+        None => Ok(layer),
+    }
 }
 
 fn with_profile(mut e: ConfigError, profile: &str, overridden: bool) -> ConfigError {
@@ -396,6 +524,7 @@ fn expand_stage(
     cx: &Ctx,
     s: &RawStage,
     ov: Option<&RawOverride>,
+    cli: Option<&(Params, Params)>,
     specs: &[ParamSpec],
     line: Option<usize>,
     foreach: Option<&[Params]>,
@@ -405,6 +534,17 @@ fn expand_stage(
     if let Some(ov) = ov {
         params.extend(mapping_to_params(cx, &s.name, line, "params", &ov.params)?);
         matrix.extend(mapping_to_params(cx, &s.name, line, "matrix", &ov.matrix)?);
+    }
+    // The command line's value replaces a matrix axis of that name, and a sweep replaces a value.
+    if let Some((cli_params, cli_matrix)) = cli {
+        for (k, v) in cli_params {
+            matrix.remove(k);
+            params.insert(k.clone(), v.clone());
+        }
+        for (k, v) in cli_matrix {
+            params.remove(k);
+            matrix.insert(k.clone(), v.clone());
+        }
     }
     let names: Vec<&str> = specs.iter().map(|p| p.name).collect();
     let mut axes: Vec<(String, Vec<Value>)> = Vec::new();
@@ -706,7 +846,7 @@ mod tests {
     }
 
     fn parse_str(text: &str, profile: Option<&str>) -> Result<Pipeline, ConfigError> {
-        parse(text, Path::new("pipeline.yaml"), profile, &Kinds)
+        parse(text, Path::new("pipeline.yaml"), profile, &Kinds, &[])
     }
 
     #[test]

@@ -84,10 +84,11 @@ impl Project {
     pub fn load(
         loc: &Locations,
         profile: Option<&str>,
+        overrides: &[config::Override],
         registry: Registry,
         env: NumericEnv,
     ) -> Result<Project> {
-        let pipeline = config::load(&loc.pipeline, profile, &registry)?;
+        let pipeline = config::load(&loc.pipeline, profile, &registry, overrides)?;
         // The executor's settings are checked here too, before the cache directory exists.
         slurm::ExecutorConfig::from_yaml(pipeline.extra.get("executor"), &pipeline)?;
         let cache = Cache::open(&loc.cache)?;
@@ -142,6 +143,8 @@ pub struct ReproOptions {
     pub jobs: usize,
     pub keep_going: bool,
     pub command: Vec<String>,
+    /// `repro --name`.
+    pub name: Option<String>,
 }
 
 /// The stages a `repro` touches and which of them are forced.
@@ -255,6 +258,8 @@ pub fn repro(
         });
     let record = RunRecord {
         run_id: runs::new_run_id(),
+        name: opts.name.clone(),
+        overrides: project.pipeline.overrides.clone(),
         started: started.to_rfc3339(),
         finished: chrono::Utc::now().to_rfc3339(),
         profile: project.pipeline.profile.clone(),

@@ -63,6 +63,12 @@ pub struct StageRun {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunRecord {
     pub run_id: String,
+    /// `repro --name`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The command line's `-S stage.param=value`.
+    #[serde(default)]
+    pub overrides: Vec<String>,
     pub started: String,
     pub finished: String,
     pub profile: String,
