@@ -265,8 +265,32 @@ pub fn write_html(outputs: &Path, cache_root: &Path, record: &RunRecord) -> Resu
          .ok{{color:#17702a;font-weight:bold}}.no{{color:#b3261e;font-weight:bold}}.nt{{color:#8a6d00;font-weight:bold}}blockquote{{margin:0;font-style:italic}}.fig{{margin:2em 0}}code{{font-size:90%}}</style></head><body>\
          <h1>Loss Spike in Training Neural Networks: reproduction report</h1>\
          <p>Run <code>{run}</code>, profile <b>{profile}</b>, backend <b>{backend}</b>, started {started}, {wall:.1} s, spike-pipe {ver}, pipeline <code>{pipeline}</code>. \
-         {summary} by this run.</p>",
+         {summary} by this run.</p>\
+         <p>Record <a href=\"../runs/{run}.json\">runs/{run}.json</a>{name}. Git commit <code>{git}</code>. Machine: {machine}.{overrides}</p>",
         run = esc(&record.run_id),
+        name = record
+            .name
+            .as_deref()
+            .map(|n| format!(", named <b>{}</b>", esc(n)))
+            .unwrap_or_default(),
+        git = esc(record
+            .git
+            .as_deref()
+            .unwrap_or("unknown (not a git checkout)")),
+        machine = esc(record.machine.as_deref().unwrap_or("unknown")),
+        overrides = if record.overrides.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Overrides: {}.",
+                record
+                    .overrides
+                    .iter()
+                    .map(|o| format!("<code>-S {}</code>", esc(o)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
         profile = esc(&record.profile),
         backend = esc(&record.env.get("backend").cloned().unwrap_or_default()),
         started = esc(&record.started),
@@ -300,6 +324,11 @@ pub fn write_html(outputs: &Path, cache_root: &Path, record: &RunRecord) -> Resu
         for ext in ["parquet", "svg", "png", "claims.json"] {
             let _ = write!(h, "<a href=\"../figures/{id}.{ext}\">{id}.{ext}</a> ");
         }
+        let _ = write!(
+            h,
+            "and the run record <a href=\"../runs/{run}.json\">runs/{run}.json</a>",
+            run = esc(&record.run_id)
+        );
         h.push_str("</p><table><tr><th>the paper says</th><th>criterion (this run)</th><th>verdict</th><th>measured</th></tr>");
         for c in &f.claims {
             let _ = write!(

@@ -84,6 +84,27 @@ fn every_figure_is_published_with_its_claims() {
         );
     }
     assert!(report.contains("profile <b>smoke</b>") && report.contains("backend <b>flex</b>"));
+    // Every link and image of the report resolves (anchors to a figure on the page).
+    let dir = p.path().join("outputs/report");
+    for attr in ["href=\"", "src=\""] {
+        for target in report
+            .split(attr)
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap())
+        {
+            match target.strip_prefix('#') {
+                Some(anchor) => assert!(
+                    report.contains(&format!("id=\"{anchor}\"")),
+                    "no anchor {target}"
+                ),
+                None => assert!(dir.join(target).is_file(), "broken link {target}"),
+            }
+        }
+    }
+    assert!(
+        report.contains("Machine: ") && report.contains("and the run record <a href=\"../runs/"),
+        "the report lacks the run's metadata"
+    );
     // Each claim shows the paper's sentence and where it stands, next to its criterion.
     assert!(
         report.contains("<blockquote>\u{201c}The red curves, i.e. the λmax value")

@@ -260,6 +260,14 @@ pub fn repro(
         run_id: runs::new_run_id(),
         name: opts.name.clone(),
         overrides: project.pipeline.overrides.clone(),
+        git: project.pipeline.file.parent().and_then(|d| {
+            runs::git_state(if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            })
+        }),
+        machine: Some(runs::machine()),
         started: started.to_rfc3339(),
         finished: chrono::Utc::now().to_rfc3339(),
         profile: project.pipeline.profile.clone(),

@@ -69,6 +69,12 @@ pub struct RunRecord {
     /// The command line's `-S stage.param=value`.
     #[serde(default)]
     pub overrides: Vec<String>,
+    /// The git commit of the pipeline's repository, with `+dirty` when the tree had changes.
+    #[serde(default)]
+    pub git: Option<String>,
+    /// Host, OS, architecture and cores of the machine that ran it.
+    #[serde(default)]
+    pub machine: Option<String>,
     pub started: String,
     pub finished: String,
     pub profile: String,
@@ -86,6 +92,41 @@ impl RunRecord {
     pub fn count(&self, outcome: Outcome) -> usize {
         self.stages.iter().filter(|s| s.outcome == outcome).count()
     }
+}
+
+/// `<commit>` or `<commit>+dirty` of the git repository holding `dir`, if it is in one.
+pub fn git_state(dir: &Path) -> Option<String> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty {
+        format!("{commit}+dirty")
+    } else {
+        commit
+    })
+}
+
+/// `host (os arch, N cores)`.
+pub fn machine() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown host".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!(
+        "{host} ({} {}, {cores} cores)",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
 }
 
 pub fn runs_dir(outputs: &Path) -> PathBuf {
