@@ -104,6 +104,11 @@ enum Command {
     Kinds { kind: Option<String> },
     /// List the figures of the pipeline: id, title, stage and kind.
     Figures,
+    /// Rebuild a past run's figures and report from the cache into outputs/runs/<ID>/.
+    Report {
+        #[arg(long, default_value = "latest")]
+        run: String,
+    },
     /// List the runs, newest first (`runs show ID` for one run).
     Runs {
         #[command(subcommand)]
@@ -697,6 +702,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "spike-pipe",
                 &mut std::io::stdout(),
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { run } => {
+            let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
+            let record = spike_pipe::engine::runs::find(&loc.outputs, &run)?;
+            let (path, missing) = spike_pipe::report::rebuild(&loc.outputs, &loc.cache, &record)?;
+            for m in &missing {
+                println!("not rebuilt: {m}: its cache entry was removed (spike-pipe gc)");
+            }
+            println!("report: {}", path.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs { show, json, csv } => {

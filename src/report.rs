@@ -68,6 +68,46 @@ pub fn claims(
     Ok(out)
 }
 
+/// `spike-pipe report --run ID`: a past run's published files, copied from its own cache entries
+/// into `outputs/runs/<id>/figures/`, with its record and `report/index.html` beside them (the
+/// latest outputs are not touched). Returns the report's path and the files no longer cached.
+pub fn rebuild(
+    outputs: &Path,
+    cache_root: &Path,
+    record: &RunRecord,
+) -> Result<(PathBuf, Vec<String>)> {
+    let dir = crate::engine::runs::runs_dir(outputs).join(&record.run_id);
+    let figures = dir.join("figures");
+    fs::create_dir_all(&figures).with_context(|| format!("creating {}", figures.display()))?;
+    let mut missing = Vec::new();
+    for s in &record.stages {
+        for p in &s.published {
+            match published_file(outputs, cache_root, &s.key, p, false) {
+                Some(src) => {
+                    let name = p.trim_start_matches("figures/");
+                    fs::copy(&src, figures.join(name))
+                        .with_context(|| format!("copying {}", src.display()))?;
+                }
+                None => missing.push(format!("{p} ({}, entry {})", s.name, s.key)),
+            }
+        }
+    }
+    let runs = dir.join("runs");
+    fs::create_dir_all(&runs)?;
+    write_atomic(
+        &runs.join(format!("{}.json", record.run_id)),
+        serde_json::to_string_pretty(record)?.as_bytes(),
+    )?;
+    // Only the stages whose files are all here are reported.
+    let mut shown = record.clone();
+    shown.stages.retain(|s| {
+        s.published
+            .iter()
+            .all(|p| figures.join(p.trim_start_matches("figures/")).is_file())
+    });
+    Ok((write_html(&dir, cache_root, &shown)?, missing))
+}
+
 /// One row of `spike-pipe runs`.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RunSummary {

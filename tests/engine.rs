@@ -714,6 +714,34 @@ fn runs_are_listed_newest_first_with_their_own_claims() {
             .filter(|l| l.contains("spike from step"))
             .collect::<Vec<_>>()
     );
+    // Its figures and report are rebuilt from its own entries, beside the latest outputs.
+    let out = p.ok(&["report", "--run", first]);
+    let dir = p.path().join("outputs/runs").join(first);
+    assert!(
+        out.contains("report:") && dir.join("report/index.html").is_file(),
+        "{out}"
+    );
+    let rebuilt = std::fs::read(dir.join("figures/fig3_2.claims.json")).unwrap();
+    let latest = std::fs::read(p.path().join("outputs/figures/fig3_2.claims.json")).unwrap();
+    assert_ne!(rebuilt, latest, "the rebuilt claims are the latest run's");
+    let html = std::fs::read_to_string(dir.join("report/index.html")).unwrap();
+    for target in html
+        .split("href=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+    {
+        if !target.starts_with('#') {
+            assert!(
+                dir.join("report").join(target).is_file(),
+                "broken link {target}"
+            );
+        }
+    }
+    assert_eq!(
+        p.ok(&["runs", "--json"]).matches("\"id\"").count(),
+        2,
+        "a rebuild is no run"
+    );
     // When an old run's entries are collected, its claims say so instead of showing another run's.
     p.ok(&["-S", "train.toy.y0=2.0e-6", "gc", "--keep-runs", "1"]);
     let old = p.ok(&["runs", "show", first]);
@@ -722,4 +750,10 @@ fn runs_are_listed_newest_first_with_their_own_claims() {
         "{old}"
     );
     assert!(p.ok(&["runs"]).contains("claims gone (gc)"));
+    let out = p.ok(&["report", "--run", first]);
+    assert!(
+        out.contains("not rebuilt: figures/fig3_2.png (figure.fig3_2, entry")
+            && out.contains("removed (spike-pipe gc)"),
+        "{out}"
+    );
 }
