@@ -181,6 +181,10 @@ enum Command {
         /// JSON.
         #[arg(long)]
         json: bool,
+        /// Also write a page to DIR: every figure that differs drawn with both runs overlaid
+        /// (PNG and SVG), the changes above, the numbers below.
+        #[arg(long, value_name = "DIR")]
+        html: Option<PathBuf>,
     },
     /// Print the claim checks of a run (default: the latest).
     Verify {
@@ -581,6 +585,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             atol,
             md,
             json,
+            html,
         } => {
             let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
             let cache = spike_pipe::engine::cache::Cache::open(&loc.cache)?;
@@ -590,6 +595,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     spike_pipe::report::headline(name, x, y, rtol, atol)
                 };
             let d = diff::diff(&sa, &sb, rtol, atol, &headline)?;
+            if let Some(dir) = &html {
+                let page = spike_pipe::report::diff_html(&d, &sa, &sb, dir)?;
+                eprintln!("diff page: {}", page.display());
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
             } else {

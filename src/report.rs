@@ -530,3 +530,109 @@ fn number(
         differs,
     }
 }
+
+/// `spike-pipe diff A B --html DIR`: a page where every figure that differs is drawn with both
+/// runs overlaid (`DIR/<id>.png` and `.svg`, for papers and slides), the stage and parameter
+/// changes above, the numeric comparison below, and the unchanged figures collapsed.
+pub fn diff_html(
+    d: &crate::engine::diff::Diff,
+    a: &crate::engine::diff::Side,
+    b: &crate::engine::diff::Side,
+    dir: &Path,
+) -> Result<PathBuf> {
+    use crate::plot::{FigureData, overlay, render::render, spec::FigureSpec};
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut h = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>spike-pipe diff</title><style>\
+         body{{font-family:sans-serif;max-width:1600px;margin:auto;padding:1em}}img{{max-width:100%;border:1px solid #ccc}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left}}.d{{color:#b3261e}}</style></head><body>\
+         <h1>Run A <code>{}</code> against run B <code>{}</code></h1><p>In the figures, run B is drawn darker, its lines dashed.</p><h2>Stages and parameters that changed</h2><ul>",
+        esc(&d.a),
+        esc(&d.b)
+    );
+    if d.stages.is_empty() {
+        h.push_str("<li>no stage changed its key</li>");
+    }
+    for s in &d.stages {
+        let _ = write!(
+            h,
+            "<li><b>{}</b> ({}): {}</li>",
+            esc(&s.stage),
+            esc(&s.status),
+            esc(&s.reasons.join("; "))
+        );
+    }
+    h.push_str("</ul><h2>Figures that differ</h2>");
+    let ids: BTreeSet<&str> = a.figures().chain(b.figures()).collect();
+    let mut unchanged = Vec::new();
+    for id in ids {
+        let table = format!("{id}.parquet");
+        let differs = d.tables.iter().any(|t| t.table == table && !t.same)
+            || d.metrics.iter().any(|m| m.figure == id && m.differs);
+        if !differs {
+            unchanged.push(id);
+            continue;
+        }
+        let spec_file = format!("{id}.spec.json");
+        let (Some(spec), Some(ta), Some(tb)) = (a.file(&spec_file), a.file(&table), b.file(&table))
+        else {
+            let _ = write!(h, "<h3>{}</h3><p>published by one run only</p>", esc(id));
+            continue;
+        };
+        let spec: FigureSpec = serde_json::from_str(&fs::read_to_string(spec)?)
+            .with_context(|| format!("parsing {spec_file}"))?;
+        let (spec, data) = overlay(&spec, &FigureData::read(ta)?, &FigureData::read(tb)?);
+        render(
+            &data,
+            &spec,
+            &dir.join(format!("{id}.png")),
+            &dir.join(format!("{id}.svg")),
+        )?;
+        let _ = write!(
+            h,
+            "<h3 id=\"{id}\">{id}</h3><img src=\"{id}.png\" alt=\"{id}, runs A and B\"><p><a href=\"{id}.png\">{id}.png</a> <a href=\"{id}.svg\">{id}.svg</a></p>",
+            id = esc(id)
+        );
+    }
+    let _ = write!(
+        h,
+        "<details><summary>{} unchanged figures</summary><p>{}</p></details><h2>Numbers</h2><table><tr><th>figure</th><th>metric</th><th>A</th><th>B</th><th>change</th></tr>",
+        unchanged.len(),
+        esc(&unchanged.join(", "))
+    );
+    for m in &d.metrics {
+        let _ = write!(
+            h,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if m.differs { " class=\"d\"" } else { "" },
+            esc(&m.figure),
+            esc(&m.metric),
+            esc(&m.a),
+            esc(&m.b),
+            esc(&m.change)
+        );
+    }
+    h.push_str("</table><h2>Tables</h2><table><tr><th>table</th><th>same</th><th>largest differences</th></tr>");
+    for t in &d.tables {
+        let cols = t
+            .columns
+            .iter()
+            .filter(|c| !c.within)
+            .map(|c| format!("{}: abs {:.3e}, rel {:.3e}", c.column, c.max_abs, c.max_rel))
+            .chain(t.notes.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let _ = write!(
+            h,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if t.same { "" } else { " class=\"d\"" },
+            esc(&t.table),
+            if t.same { "yes" } else { "no" },
+            esc(&cols)
+        );
+    }
+    h.push_str("</table></body></html>\n");
+    let path = dir.join("index.html");
+    write_atomic(&path, h.as_bytes())?;
+    Ok(path)
+}

@@ -742,6 +742,28 @@ fn runs_are_listed_newest_first_with_their_own_claims() {
         2,
         "a rebuild is no run"
     );
+    // The two runs compared on a page: the changed figure overlaid, the other collapsed.
+    let second = rows[0]["id"].as_str().unwrap();
+    let page = p.path().join("cmp");
+    let out = p.run(&["diff", first, second, "--html", "cmp"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let html = std::fs::read_to_string(page.join("index.html")).unwrap();
+    assert!(
+        html.contains("<b>train.toy</b> (changed): params changed: y0")
+            && html.contains("<h3 id=\"fig3_2\">")
+            && html.contains("1 unchanged figures</summary><p>other</p>"),
+        "{html}"
+    );
+    assert_eq!(
+        &std::fs::read(page.join("fig3_2.png")).unwrap()[..4],
+        b"\x89PNG"
+    );
+    assert!(
+        std::fs::read_to_string(page.join("fig3_2.svg"))
+            .unwrap()
+            .contains("B: loss")
+    );
+    assert!(!page.join("other.png").exists());
     // When an old run's entries are collected, its claims say so instead of showing another run's.
     p.ok(&["-S", "train.toy.y0=2.0e-6", "gc", "--keep-runs", "1"]);
     let old = p.ok(&["runs", "show", first]);

@@ -24,6 +24,18 @@ pub struct Side {
 }
 
 impl Side {
+    /// Where this side's published file `name` (`fig3_2.parquet`) is.
+    pub fn file(&self, name: &str) -> Option<&Path> {
+        self.files.get(name).map(PathBuf::as_path)
+    }
+
+    /// Ids of the figures this side published (those with a `<id>.spec.json`).
+    pub fn figures(&self) -> impl Iterator<Item = &str> {
+        self.files
+            .keys()
+            .filter_map(|n| n.strip_suffix(".spec.json"))
+    }
+
     /// A run of this project (its published files are read from the cache, so older runs can be
     /// compared after newer ones have overwritten outputs/).
     pub fn run(outputs: &Path, cache: &Cache, id: &str) -> Result<Side> {

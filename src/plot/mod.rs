@@ -82,3 +82,70 @@ pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
             .collect(),
     }
 }
+
+impl FigureData {
+    /// Reads a figure table (`panel`, `series`, `x`, `y`, `z`) back.
+    pub fn read(path: &std::path::Path) -> Result<FigureData> {
+        let df = crate::table::read_parquet(path)?;
+        Ok(FigureData {
+            panel: crate::table::col_str(&df, "panel")?,
+            series: crate::table::col_str(&df, "series")?,
+            x: crate::table::col_f64(&df, "x")?,
+            y: crate::table::col_f64(&df, "y")?,
+            z: crate::table::col_opt_f64(&df, "z")?,
+        })
+    }
+}
+
+/// Two runs' versions of one figure on the same axes: run A as drawn, run B in a darker shade
+/// of each series' colour with lines dashed, labelled "A: ..." and "B: ...". Surfaces (heat
+/// maps) are A's only: two cannot share a panel.
+pub fn overlay(
+    spec: &spec::FigureSpec,
+    a: &FigureData,
+    b: &FigureData,
+) -> (spec::FigureSpec, FigureData) {
+    let mut out_spec = spec.clone();
+    let mut data = FigureData::new();
+    for panel in &mut out_spec.panels {
+        let mut series = Vec::new();
+        for s in &panel.series {
+            let (name_a, name_b) = (format!("A: {}", s.name), format!("B: {}", s.name));
+            for (from, name, is_b) in [(a, &name_a, false), (b, &name_b, true)] {
+                if is_b && s.mark == spec::Mark::Heat {
+                    continue;
+                }
+                let (x, y, z) = from.get(&panel.name, &s.name);
+                for i in 0..x.len() {
+                    data.push(&panel.name, name, x[i], y[i], z[i]);
+                }
+            }
+            let label = |run: &str| {
+                if s.label.is_empty() {
+                    String::new()
+                } else {
+                    format!("{run}: {}", s.label)
+                }
+            };
+            let mut sa = s.clone();
+            sa.name = name_a;
+            sa.label = label("A");
+            series.push(sa);
+            if s.mark != spec::Mark::Heat {
+                let mut sb = s.clone();
+                sb.name = name_b;
+                sb.label = label("B");
+                sb.color = s.color.map(|c| c / 2);
+                sb.mark = match s.mark {
+                    spec::Mark::Line => spec::Mark::Dashed,
+                    spec::Mark::PointsByZ => spec::Mark::Points,
+                    m => m,
+                };
+                series.push(sb);
+            }
+        }
+        panel.series = series;
+    }
+    out_spec.title = format!("{} (A and B)", spec.title);
+    (out_spec, data)
+}
