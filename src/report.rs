@@ -125,6 +125,12 @@ pub struct RunSummary {
     /// `None` when a claims file of the run is gone (its cache entry was collected).
     pub claims_supported: Option<usize>,
     pub claims_total: Option<usize>,
+    /// Figure tables still readable.
+    pub figures: usize,
+    /// Loss spikes (the paper's rule) over every loss curve of those figures.
+    pub loss_spikes: usize,
+    /// Every headline metric of those figures: (figure, metric, value), as `diff` reports them.
+    pub metrics: Vec<(String, String, String)>,
 }
 
 /// Every run, newest first.
@@ -133,7 +139,27 @@ pub fn run_summaries(outputs: &Path, cache_root: &Path) -> Result<Vec<RunSummary
     let mut out = Vec::new();
     for (i, id) in ids.iter().enumerate().rev() {
         let r = crate::engine::runs::find(outputs, id)?;
-        let files = claims(outputs, cache_root, &r, i + 1 == ids.len()).ok();
+        let latest = i + 1 == ids.len();
+        let files = claims(outputs, cache_root, &r, latest).ok();
+        let mut metrics = Vec::new();
+        let mut figures = 0;
+        for st in &r.stages {
+            for p in st.published.iter().filter(|p| p.ends_with(".parquet")) {
+                let Some(path) = published_file(outputs, cache_root, &st.key, p, latest) else {
+                    continue;
+                };
+                figures += 1;
+                let name = p.trim_start_matches("figures/");
+                for m in headline(name, Some(&path), None, 0.0, 0.0)? {
+                    metrics.push((m.figure, m.metric, m.a));
+                }
+            }
+        }
+        let loss_spikes = metrics
+            .iter()
+            .filter(|m| m.1.ends_with("/loss spikes"))
+            .filter_map(|m| m.2.parse::<f64>().ok())
+            .sum::<f64>() as usize;
         let verdicts: Option<Vec<Verdict>> = files.map(|f| {
             f.iter()
                 .flat_map(|f| &f.claims)
@@ -157,13 +183,16 @@ pub fn run_summaries(outputs: &Path, cache_root: &Path) -> Result<Vec<RunSummary
                 .as_ref()
                 .map(|v| v.iter().filter(|&&x| x == Verdict::Supported).count()),
             claims_total: verdicts.as_ref().map(Vec::len),
+            figures,
+            loss_spikes,
+            metrics,
         });
     }
     Ok(out)
 }
 
 impl RunSummary {
-    pub const CSV_HEADER: &'static str = "id,name,started,profile,overrides,computed,cached,pulled,failed,skipped,wall_s,claims_supported,claims_total";
+    pub const CSV_HEADER: &'static str = "id,name,started,profile,overrides,computed,cached,pulled,failed,skipped,wall_s,claims_supported,claims_total,figures,loss_spikes";
 
     pub fn csv(&self) -> String {
         let quote = |s: &str| {
@@ -175,7 +204,7 @@ impl RunSummary {
         };
         let opt = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{:.3},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{:.3},{},{},{},{}",
             quote(&self.id),
             quote(self.name.as_deref().unwrap_or("")),
             quote(&self.started),
@@ -188,7 +217,9 @@ impl RunSummary {
             self.skipped,
             self.wall_s,
             opt(self.claims_supported),
-            opt(self.claims_total)
+            opt(self.claims_total),
+            self.figures,
+            self.loss_spikes
         )
     }
 }
@@ -201,7 +232,7 @@ impl std::fmt::Display for RunSummary {
         };
         write!(
             f,
-            "{}  {:<12} {}  {:<6} {:>3} computed {:>3} cached {:>2} failed {:>8.1} s  {claims}",
+            "{}  {:<12} {}  {:<6} {:>3} computed {:>3} cached {:>2} failed {:>8.1} s  {claims}  {} figures, {} loss spikes",
             self.id,
             self.name.as_deref().unwrap_or("-"),
             self.started.get(..19).unwrap_or(&self.started),
@@ -209,7 +240,9 @@ impl std::fmt::Display for RunSummary {
             self.computed,
             self.cached,
             self.failed,
-            self.wall_s
+            self.wall_s,
+            self.figures,
+            self.loss_spikes
         )?;
         for o in &self.overrides {
             write!(f, "  -S {o}")?;

@@ -690,6 +690,18 @@ fn runs_are_listed_newest_first_with_their_own_claims() {
         ),
         (Some(4), Some(2))
     );
+    // Headline metrics: both toy figures, one loss spike (fig3_2's; `other` at lr 4e-3 has none).
+    assert_eq!(
+        (rows[0]["figures"].as_u64(), rows[0]["loss_spikes"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert!(
+        rows[0]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m[0] == "fig3_2" && m[1] == "c/loss final")
+    );
     let csv = p.ok(&["runs", "--csv"]);
     let lines: Vec<&str> = csv.lines().collect();
     assert!(
@@ -778,4 +790,104 @@ fn runs_are_listed_newest_first_with_their_own_claims() {
             && out.contains("removed (spike-pipe gc)"),
         "{out}"
     );
+}
+
+/// Headless Chromium (Debian's, installed by scripts/test.sh) on a local page.
+fn chromium(profile: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("chromium not found: run ./scripts/test.sh, which installs Debian's chromium")
+}
+
+/// Images on `page` after it loaded in Chromium: (all, not loaded). A copy of the page carries a
+/// script that counts them once the load event fired.
+fn images_in_browser(page: &std::path::Path, extra: &str, profile: &std::path::Path) -> (u64, u64) {
+    let html = std::fs::read_to_string(page).unwrap();
+    let probe = page.with_file_name("probe.html");
+    let script = "<script>window.addEventListener('load',()=>{document.body.setAttribute('data-images',document.images.length);document.body.setAttribute('data-broken',[...document.images].filter(i=>!i.complete||i.naturalWidth===0).length)});</script>";
+    std::fs::write(
+        &probe,
+        html.replace("</body>", &format!("{extra}{script}</body>")),
+    )
+    .unwrap();
+    let out = chromium(
+        profile,
+        &[
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            &format!("file://{}", probe.display()),
+        ],
+    );
+    std::fs::remove_file(&probe).unwrap();
+    let dom = stdout(&out);
+    let attr = |name: &str| -> u64 {
+        dom.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in the page Chromium loaded"))
+    };
+    (attr("data-images"), attr("data-broken"))
+}
+
+#[test]
+fn the_report_and_the_diff_page_work_in_a_browser() {
+    let p = Proj::new(TOY);
+    p.ok(&["repro"]);
+    p.ok(&["-S", "train.toy.y0=2.0e-6", "repro"]);
+    assert_eq!(p.run(&["diff", "--html", "cmp"]).status.code(), Some(1));
+    let profile = tempfile::tempdir().unwrap();
+    let report = p.path().join("outputs/report/index.html");
+    let pages = [(report.clone(), 2), (p.path().join("cmp/index.html"), 1)];
+    for (page, figures) in &pages {
+        // Every image loads; the probe sees a missing one when there is one.
+        assert_eq!(
+            images_in_browser(page, "", profile.path()),
+            (*figures, 0),
+            "{}",
+            page.display()
+        );
+        let (_, broken) = images_in_browser(page, "<img src=\"missing.png\">", profile.path());
+        assert_eq!(broken, 1);
+        // A screenshot at a laptop's size.
+        let shot = p.path().join("shot.png");
+        chromium(
+            profile.path(),
+            &[
+                "--window-size=1366,768",
+                &format!("--screenshot={}", shot.display()),
+                &format!("file://{}", page.display()),
+            ],
+        );
+        let png = std::fs::read(&shot).unwrap();
+        assert!(
+            &png[..4] == b"\x89PNG" && png.len() > 20_000,
+            "{} bytes",
+            png.len()
+        );
+        assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1366);
+    }
+    // The claims stand next to their figure: the figure's image, then its quoted sentence.
+    let dom = stdout(&chromium(
+        profile.path(),
+        &["--dump-dom", &format!("file://{}", report.display())],
+    ));
+    let section = dom.split("id=\"fig3_2\"").nth(1).unwrap();
+    let (img, quote) = (
+        section.find("src=\"../figures/fig3_2.png\"").unwrap(),
+        section.find("<blockquote>").unwrap(),
+    );
+    assert!(img < quote && !section[..quote].contains("class=\"fig\""));
 }
