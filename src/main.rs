@@ -747,7 +747,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!(
                         "  {:9} {}  {}  {:.2} s",
                         format!("{:?}", st.outcome).to_lowercase(),
-                        &st.key[..12.min(st.key.len())],
+                        st.key.get(..12).unwrap_or(&st.key),
                         st.name,
                         st.wall_s
                     );

@@ -76,7 +76,17 @@ pub fn rebuild(
     cache_root: &Path,
     record: &RunRecord,
 ) -> Result<(PathBuf, Vec<String>)> {
-    let dir = crate::engine::runs::runs_dir(outputs).join(&record.run_id);
+    // The id names a directory: a record is a file anyone can edit.
+    let id = &record.run_id;
+    if id.is_empty()
+        || id.starts_with('.')
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        anyhow::bail!("run id `{}` is not a run id", id.escape_debug());
+    }
+    let dir = crate::engine::runs::runs_dir(outputs).join(id);
     let figures = dir.join("figures");
     fs::create_dir_all(&figures).with_context(|| format!("creating {}", figures.display()))?;
     let mut missing = Vec::new();
@@ -429,7 +439,7 @@ pub fn write_html(outputs: &Path, cache_root: &Path, record: &RunRecord) -> Resu
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{:?}</td><td>{:.2}</td><td>{}</td><td><code>{}</code></td></tr>",
             esc(&s.name),
             esc(&s.kind),
-            esc(&s.key[..12.min(s.key.len())]),
+            esc(s.key.get(..12).unwrap_or(&s.key)),
             s.outcome,
             s.wall_s,
             s.compute_s.map(|c| format!("{c:.2}")).unwrap_or_default(),
@@ -596,7 +606,12 @@ pub fn diff_html(
         );
     }
     h.push_str("</ul><h2>Figures that differ</h2>");
-    let ids: BTreeSet<&str> = a.figures().chain(b.figures()).collect();
+    // Figure ids name files in DIR: ids from a run record that are not plain names are skipped.
+    let ids: BTreeSet<&str> = a
+        .figures()
+        .chain(b.figures())
+        .filter(|id| !id.is_empty() && !id.starts_with('.') && !id.contains(['/', '\\']))
+        .collect();
     let mut unchanged = Vec::new();
     for id in ids {
         let table = format!("{id}.parquet");

@@ -891,3 +891,47 @@ fn the_report_and_the_diff_page_work_in_a_browser() {
     );
     assert!(img < quote && !section[..quote].contains("class=\"fig\""));
 }
+
+#[test]
+fn an_edited_run_record_cannot_make_report_or_diff_write_elsewhere() {
+    let p = Proj::new(TOY);
+    p.ok(&["repro"]);
+    p.ok(&["-S", "train.toy.y0=2.0e-6", "repro"]);
+    let latest = p.latest();
+    let outside = p.path().parent().unwrap();
+    let escape = format!("spike-escape-{}", std::process::id());
+    // A run id that climbs out of outputs/runs/.
+    let mut r = latest.clone();
+    r["run_id"] = serde_json::json!(format!("../../../{escape}"));
+    std::fs::write(p.path().join("evil.json"), r.to_string()).unwrap();
+    let out = p.run(&["report", "--run", "evil.json"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("is not a run id"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!outside.join(&escape).exists());
+    // Published names that climb out of the diff page's directory.
+    let mut r = latest.clone();
+    for st in r["stages"].as_array_mut().unwrap() {
+        for f in st["published"].as_array_mut().unwrap() {
+            let name = f
+                .as_str()
+                .unwrap()
+                .replace("figures/fig3_2", &format!("figures/../../{escape}"));
+            *f = serde_json::json!(name);
+        }
+    }
+    std::fs::write(p.path().join("evil2.json"), r.to_string()).unwrap();
+    let first = std::fs::read_dir(p.path().join("outputs/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".json"))
+        .min()
+        .unwrap();
+    let first = first.trim_end_matches(".json");
+    p.run(&["diff", first, "evil2.json", "--html", "cmp"]);
+    assert!(!outside.join(format!("{escape}.png")).exists());
+    assert!(!p.path().join(format!("{escape}.png")).exists());
+}
