@@ -656,8 +656,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
             let record = spike_pipe::engine::runs::find(&loc.outputs, &run)?;
-            let latest = spike_pipe::engine::runs::find(&loc.outputs, "latest")
-                .is_ok_and(|l| l.run_id == record.run_id);
+            let latest = spike_pipe::engine::runs::is_latest(&loc.outputs, &record);
             let claims = spike_pipe::report::claims(&loc.outputs, &loc.cache, &record, latest)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&claims)?);
@@ -727,8 +726,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
             if let Some(RunsCommand::Show { id }) = show {
                 let r = spike_pipe::engine::runs::find(&loc.outputs, &id)?;
-                let latest = spike_pipe::engine::runs::find(&loc.outputs, "latest")
-                    .is_ok_and(|l| l.run_id == r.run_id);
+                let latest = spike_pipe::engine::runs::is_latest(&loc.outputs, &r);
                 println!("run      {}", r.run_id);
                 println!("name     {}", r.name.as_deref().unwrap_or("-"));
                 println!(

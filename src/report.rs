@@ -11,34 +11,9 @@ use anyhow::{Context, Result};
 use crate::analysis::spikes::PAPER_RULE;
 use crate::engine::cache::write_atomic;
 use crate::engine::diff::{Metric, close};
-use crate::engine::runs::RunRecord;
+use crate::engine::runs::{RunRecord, published_file};
 use crate::stages::figure::{ClaimsFile, Verdict};
 use crate::table::{col_f64, col_str, read_parquet};
-
-/// Where a run's published file `figures/<name>` of stage entry `key` is: its copy in the cache
-/// (content-addressed, so later runs cannot have changed it), else, for the latest run only,
-/// `outputs/figures/<name>` (an older run's files there may have been replaced since).
-pub fn published_file(
-    outputs: &Path,
-    cache_root: &Path,
-    key: &str,
-    published: &str,
-    latest: bool,
-) -> Option<PathBuf> {
-    let name = published.trim_start_matches("figures/");
-    let cached = crate::engine::key::check_key(key)
-        .and_then(|()| crate::engine::cache::check_relative(name))
-        .ok()
-        .map(|()| {
-            cache_root
-                .join("entries")
-                .join(key)
-                .join(crate::engine::cache::PUBLISH_DIR)
-                .join(name)
-        })
-        .filter(|p| p.is_file());
-    cached.or_else(|| latest.then(|| outputs.join(published)))
-}
 
 /// The claims files a run published, in stage order: each from the run's own cache entry, or
 /// for the latest run from `outputs/figures/`.

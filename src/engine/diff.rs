@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::table::{col_opt_f64, col_str, read_parquet};
 
-use super::cache::{Cache, PUBLISH_DIR, check_relative};
+use super::cache::Cache;
 use super::runs::{self, RunRecord, changes};
 
 /// One side of a comparison: a run record and where its published files are.
@@ -43,20 +43,10 @@ impl Side {
         let mut files = BTreeMap::new();
         for s in &record.stages {
             for p in &s.published {
-                let name = p.trim_start_matches("figures/").to_string();
-                // A run record is a file anyone can edit: a key that is not one, or a name that
-                // leaves the figures directory, is not looked up.
-                let in_cache = cache
-                    .entry_dir(&s.key)
-                    .ok()
-                    .filter(|_| check_relative(&name).is_ok())
-                    .map(|d| d.join(PUBLISH_DIR).join(&name))
-                    .filter(|p| p.is_file());
-                let path = match in_cache {
-                    Some(p) => p,
-                    None => outputs.join(p),
-                };
-                files.insert(name, path);
+                // With the outputs fallback as before: this side may be an older run.
+                if let Some(path) = runs::published_file(outputs, cache.root(), &s.key, p, true) {
+                    files.insert(p.trim_start_matches("figures/").to_string(), path);
+                }
             }
         }
         Ok(Side {

@@ -129,6 +129,38 @@ pub fn machine() -> String {
     )
 }
 
+/// Where a run's published file `figures/<name>` of stage entry `key` is: its copy in the cache
+/// (content-addressed, so later runs cannot have changed it), else, with `outputs_too`,
+/// `outputs/figures/<name>` (right for the latest run only: later runs replace those files). A
+/// record is a file anyone can edit: a key that is not one, or a name that leaves the figures
+/// directory, is not looked up in the cache.
+pub fn published_file(
+    outputs: &Path,
+    cache_root: &Path,
+    key: &str,
+    published: &str,
+    outputs_too: bool,
+) -> Option<PathBuf> {
+    let name = published.trim_start_matches("figures/");
+    let cached = super::key::check_key(key)
+        .and_then(|()| super::cache::check_relative(name))
+        .ok()
+        .map(|()| {
+            cache_root
+                .join("entries")
+                .join(key)
+                .join(super::cache::PUBLISH_DIR)
+                .join(name)
+        })
+        .filter(|p| p.is_file());
+    cached.or_else(|| outputs_too.then(|| outputs.join(published)))
+}
+
+/// Whether `record` is the run `latest` points at.
+pub fn is_latest(outputs: &Path, record: &RunRecord) -> bool {
+    find(outputs, "latest").is_ok_and(|l| l.run_id == record.run_id)
+}
+
 pub fn runs_dir(outputs: &Path) -> PathBuf {
     outputs.join("runs")
 }
