@@ -199,14 +199,6 @@ pub fn downloaded(dir: &Path) -> Option<(String, String)> {
     Some((md5, files))
 }
 
-/// blake3 of a file's contents, streamed.
-pub fn blake3_file(path: &Path) -> Result<String> {
-    let mut hasher = blake3::Hasher::new();
-    let mut f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    std::io::copy(&mut f, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
-    Ok(hasher.finalize().to_hex().to_string())
-}
-
 /// How to get CIFAR-10 onto a machine without network.
 pub fn offline_help(data_dir: &Path) -> String {
     format!(
@@ -217,12 +209,14 @@ pub fn offline_help(data_dir: &Path) -> String {
 
 /// Downloads `url` into `data_dir`, checks its md5, and extracts the `.bin` batches and
 /// `batches.meta.txt` by streaming into `data_dir/cifar-10-batches-bin/`. Nothing is left in
-/// place unless everything succeeded. `progress(done, total)` sees the bytes downloaded.
+/// place unless everything succeeded. `progress(done, total)` sees the bytes downloaded; `hash`
+/// gives a file's blake3, for the marker's fingerprint of the extracted files.
 pub fn download(
     url: &str,
     md5: &str,
     data_dir: &Path,
     progress: &dyn Fn(u64, Option<u64>),
+    hash: &dyn Fn(&Path) -> Result<String>,
 ) -> Result<PathBuf> {
     fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let archive = data_dir.join(".cifar-10-binary.tar.gz.partial");
@@ -234,7 +228,7 @@ pub fn download(
                 "the archive downloaded from {url} has md5 {got}, expected {md5}: the download is corrupt or incomplete; try again"
             );
         }
-        extract(&archive, data_dir, md5)
+        extract(&archive, data_dir, md5, hash)
             .with_context(|| format!("extracting the archive downloaded from {url}"))
     })();
     fs::remove_file(&archive).ok();
@@ -261,7 +255,12 @@ fn file_md5(path: &Path) -> Result<String> {
 }
 
 /// Streams the gzip'd tar into a temporary directory, then renames it into place.
-fn extract(archive: &Path, data_dir: &Path, md5: &str) -> Result<PathBuf> {
+fn extract(
+    archive: &Path,
+    data_dir: &Path,
+    md5: &str,
+    hash: &dyn Fn(&Path) -> Result<String>,
+) -> Result<PathBuf> {
     let tmp = data_dir.join(format!(".{EXTRACTED_DIR}.tmp.{}", std::process::id()));
     let dest = data_dir.join(EXTRACTED_DIR);
     fs::remove_dir_all(&tmp).ok();
@@ -291,7 +290,7 @@ fn extract(archive: &Path, data_dir: &Path, md5: &str) -> Result<PathBuf> {
         if found == 0 {
             bail!("the archive holds no .bin batches");
         }
-        let files = fingerprint(&tmp, &|p| blake3_file(p))?;
+        let files = fingerprint(&tmp, hash)?;
         fs::write(
             tmp.join(MARKER),
             format!("{}\n{files}\n", md5.to_ascii_lowercase()),

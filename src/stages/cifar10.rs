@@ -6,6 +6,8 @@
 //! Artifacts: `train.parquet` and, when the source has test batches, `test.parquet`, with
 //! columns `label` (0-9) and `pixels` (3072 bytes: R, G, B planes of 32x32), in file order.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 
 use crate::config::{ParamSpec, Params};
@@ -76,12 +78,15 @@ impl StageKind for Cifar10 {
                     }
                     bar.set_position(done);
                 };
-                cifar10::download(url, p.str("md5")?, ctx.data_dir(), &show).with_context(|| {
-                    format!(
-                        "CIFAR-10 is not available locally and could not be downloaded; {}",
-                        cifar10::offline_help(ctx.data_dir())
-                    )
-                })?
+                let hash = |f: &Path| crate::engine::cache::hash_file(f).map(|(h, _)| h);
+                cifar10::download(url, p.str("md5")?, ctx.data_dir(), &show, &hash).with_context(
+                    || {
+                        format!(
+                            "CIFAR-10 is not available locally and could not be downloaded; {}",
+                            cifar10::offline_help(ctx.data_dir())
+                        )
+                    },
+                )?
             }
         };
         let source = Source::at(&dir).with_context(|| cifar10::offline_help(ctx.data_dir()))?;
