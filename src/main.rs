@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+use spike_pipe::engine::context::NumericEnv;
 use spike_pipe::engine::diff;
 use spike_pipe::engine::exec::NoHooks;
-use spike_pipe::engine::kind::NumericEnv;
 use spike_pipe::engine::remote::{Remote, RemoteConfig, RemoteHooks};
 use spike_pipe::engine::runs::Outcome;
 use spike_pipe::engine::slurm::{ExecutorConfig, JobCommand, Slurm};

@@ -7,11 +7,13 @@
 mod params;
 mod pipeline;
 mod suggest;
+mod typed;
 mod value;
 
 pub use params::{ParamError, ParamSpec, ParamType, check_params};
 pub use pipeline::{KindSchema, Override, Pipeline, StageDef, load, parse};
 pub use suggest::{closest, did_you_mean};
+pub use typed::{NoParams, ParamValue, StageParams, spec_of};
 pub use value::{Params, Value, encode_bytes, encode_params, params_from_json, params_to_json};
 
 use std::fmt;

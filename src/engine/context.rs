@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use polars::prelude::DataFrame;
 
-use crate::config::{Params, StageDef};
-use crate::table;
+use crate::config::{Params, StageDef, StageParams};
+use crate::table::{self, Table};
 
 use super::cache::{Manifest, PUBLISH_DIR, check_relative};
-use super::kind::NumericEnv;
 use super::progress::{Bar, Progress};
+
+/// What changes numbers beyond parameters (the backend); part of the key of numeric kinds.
+pub type NumericEnv = BTreeMap<String, String>;
 
 /// A finished upstream stage, as seen by the stage that needs it.
 #[derive(Clone, Debug)]
@@ -44,6 +46,11 @@ impl Input {
         }
     }
 
+    /// This input's parameters, as the struct its kind declares them with.
+    pub fn params<P: StageParams>(&self) -> Result<P> {
+        P::from_params(&self.params).with_context(|| format!("input `{}`", self.stage))
+    }
+
     /// Path of an artifact of this input; only files recorded in its manifest are available.
     pub fn file(&self, name: &str) -> Result<PathBuf> {
         if !self.files.iter().any(|f| f == name) {
@@ -64,6 +71,18 @@ impl Input {
     pub fn table(&self, name: &str) -> Result<DataFrame> {
         let path = self.file(&format!("{name}.parquet"))?;
         table::read_parquet(&path).with_context(|| format!("input `{}`", self.stage))
+    }
+
+    /// Reads a declared table from its file.
+    pub fn read<T: Table>(&self) -> Result<T> {
+        self.read_named(T::NAME)
+    }
+
+    /// Reads a declared table from `<name>.parquet` (for tables written under several names,
+    /// as the `train` and `test` splits of a dataset).
+    pub fn read_named<T: Table>(&self, name: &str) -> Result<T> {
+        T::from_frame(&self.table(name)?)
+            .with_context(|| format!("input `{}`, table `{name}`", self.stage))
     }
 
     pub fn read_json(&self, name: &str) -> Result<serde_json::Value> {
@@ -170,6 +189,16 @@ impl<'a> StageContext<'a> {
     /// Writes `<name>.parquet`.
     pub fn write_table(&self, name: &str, df: &mut DataFrame) -> Result<()> {
         table::write_parquet(&self.output_path(&format!("{name}.parquet"))?, df)
+    }
+
+    /// Writes a declared table to its file.
+    pub fn write<T: Table>(&self, table: &T) -> Result<()> {
+        self.write_named(T::NAME, table)
+    }
+
+    /// Writes a declared table to `<name>.parquet`.
+    pub fn write_named<T: Table>(&self, name: &str, table: &T) -> Result<()> {
+        self.write_table(name, &mut table.to_frame()?)
     }
 
     pub fn write_json(&self, name: &str, value: &serde_json::Value) -> Result<()> {

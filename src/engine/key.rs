@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{Params, encode_bytes, encode_params};
 
-use super::kind::NumericEnv;
+use super::context::NumericEnv;
 
 /// Checks that `key` is a stage key (exactly 32 lowercase hex digits, the first half of a blake3
 /// hash) before it names a path: a key read from a remote, a manifest, a run record or the

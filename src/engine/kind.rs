@@ -4,27 +4,82 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::config::{ParamSpec, Params};
+use anyhow::Result;
+
+use crate::config::{ParamSpec, Params, StageParams};
 
 use super::context::StageContext;
 
-pub trait StageKind: Send + Sync {
+/// A stage kind, declared once: its name, version, doc, typed parameters (whose declaration
+/// also validates `pipeline.yaml` and documents the kind) and what it computes. The engine
+/// sees every kind through [`StageKind`], which this trait implements.
+pub trait Kind: Send + Sync + 'static {
     /// The name used as `kind:` in `pipeline.yaml`.
-    fn name(&self) -> &'static str;
+    const NAME: &'static str;
     /// Bumped whenever the kind's results change meaning; part of every key.
+    const VERSION: u32;
+    const DOC: &'static str;
+    /// Whether results depend on the numeric environment (backend); if so it is part of the key.
+    const NUMERIC: bool = false;
+    type Params: StageParams;
+    /// What `run` returns beyond the artifacts it wrote: `()`, or something the kind's output
+    /// type publishes (a figure) in one place.
+    type Output: Output<Self::Params>;
+
+    /// A fingerprint of data this stage imports from outside the pipeline (a local dataset),
+    /// computed when the key is, and part of it. Most kinds import nothing.
+    fn external(&self, _params: &Self::Params, _ext: &External) -> Result<Option<String>> {
+        Ok(None)
+    }
+    fn run(&self, params: &Self::Params, ctx: &mut StageContext) -> Result<Self::Output>;
+}
+
+/// The last step of every stage of a kind, after `run`.
+pub trait Output<P> {
+    fn finish(self, params: &P, ctx: &StageContext) -> Result<()>;
+}
+
+impl<P> Output<P> for () {
+    fn finish(self, _params: &P, _ctx: &StageContext) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A stage kind as the engine uses it (object-safe; implemented by every [`Kind`]).
+pub trait StageKind: Send + Sync {
+    fn name(&self) -> &'static str;
     fn version(&self) -> u32;
     fn doc(&self) -> &'static str;
     fn params(&self) -> Vec<ParamSpec>;
-    /// Whether results depend on the numeric environment (backend); if so it is part of the key.
+    fn numeric(&self) -> bool;
+    /// `params` are validated against [`StageKind::params`].
+    fn external(&self, params: &Params, ext: &External) -> Result<Option<String>>;
+    fn run(&self, ctx: &mut StageContext) -> Result<()>;
+}
+
+impl<K: Kind> StageKind for K {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+    fn version(&self) -> u32 {
+        K::VERSION
+    }
+    fn doc(&self) -> &'static str {
+        K::DOC
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        K::Params::specs()
+    }
     fn numeric(&self) -> bool {
-        false
+        K::NUMERIC
     }
-    /// A fingerprint of data this stage imports from outside the pipeline (a local dataset),
-    /// computed when the key is, and part of it. Most kinds import nothing.
-    fn external(&self, _params: &Params, _ext: &External) -> anyhow::Result<Option<String>> {
-        Ok(None)
+    fn external(&self, params: &Params, ext: &External) -> Result<Option<String>> {
+        Kind::external(self, &K::Params::from_params(params)?, ext)
     }
-    fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()>;
+    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+        let params = K::Params::from_params(ctx.params)?;
+        Kind::run(self, &params, ctx)?.finish(&params, ctx)
+    }
 }
 
 /// What a kind may look at when fingerprinting external data.
@@ -35,7 +90,7 @@ pub struct External<'a> {
 }
 
 impl<'a> External<'a> {
-    pub fn new(data_dir: &'a Path, hash: &'a dyn Fn(&Path) -> anyhow::Result<String>) -> Self {
+    pub fn new(data_dir: &'a Path, hash: &'a dyn Fn(&Path) -> Result<String>) -> Self {
         External { data_dir, hash }
     }
     /// blake3 of a file's content (memoised by size and mtime).
@@ -98,104 +153,5 @@ impl crate::config::KindSchema for Registry {
     }
     fn kind_params(&self, kind: &str) -> Option<Vec<ParamSpec>> {
         self.get(kind).map(|k| k.params())
-    }
-}
-
-/// What changes numbers beyond parameters (the backend); part of the key of numeric kinds.
-pub type NumericEnv = BTreeMap<String, String>;
-
-/// Typed access to validated parameters (the schema guarantees presence and type, so a failure
-/// here is a bug in a stage kind's schema, reported as such).
-pub trait ParamsExt {
-    fn f64(&self, name: &str) -> anyhow::Result<f64>;
-    fn i64(&self, name: &str) -> anyhow::Result<i64>;
-    fn usize(&self, name: &str) -> anyhow::Result<usize>;
-    fn str(&self, name: &str) -> anyhow::Result<&str>;
-    fn bool(&self, name: &str) -> anyhow::Result<bool>;
-    fn f64s(&self, name: &str) -> anyhow::Result<Vec<f64>>;
-    fn usizes(&self, name: &str) -> anyhow::Result<Vec<usize>>;
-    fn strs(&self, name: &str) -> anyhow::Result<Vec<String>>;
-    fn is_null(&self, name: &str) -> bool;
-    fn opt_f64(&self, name: &str) -> anyhow::Result<Option<f64>>;
-    fn opt_usize(&self, name: &str) -> anyhow::Result<Option<usize>>;
-    fn opt_str(&self, name: &str) -> anyhow::Result<Option<&str>>;
-}
-
-fn get<'a>(p: &'a Params, name: &str) -> anyhow::Result<&'a crate::config::Value> {
-    p.get(name)
-        .ok_or_else(|| anyhow::anyhow!("parameter `{name}` missing (stage kind schema bug)"))
-}
-
-fn wrong(name: &str, want: &str, v: &crate::config::Value) -> anyhow::Error {
-    anyhow::anyhow!("parameter `{name}`: expected {want}, got `{v}` (stage kind schema bug)")
-}
-
-impl ParamsExt for Params {
-    fn f64(&self, name: &str) -> anyhow::Result<f64> {
-        let v = get(self, name)?;
-        v.as_f64().ok_or_else(|| wrong(name, "a number", v))
-    }
-    fn i64(&self, name: &str) -> anyhow::Result<i64> {
-        let v = get(self, name)?;
-        v.as_i64().ok_or_else(|| wrong(name, "an integer", v))
-    }
-    fn usize(&self, name: &str) -> anyhow::Result<usize> {
-        let i = self.i64(name)?;
-        usize::try_from(i)
-            .map_err(|_| anyhow::anyhow!("parameter `{name}` must not be negative, got {i}"))
-    }
-    fn str(&self, name: &str) -> anyhow::Result<&str> {
-        let v = get(self, name)?;
-        v.as_str().ok_or_else(|| wrong(name, "a string", v))
-    }
-    fn bool(&self, name: &str) -> anyhow::Result<bool> {
-        let v = get(self, name)?;
-        v.as_bool().ok_or_else(|| wrong(name, "a boolean", v))
-    }
-    fn f64s(&self, name: &str) -> anyhow::Result<Vec<f64>> {
-        let v = get(self, name)?;
-        v.as_list()
-            .and_then(|l| l.iter().map(|x| x.as_f64()).collect())
-            .ok_or_else(|| wrong(name, "a list of numbers", v))
-    }
-    fn usizes(&self, name: &str) -> anyhow::Result<Vec<usize>> {
-        let v = get(self, name)?;
-        v.as_list()
-            .and_then(|l| {
-                l.iter()
-                    .map(|x| x.as_i64().and_then(|i| usize::try_from(i).ok()))
-                    .collect()
-            })
-            .ok_or_else(|| wrong(name, "a list of non-negative integers", v))
-    }
-    fn strs(&self, name: &str) -> anyhow::Result<Vec<String>> {
-        let v = get(self, name)?;
-        v.as_list()
-            .and_then(|l| l.iter().map(|x| x.as_str().map(str::to_string)).collect())
-            .ok_or_else(|| wrong(name, "a list of strings", v))
-    }
-    fn is_null(&self, name: &str) -> bool {
-        matches!(self.get(name), None | Some(crate::config::Value::Null))
-    }
-    fn opt_f64(&self, name: &str) -> anyhow::Result<Option<f64>> {
-        if self.is_null(name) {
-            Ok(None)
-        } else {
-            self.f64(name).map(Some)
-        }
-    }
-    fn opt_usize(&self, name: &str) -> anyhow::Result<Option<usize>> {
-        if self.is_null(name) {
-            Ok(None)
-        } else {
-            self.usize(name).map(Some)
-        }
-    }
-    fn opt_str(&self, name: &str) -> anyhow::Result<Option<&str>> {
-        if self.is_null(name) {
-            Ok(None)
-        } else {
-            self.str(name).map(Some)
-        }
     }
 }

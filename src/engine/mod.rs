@@ -24,8 +24,9 @@ use anyhow::{Context, Result};
 
 use crate::config::{self, Pipeline};
 use cache::Cache;
+use context::NumericEnv;
 use exec::{CacheHooks, ExecOptions};
-use kind::{NumericEnv, Registry};
+use kind::Registry;
 use plan::Plan;
 use progress::Progress;
 use runs::{Outcome, RunRecord, StageRun};

@@ -8,8 +8,9 @@ use anyhow::{Result, bail};
 use crate::config::{Pipeline, StageDef, did_you_mean, params_to_json};
 
 use super::cache::{Cache, Validity};
+use super::context::NumericEnv;
 use super::key::stage_key;
-use super::kind::{External, NumericEnv, Registry};
+use super::kind::{External, Registry};
 use super::runs::{InputRef, Outcome, StageRun, changes};
 
 #[derive(Clone, Debug)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Value, params_from_json};
 
 use super::cache::write_atomic;
-use super::kind::NumericEnv;
+use super::context::NumericEnv;
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

@@ -11,21 +11,15 @@ use burn::backend::{Backend, FloatDType, TensorData, read_sync};
 
 pub use burn::backend::Flex;
 
-/// Floating-point precision of a computation (a stage parameter).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Precision {
-    F32,
-    F64,
+crate::choice_enum! {
+    /// Floating-point precision of a computation (a stage parameter).
+    pub enum Precision {
+        F32 = "f32",
+        F64 = "f64",
+    }
 }
 
 impl Precision {
-    pub fn parse(s: &str) -> Result<Precision> {
-        match s {
-            "f32" => Ok(Precision::F32),
-            "f64" => Ok(Precision::F64),
-            _ => bail!("unknown dtype `{s}` (use f32 or f64)"),
-        }
-    }
     pub fn dtype(self) -> FloatDType {
         match self {
             Precision::F32 => FloatDType::F32,

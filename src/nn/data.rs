@@ -87,23 +87,17 @@ impl Data {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Loss {
-    Mse,
-    HalfMse,
-    CrossEntropy,
+crate::choice_enum! {
+    pub enum Loss {
+        /// Mean over all output elements of (f - y)^2.
+        Mse = "mse",
+        /// Half of `mse`.
+        HalfMse = "half_mse",
+        CrossEntropy = "cross_entropy",
+    }
 }
 
 impl Loss {
-    pub fn parse(name: &str) -> Result<Loss> {
-        Ok(match name {
-            "mse" => Loss::Mse,
-            "half_mse" => Loss::HalfMse,
-            "cross_entropy" => Loss::CrossEntropy,
-            _ => bail!("unknown loss `{name}` (mse, half_mse, cross_entropy)"),
-        })
-    }
-
     /// The loss of outputs `f: [n, d]` against targets `y: [n, d]`.
     pub fn apply<B: Backend>(self, f: FloatTensor<B>, y: FloatTensor<B>) -> FloatTensor<B> {
         match self {

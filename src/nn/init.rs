@@ -41,15 +41,6 @@ pub enum Init {
 }
 
 impl Init {
-    pub fn parse(name: &str, gamma: f64) -> anyhow::Result<Init> {
-        Ok(match name {
-            "gaussian" => Init::Gaussian { gamma },
-            "xavier" => Init::Xavier,
-            "kaiming" => Init::Kaiming,
-            _ => anyhow::bail!("unknown init `{name}` (gaussian, xavier, kaiming)"),
-        })
-    }
-
     pub fn sample(&self, arch: &Arch, block: &Block, rng: &mut SeededRng) -> Vec<f64> {
         let n = block.len();
         match (self, block.role) {

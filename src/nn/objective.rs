@@ -37,6 +37,25 @@ pub enum HvpMethod {
     CentralDifference { rel_eps: f64 },
 }
 
+crate::choice_enum! {
+    /// How Hessian-vector products are computed (a stage parameter).
+    pub enum Hvp {
+        /// Nested autodiff.
+        Exact = "exact",
+        /// Central differences of gradients (f64).
+        Central = "central",
+    }
+}
+
+impl Hvp {
+    pub fn method(self) -> HvpMethod {
+        match self {
+            Hvp::Exact => HvpMethod::Exact,
+            Hvp::Central => HvpMethod::CentralDifference { rel_eps: 1e-5 },
+        }
+    }
+}
+
 impl HvpMethod {
     pub fn name(&self) -> String {
         match self {

@@ -57,17 +57,28 @@ pub enum Activation {
     LeakyRelu(f64),
 }
 
-impl Activation {
-    pub fn parse(name: &str, leaky_slope: f64) -> anyhow::Result<Activation> {
-        Ok(match name {
-            "tanh" => Activation::Tanh,
-            "relu" => Activation::Relu,
-            "sigmoid" => Activation::Sigmoid,
-            "leaky_relu" => Activation::LeakyRelu(leaky_slope),
-            _ => anyhow::bail!("unknown activation `{name}` (tanh, relu, sigmoid, leaky_relu)"),
-        })
+crate::choice_enum! {
+    /// An activation by name (the slope of leaky ReLU is a parameter of its own).
+    pub enum ActivationName {
+        Tanh = "tanh",
+        Relu = "relu",
+        Sigmoid = "sigmoid",
+        LeakyRelu = "leaky_relu",
     }
+}
 
+impl ActivationName {
+    pub fn with_slope(self, leaky_slope: f64) -> Activation {
+        match self {
+            ActivationName::Tanh => Activation::Tanh,
+            ActivationName::Relu => Activation::Relu,
+            ActivationName::Sigmoid => Activation::Sigmoid,
+            ActivationName::LeakyRelu => Activation::LeakyRelu(leaky_slope),
+        }
+    }
+}
+
+impl Activation {
     pub fn apply<B: Backend>(self, x: FloatTensor<B>, order: Order) -> FloatTensor<B> {
         match self {
             Activation::Tanh => B::float_tanh(x),

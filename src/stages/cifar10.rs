@@ -10,47 +10,56 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::config::{ParamSpec, Params};
 use crate::datasets::cifar10::{self, Images, Location, Source};
 use crate::engine::context::StageContext;
-use crate::engine::kind::{External, ParamsExt, StageKind};
-use crate::table::TableBuilder;
+use crate::engine::kind::{External, Kind};
 
 pub struct Cifar10;
 
-fn table(images: &Images) -> Result<polars::prelude::DataFrame> {
-    TableBuilder::new()
-        .i64("label", images.labels.iter().map(|&l| l as i64).collect())
-        .u8_lists(
-            "pixels",
-            (0..images.len())
-                .map(|i| images.image(i).to_vec())
-                .collect(),
-        )
-        .build()
+crate::table_schema! {
+    /// CIFAR-10 images as imported: `label` (0-9) and `pixels` (3072 bytes: R, G, B planes of
+    /// 32x32), in file order; written as `train` and `test`.
+    pub struct CifarImages in "train" {
+        pub label: Vec<i64>,
+        pub pixels: Vec<Vec<u8>>,
+    }
 }
 
-impl StageKind for Cifar10 {
-    fn name(&self) -> &'static str {
-        "cifar10"
+impl CifarImages {
+    fn of(images: &Images) -> CifarImages {
+        CifarImages {
+            label: images.labels.iter().map(|&l| l as i64).collect(),
+            pixels: (0..images.len())
+                .map(|i| images.image(i).to_vec())
+                .collect(),
+        }
     }
-    fn version(&self) -> u32 {
-        1
+}
+
+crate::stage_params! {
+    pub struct Cifar10Params {
+        /// local copy: a directory of .bin batches or one .bin file (SPIKE_CIFAR10_DIR and
+        /// --cifar10-dir take precedence)
+        pub path: Option<String>,
+        /// the official binary archive
+        pub url: String = cifar10::OFFICIAL_URL.to_string(),
+        /// the archive's published md5
+        pub md5: String = cifar10::OFFICIAL_MD5.to_string(),
     }
-    fn doc(&self) -> &'static str {
-        "CIFAR-10 from a local copy or the official download, as Parquet tables"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::str("path", "local copy: a directory of .bin batches or one .bin file (SPIKE_CIFAR10_DIR and --cifar10-dir take precedence)").optional(),
-            ParamSpec::str("url", "the official binary archive").default(cifar10::OFFICIAL_URL),
-            ParamSpec::str("md5", "the archive's published md5").default(cifar10::OFFICIAL_MD5),
-        ]
-    }
-    fn external(&self, p: &Params, ext: &External) -> Result<Option<String>> {
+}
+
+impl Kind for Cifar10 {
+    const NAME: &'static str = "cifar10";
+    const VERSION: u32 = 1;
+    const DOC: &'static str =
+        "CIFAR-10 from a local copy or the official download, as Parquet tables";
+    type Params = Cifar10Params;
+    type Output = ();
+
+    fn external(&self, p: &Cifar10Params, ext: &External) -> Result<Option<String>> {
         Ok(Some(
-            match cifar10::locate(p.opt_str("path")?, ext.data_dir) {
-                Location::Download => format!("download md5 {}", p.str("md5")?),
+            match cifar10::locate(p.path.as_deref(), ext.data_dir) {
+                Location::Download => format!("download md5 {}", &p.md5),
                 Location::Local(dir) => {
                     // The download's key only while the files are still the ones extracted
                     // from it: an edited batch gets the key of what it now holds.
@@ -65,12 +74,11 @@ impl StageKind for Cifar10 {
             },
         ))
     }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
-        let dir = match cifar10::locate(p.opt_str("path")?, ctx.data_dir()) {
+    fn run(&self, p: &Cifar10Params, ctx: &mut StageContext) -> Result<()> {
+        let dir = match cifar10::locate(p.path.as_deref(), ctx.data_dir()) {
             Location::Local(dir) => dir,
             Location::Download => {
-                let url = p.str("url")?;
+                let url = &p.url;
                 let bar = ctx.progress(0, "bytes");
                 let show = |done: u64, total: Option<u64>| {
                     if let Some(t) = total {
@@ -79,14 +87,12 @@ impl StageKind for Cifar10 {
                     bar.set_position(done);
                 };
                 let hash = |f: &Path| crate::engine::cache::hash_file(f).map(|(h, _)| h);
-                cifar10::download(url, p.str("md5")?, ctx.data_dir(), &show, &hash).with_context(
-                    || {
-                        format!(
-                            "CIFAR-10 is not available locally and could not be downloaded; {}",
-                            cifar10::offline_help(ctx.data_dir())
-                        )
-                    },
-                )?
+                cifar10::download(url, &p.md5, ctx.data_dir(), &show, &hash).with_context(|| {
+                    format!(
+                        "CIFAR-10 is not available locally and could not be downloaded; {}",
+                        cifar10::offline_help(ctx.data_dir())
+                    )
+                })?
             }
         };
         let source = Source::at(&dir).with_context(|| cifar10::offline_help(ctx.data_dir()))?;
@@ -97,9 +103,9 @@ impl StageKind for Cifar10 {
             test.as_ref().map_or(0, Images::len),
             dir.display()
         ));
-        ctx.write_table("train", &mut table(&train)?)?;
+        ctx.write_named("train", &CifarImages::of(&train))?;
         if let Some(test) = test {
-            ctx.write_table("test", &mut table(&test)?)?;
+            ctx.write_named("test", &CifarImages::of(&test))?;
         }
         Ok(())
     }

@@ -9,18 +9,72 @@
 
 use anyhow::{Result, bail};
 
-use crate::config::ParamSpec;
 use crate::engine::context::{Input, StageContext};
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::nn::init::SeededRng;
-use crate::table::{TableBuilder, col_i64, col_u8_lists};
+
+use super::cifar10::CifarImages;
 
 use super::data::CLASSES;
 
 pub struct Cifar10Subset;
 
+crate::choice_enum! {
+    /// How a subset is chosen.
+    pub enum Selection {
+        /// The first N in the official order.
+        First = "first",
+        /// N/10 per class, drawn with the seed.
+        Balanced = "balanced",
+    }
+}
+
+crate::choice_enum! {
+    pub enum Standardize {
+        None = "none",
+        PerChannel = "per_channel",
+        PerPixel = "per_pixel",
+    }
+}
+
+crate::choice_enum! {
+    pub enum Targets {
+        Onehot = "onehot",
+        Index = "index",
+    }
+}
+
+crate::table_schema! {
+    /// A preprocessed image split (`train` or `test`): `label` (0-9), `pixels` (3072 floats,
+    /// R, G, B planes) and, for one-hot targets, `target` (10 floats).
+    pub struct SubsetImages in "train" {
+        pub label: Vec<i64>,
+        pub pixels: Vec<Vec<f32>>,
+        pub target: Option<Vec<Vec<f32>>>,
+    }
+}
+
+crate::stage_params! {
+    pub struct Cifar10SubsetParams {
+        /// number of training images
+        pub n_train: usize; range(1.0, 50_000.0),
+        /// first N in the official order, or N/10 per class
+        pub train_selection: Selection = Selection::First,
+        /// number of test images (0: none)
+        pub n_test: usize = 0; range(0.0, 10_000.0),
+        /// how test images are chosen
+        pub test_selection: Selection = Selection::First,
+        /// seed of balanced selections
+        pub seed: u64 = 0; range(0.0, 9.0e15),
+        /// after scaling to [0, 1]; statistics of the training subset
+        pub standardize: Standardize = Standardize::PerChannel,
+        /// one-hot rows (MSE) or class indices only (cross-entropy)
+        pub targets: Targets = Targets::Onehot,
+    }
+}
+
 /// Indices of the selected examples, in the source's order.
-pub fn select(labels: &[i64], n: usize, how: &str, seed: u64) -> Result<Vec<usize>> {
+pub fn select(labels: &[i64], n: usize, how: Selection, seed: u64) -> Result<Vec<usize>> {
     if n > labels.len() {
         bail!(
             "asks for {n} images but the source has only {}",
@@ -28,8 +82,8 @@ pub fn select(labels: &[i64], n: usize, how: &str, seed: u64) -> Result<Vec<usiz
         );
     }
     match how {
-        "first" => Ok((0..n).collect()),
-        "balanced" => {
+        Selection::First => Ok((0..n).collect()),
+        Selection::Balanced => {
             let mut rng = SeededRng::new(seed);
             let mut chosen = Vec::with_capacity(n);
             for class in 0..CLASSES {
@@ -52,7 +106,6 @@ pub fn select(labels: &[i64], n: usize, how: &str, seed: u64) -> Result<Vec<usiz
             chosen.sort_unstable();
             Ok(chosen)
         }
-        _ => bail!("unknown selection `{how}` (first, balanced)"),
     }
 }
 
@@ -81,76 +134,32 @@ pub fn statistics(pixels: &[&[u8]], per_pixel: bool) -> (Vec<f64>, Vec<f64>) {
 }
 
 fn source(input: &Input, split: &str) -> Result<(Vec<i64>, Vec<Vec<u8>>)> {
-    let df = input.table(split)?;
-    Ok((col_i64(&df, "label")?, col_u8_lists(&df, "pixels")?))
+    let t: CifarImages = input.read_named(split)?;
+    Ok((t.label, t.pixels))
 }
 
-impl StageKind for Cifar10Subset {
-    fn name(&self) -> &'static str {
-        "cifar10_subset"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn doc(&self) -> &'static str {
-        "A CIFAR-10 subset (first N or class-balanced), scaled and standardised"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::int("n_train", "number of training images").range(1.0, 50_000.0),
-            ParamSpec::choice(
-                "train_selection",
-                &["first", "balanced"],
-                "first N in the official order, or N/10 per class",
-            )
-            .default("first"),
-            ParamSpec::int("n_test", "number of test images (0: none)")
-                .range(0.0, 10_000.0)
-                .default(0i64),
-            ParamSpec::choice(
-                "test_selection",
-                &["first", "balanced"],
-                "how test images are chosen",
-            )
-            .default("first"),
-            ParamSpec::int("seed", "seed of balanced selections")
-                .range(0.0, 9.0e15)
-                .default(0i64),
-            ParamSpec::choice(
-                "standardize",
-                &["none", "per_channel", "per_pixel"],
-                "after scaling to [0, 1]; statistics of the training subset",
-            )
-            .default("per_channel"),
-            ParamSpec::choice(
-                "targets",
-                &["onehot", "index"],
-                "one-hot rows (MSE) or class indices only (cross-entropy)",
-            )
-            .default("onehot"),
-        ]
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
+impl Kind for Cifar10Subset {
+    const NAME: &'static str = "cifar10_subset";
+    const VERSION: u32 = 1;
+    const DOC: &'static str =
+        "A CIFAR-10 subset (first N or class-balanced), scaled and standardised";
+    type Params = Cifar10SubsetParams;
+    type Output = ();
+
+    fn run(&self, p: &Cifar10SubsetParams, ctx: &mut StageContext) -> Result<()> {
         let src = ctx.input("source")?;
-        let seed = p.i64("seed")? as u64;
+        let seed = p.seed;
         let (labels, pixels) = source(src, "train")?;
-        let train_idx = select(
-            &labels,
-            p.usize("n_train")?,
-            p.str("train_selection")?,
-            seed,
-        )
-        .map_err(|e| {
+        let train_idx = select(&labels, p.n_train, p.train_selection, seed).map_err(|e| {
             anyhow::anyhow!(
                 "training subset: {e}; point SPIKE_CIFAR10_DIR at a larger copy or lower n_train"
             )
         })?;
-        let mode = p.str("standardize")?;
+        let mode = p.standardize;
         let chosen: Vec<&[u8]> = train_idx.iter().map(|&i| pixels[i].as_slice()).collect();
         let (mean, std) = match mode {
-            "none" => (vec![0.0; 3], vec![1.0; 3]),
-            m => statistics(&chosen, m == "per_pixel"),
+            Standardize::None => (vec![0.0; 3], vec![1.0; 3]),
+            m => statistics(&chosen, m == Standardize::PerPixel),
         };
         if std.contains(&0.0) {
             bail!(
@@ -167,28 +176,26 @@ impl StageKind for Cifar10Subset {
                 })
                 .collect()
         };
-        let onehot = p.str("targets")? == "onehot";
+        let onehot = p.targets == Targets::Onehot;
         let write = |name: &str, labels: &[i64], rows: Vec<&[u8]>| -> Result<()> {
-            let mut t = TableBuilder::new()
-                .i64("label", labels.to_vec())
-                .f32_lists("pixels", rows.iter().map(|r| transform(r)).collect());
-            if onehot {
-                t = t.f32_lists(
-                    "target",
+            let t = SubsetImages {
+                label: labels.to_vec(),
+                pixels: rows.iter().map(|r| transform(r)).collect(),
+                target: onehot.then(|| {
                     labels
                         .iter()
                         .map(|&l| (0..CLASSES).map(|c| f32::from(c as i64 == l)).collect())
-                        .collect(),
-                );
-            }
-            ctx.write_table(name, &mut t.build()?)
+                        .collect()
+                }),
+            };
+            ctx.write_named(name, &t)
         };
         let train_labels: Vec<i64> = train_idx.iter().map(|&i| labels[i]).collect();
         write("train", &train_labels, chosen)?;
         let mut counts = vec![0usize; CLASSES];
         train_labels.iter().for_each(|&l| counts[l as usize] += 1);
 
-        let n_test = p.usize("n_test")?;
+        let n_test = p.n_test;
         let mut test_counts = vec![0usize; CLASSES];
         if n_test > 0 {
             if !src.has("test.parquet") {
@@ -198,7 +205,7 @@ impl StageKind for Cifar10Subset {
                 );
             }
             let (tl, tp) = source(src, "test")?;
-            let idx = select(&tl, n_test, p.str("test_selection")?, seed)
+            let idx = select(&tl, n_test, p.test_selection, seed)
                 .map_err(|e| anyhow::anyhow!("test subset: {e}"))?;
             let labels: Vec<i64> = idx.iter().map(|&i| tl[i]).collect();
             labels.iter().for_each(|&l| test_counts[l as usize] += 1);
@@ -211,7 +218,7 @@ impl StageKind for Cifar10Subset {
         ctx.write_json(
             "stats.json",
             &serde_json::json!({
-                "standardize": mode,
+                "standardize": mode.as_str(),
                 "mean": if per_pixel { serde_json::Value::Null } else { mean.clone().into() },
                 "std": if per_pixel { serde_json::Value::Null } else { std.clone().into() },
                 "train_class_counts": counts,
@@ -228,15 +235,18 @@ mod tests {
     #[test]
     fn balanced_selection_is_balanced_and_seeded() {
         let labels: Vec<i64> = (0..1000).map(|i| (i * 7 % 10) as i64).collect();
-        let a = select(&labels, 95, "balanced", 1).unwrap();
+        let a = select(&labels, 95, Selection::Balanced, 1).unwrap();
         let mut counts = [0; 10];
         a.iter().for_each(|&i| counts[labels[i] as usize] += 1);
         assert_eq!(counts, [10, 10, 10, 10, 10, 9, 9, 9, 9, 9]);
-        assert_eq!(a, select(&labels, 95, "balanced", 1).unwrap());
-        assert_ne!(a, select(&labels, 95, "balanced", 2).unwrap());
+        assert_eq!(a, select(&labels, 95, Selection::Balanced, 1).unwrap());
+        assert_ne!(a, select(&labels, 95, Selection::Balanced, 2).unwrap());
         assert!(a.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(select(&labels, 5, "first", 0).unwrap(), vec![0, 1, 2, 3, 4]);
-        assert!(select(&labels, 1001, "first", 0).is_err());
+        assert_eq!(
+            select(&labels, 5, Selection::First, 0).unwrap(),
+            vec![0, 1, 2, 3, 4]
+        );
+        assert!(select(&labels, 1001, Selection::First, 0).is_err());
     }
 
     #[test]

@@ -10,80 +10,81 @@
 use anyhow::{Result, bail};
 
 use crate::analysis::condensation::{network_variances, neurons};
-use crate::config::ParamSpec;
+use crate::config::NoParams;
 use crate::engine::context::StageContext;
-use crate::engine::kind::StageKind;
+use crate::engine::kind::Kind;
 use crate::nn::model::Arch;
-use crate::table::TableBuilder;
 
-use super::train::{ModelSpec, checkpoints};
+use super::train::{ModelSpec, TrainParams, checkpoints};
 
 pub struct Condensation;
 
-impl StageKind for Condensation {
-    fn name(&self) -> &'static str {
-        "condensation"
+crate::table_schema! {
+    /// The condensed variance at every checkpoint.
+    pub struct VarianceTable in "variance" {
+        pub epoch: Vec<i64>,
+        /// V of Definition 5.2.
+        pub v_cond: Vec<f64>,
+        /// The r-weighted mean orientation of Definition 5.1.
+        pub mean_direction: Vec<f64>,
+        pub v_cond_circular: Vec<f64>,
+        pub mean_direction_circular: Vec<f64>,
+        /// Share of the weight within 0.1 rad of w = 0 (where the paper's theta jumps).
+        pub near_vertical: Vec<f64>,
     }
-    fn version(&self) -> u32 {
-        2
+}
+
+crate::table_schema! {
+    /// Per-neuron features at the first and last checkpoint.
+    pub struct FeatureTable in "features" {
+        pub epoch: Vec<i64>,
+        pub neuron: Vec<i64>,
+        pub orientation: Vec<f64>,
+        pub magnitude: Vec<f64>,
+        pub output: Vec<f64>,
+        pub amplitude: Vec<f64>,
     }
-    fn doc(&self) -> &'static str {
-        "Condensed variance per checkpoint (the paper's Definition 5.2 and a circular variant) and neuron features of a two-layer net"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![]
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+}
+
+impl Kind for Condensation {
+    const NAME: &'static str = "condensation";
+    const VERSION: u32 = 2;
+    const DOC: &'static str = "Condensed variance per checkpoint (the paper's Definition 5.2 and a circular variant) and neuron features of a two-layer net";
+    type Params = NoParams;
+    type Output = ();
+
+    fn run(&self, _: &NoParams, ctx: &mut StageContext) -> Result<()> {
         let train = ctx.input("train")?;
-        let Arch::Fnn { width, .. } = ModelSpec::from_params(&train.params)?.arch else {
+        let params: TrainParams = train.params()?;
+        let Arch::Fnn { width, .. } = ModelSpec::from_params(&params.model)?.arch else {
             bail!(
                 "`{}` is not a two-layer net with 1-D input; condensation is defined for those",
                 train.stage
             );
         };
         let ck = checkpoints(train)?;
-        let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut v = VarianceTable::default();
         for (epoch, _, theta) in &ck {
-            let v = network_variances(theta, width);
-            cols.0.push(*epoch as i64);
-            cols.1.push(v.paper.1);
-            cols.2.push(v.paper.0);
-            cols.3.push(v.circular.1);
-            cols.4.push(v.circular.0);
-            cols.5.push(v.near_vertical);
+            let n = network_variances(theta, width);
+            v.epoch.push(*epoch as i64);
+            v.v_cond.push(n.paper.1);
+            v.mean_direction.push(n.paper.0);
+            v.v_cond_circular.push(n.circular.1);
+            v.mean_direction_circular.push(n.circular.0);
+            v.near_vertical.push(n.near_vertical);
         }
-        ctx.write_table(
-            "variance",
-            &mut TableBuilder::new()
-                .i64("epoch", cols.0)
-                .f64("v_cond", cols.1)
-                .f64("mean_direction", cols.2)
-                .f64("v_cond_circular", cols.3)
-                .f64("mean_direction_circular", cols.4)
-                .f64("near_vertical", cols.5)
-                .build()?,
-        )?;
-        let mut t = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        ctx.write(&v)?;
+        let mut f = FeatureTable::default();
         for c in [ck.first(), ck.last()].into_iter().flatten() {
             for (j, n) in neurons(&c.2, width).iter().enumerate() {
-                t.0.push(c.0 as i64);
-                t.1.push(j as i64);
-                t.2.push(n.orientation);
-                t.3.push(n.magnitude);
-                t.4.push(n.output);
-                t.5.push(n.amplitude);
+                f.epoch.push(c.0 as i64);
+                f.neuron.push(j as i64);
+                f.orientation.push(n.orientation);
+                f.magnitude.push(n.magnitude);
+                f.output.push(n.output);
+                f.amplitude.push(n.amplitude);
             }
         }
-        ctx.write_table(
-            "features",
-            &mut TableBuilder::new()
-                .i64("epoch", t.0)
-                .i64("neuron", t.1)
-                .f64("orientation", t.2)
-                .f64("magnitude", t.3)
-                .f64("output", t.4)
-                .f64("amplitude", t.5)
-                .build()?,
-        )
+        ctx.write(&f)
     }
 }

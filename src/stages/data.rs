@@ -3,9 +3,10 @@
 
 use anyhow::{Result, bail};
 
+use super::cifar10_subset::SubsetImages;
+use super::dataset_1d::Points;
 use crate::engine::context::Input;
 use crate::nn::data::Data;
-use crate::table::{col_f64, col_f64_lists, col_i64};
 
 pub const CLASSES: usize = 10;
 
@@ -18,11 +19,17 @@ pub fn load(input: &Input, split: &str) -> Result<Data> {
         .map(|s| s.to_string())
         .collect();
     if names.iter().any(|n| n == "x") {
-        return Ok(Data::regression(&col_f64(&df, "x")?, &col_f64(&df, "y")?));
+        let points: Points = input.read_named(split)?;
+        return Ok(Data::regression(&points.x, &points.y));
     }
     if names.iter().any(|n| n == "pixels") {
-        let labels = col_i64(&df, "label")?;
-        let pixels = col_f64_lists(&df, "pixels")?;
+        let images: SubsetImages = input.read_named(split)?;
+        let labels = images.label;
+        let pixels: Vec<Vec<f64>> = images
+            .pixels
+            .into_iter()
+            .map(|r| r.into_iter().map(f64::from).collect())
+            .collect();
         let n = labels.len();
         let mut y = vec![0.0; n * CLASSES];
         for (i, &l) in labels.iter().enumerate() {

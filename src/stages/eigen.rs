@@ -11,19 +11,17 @@
 use anyhow::{Context, Result, bail};
 
 use crate::analysis::frequency::lfp;
-use crate::config::ParamSpec;
 use crate::engine::context::{Input, StageContext};
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::linalg::dense::{axpy, dot, eigh, from_columns, matvec, norm};
 use crate::linalg::lanczos::lanczos;
 use crate::nn::backend::Precision;
 use crate::nn::eval::evaluator;
 use crate::nn::objective::HvpMethod;
 use crate::plot::linspace;
-use crate::table::{TableBuilder, col_f64, col_f64_lists};
 
 use super::backend_of;
-use super::hessian::{self, Settings};
+use super::hessian::HessianParams;
 use super::train::final_theta;
 use super::trained::Trained;
 
@@ -34,49 +32,56 @@ pub struct Eigenpairs {
     pub vectors: Vec<Vec<f64>>,
 }
 
+crate::table_schema! {
+    /// Hessian eigenpairs, largest eigenvalue first.
+    pub struct EigenTable in "eigen" {
+        pub index: Vec<i64>,
+        pub eigenvalue: Vec<f64>,
+        /// |H v - lambda v|.
+        pub residual: Vec<f64>,
+        pub vector: Vec<Vec<f64>>,
+    }
+}
+
 pub fn read_eigen(input: &Input) -> Result<Eigenpairs> {
-    let df = input.table("eigen")?;
+    let t: EigenTable = input.read()?;
     Ok(Eigenpairs {
-        values: col_f64(&df, "eigenvalue")?,
-        vectors: col_f64_lists(&df, "vector")?,
+        values: t.eigenvalue,
+        vectors: t.vector,
     })
 }
 
-impl StageKind for HessianEigen {
-    fn name(&self) -> &'static str {
-        "hessian_eigen"
+crate::choice_enum! {
+    pub enum EigenMethod {
+        /// All eigenpairs from the dense Hessian (small models).
+        Dense = "dense",
+        /// The top k.
+        Lanczos = "lanczos",
     }
-    fn version(&self) -> u32 {
-        1
+}
+
+crate::stage_params! {
+    pub struct HessianEigenParams [hessian: HessianParams] {
+        /// dense: all eigenpairs (small models); lanczos: the top k
+        pub method: EigenMethod = EigenMethod::Dense,
+        /// eigenpairs wanted from Lanczos
+        pub k: usize = 20; range(1.0, 100_000.0),
+        /// epoch of the checkpoint (default: the final one)
+        pub at: Option<usize>; range(0.0, 1e9),
     }
-    fn doc(&self) -> &'static str {
-        "Hessian eigenpairs at a checkpoint: dense (all) or Lanczos (top k)"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut v = vec![
-            ParamSpec::choice(
-                "method",
-                &["dense", "lanczos"],
-                "dense: all eigenpairs (small models); lanczos: the top k",
-            )
-            .default("dense"),
-            ParamSpec::int("k", "eigenpairs wanted from Lanczos")
-                .range(1.0, 100_000.0)
-                .default(20i64),
-            ParamSpec::int("at", "epoch of the checkpoint (default: the final one)")
-                .range(0.0, 1e9)
-                .optional(),
-        ];
-        v.extend(hessian::params());
-        v
-    }
-    fn numeric(&self) -> bool {
-        true
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
+}
+
+impl Kind for HessianEigen {
+    const NAME: &'static str = "hessian_eigen";
+    const VERSION: u32 = 1;
+    const DOC: &'static str = "Hessian eigenpairs at a checkpoint: dense (all) or Lanczos (top k)";
+    const NUMERIC: bool = true;
+    type Params = HessianEigenParams;
+    type Output = ();
+
+    fn run(&self, p: &HessianEigenParams, ctx: &mut StageContext) -> Result<()> {
         let trained = Trained::from_roles(ctx, "train", "data")?;
-        let theta = match p.opt_usize("at")? {
+        let theta = match p.at {
             None => final_theta(trained.input)?,
             Some(e) => trained
                 .checkpoints()?
@@ -87,12 +92,12 @@ impl StageKind for HessianEigen {
                     format!("`{}` has no checkpoint at epoch {e}", trained.input.stage)
                 })?,
         };
-        let settings = Settings::from(p)?;
-        let obj = trained.objective(settings.precision);
-        let eval = evaluator(backend_of(ctx)?, &obj, settings.method);
+        let settings = &p.hessian;
+        let obj = trained.objective(settings.hessian_dtype);
+        let eval = evaluator(backend_of(ctx)?, &obj, settings.method());
         let n = theta.len();
-        let (values, vectors, residuals, meta) = match p.str("method")? {
-            "dense" => {
+        let (values, vectors, residuals, meta) = match p.method {
+            EigenMethod::Dense => {
                 if n > 20_000 {
                     bail!("the dense Hessian of {n} parameters is too large; use method: lanczos");
                 }
@@ -119,9 +124,9 @@ impl StageKind for HessianEigen {
                     serde_json::json!({ "method": "dense", "matvecs": n }),
                 )
             }
-            _ => {
-                let k = p.usize("k")?;
-                let bar = ctx.progress(settings.max_iter.max(k) as u64, "HVPs (at most)");
+            EigenMethod::Lanczos => {
+                let k = p.k;
+                let bar = ctx.progress(settings.lanczos_max_iter.max(k) as u64, "HVPs (at most)");
                 let e = lanczos(
                     n,
                     &mut |v| {
@@ -131,19 +136,18 @@ impl StageKind for HessianEigen {
                     &settings.lanczos(k),
                     None,
                 )?;
-                let meta = serde_json::json!({ "method": "lanczos", "matvecs": e.matvecs, "iterations": e.iterations, "converged": e.converged, "tol": settings.tol });
+                let meta = serde_json::json!({ "method": "lanczos", "matvecs": e.matvecs, "iterations": e.iterations, "converged": e.converged, "tol": settings.lanczos_tol });
                 (e.values, e.vectors, e.residuals, meta)
             }
         };
-        let mut t = TableBuilder::new()
-            .i64("index", (1..=values.len() as i64).collect())
-            .f64("eigenvalue", values)
-            .f64("residual", residuals)
-            .f64_lists("vector", vectors)
-            .build()?;
-        ctx.write_table("eigen", &mut t)?;
+        ctx.write(&EigenTable {
+            index: (1..=values.len() as i64).collect(),
+            eigenvalue: values,
+            residual: residuals,
+            vector: vectors,
+        })?;
         let mut meta = meta;
-        meta["hvp_method"] = settings.method.name().into();
+        meta["hvp_method"] = settings.method().name().into();
         meta["dim"] = n.into();
         ctx.write_json("meta.json", &meta)
     }
@@ -151,30 +155,71 @@ impl StageKind for HessianEigen {
 
 pub struct EigenProjection;
 
-impl StageKind for EigenProjection {
-    fn name(&self) -> &'static str {
-        "eigen_projection"
+crate::stage_params! {
+    pub struct EigenProjectionParams {
+        /// compute L(i), the test loss after removing the difference along the first i
+        /// directions (needs a test split)
+        pub removal: bool = false,
+        /// compute L(i) every this many i
+        pub removal_step: usize = 1; range(1.0, 1e9),
+        /// output changes along the first this many directions (1-D nets only; 0: none)
+        pub directions: usize = 0; range(0.0, 100_000.0),
+        /// points of the output grid
+        pub grid: usize = 256; range(8.0, 1_048_576.0),
+        /// LFP threshold of the output changes
+        pub lfp_k: usize = 2; range(0.0, 524_288.0),
     }
-    fn version(&self) -> u32 {
-        1
+}
+
+crate::table_schema! {
+    /// The projections of theta_other - theta_base on each eigenvector.
+    pub struct ProjectionTable in "projections" {
+        pub index: Vec<i64>,
+        pub eigenvalue: Vec<f64>,
+        pub projection: Vec<f64>,
+        pub abs_projection: Vec<f64>,
+        /// sum_{j <= i} lambda_j^2 / sum_j lambda_j^2.
+        pub cum_lambda2: Vec<f64>,
+        /// |theta_other - theta_base| (the same on every row).
+        pub diff_norm: Vec<f64>,
     }
-    fn doc(&self) -> &'static str {
-        "Projections of a parameter difference on Hessian eigenvectors, test loss after removing them, output changes along them"
+}
+
+crate::table_schema! {
+    /// L(i): the test loss after removing the difference along the first i directions.
+    pub struct RemovalTable in "removal" {
+        pub i: Vec<i64>,
+        pub test_loss: Vec<f64>,
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::bool("removal", "compute L(i), the test loss after removing the difference along the first i directions (needs a test split)").default(false),
-            ParamSpec::int("removal_step", "compute L(i) every this many i").range(1.0, 1e9).default(1i64),
-            ParamSpec::int("directions", "output changes along the first this many directions (1-D nets only; 0: none)").range(0.0, 100_000.0).default(0i64),
-            ParamSpec::int("grid", "points of the output grid").range(8.0, 1_048_576.0).default(256i64),
-            ParamSpec::int("lfp_k", "LFP threshold of the output changes").range(0.0, 524_288.0).default(2i64),
-        ]
+}
+
+crate::table_schema! {
+    /// f(theta + nu_i / sqrt(lambda_i)) - f(theta) on the grid, for each direction i.
+    pub struct DirectionTable in "directions" {
+        pub direction: Vec<i64>,
+        pub x: Vec<f64>,
+        pub delta: Vec<f64>,
     }
-    fn numeric(&self) -> bool {
-        true
+}
+
+crate::table_schema! {
+    /// The LFP of each direction's output change.
+    pub struct DirectionLfp in "direction_lfp" {
+        pub direction: Vec<i64>,
+        pub eigenvalue: Vec<f64>,
+        pub lfp: Vec<f64>,
     }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
+}
+
+impl Kind for EigenProjection {
+    const NAME: &'static str = "eigen_projection";
+    const VERSION: u32 = 1;
+    const DOC: &'static str = "Projections of a parameter difference on Hessian eigenvectors, test loss after removing them, output changes along them";
+    const NUMERIC: bool = true;
+    type Params = EigenProjectionParams;
+    type Output = ();
+
+    fn run(&self, p: &EigenProjectionParams, ctx: &mut StageContext) -> Result<()> {
         let base = Trained::from_roles(ctx, "base", "data")?;
         let eigen_in = ctx.input("eigen")?;
         if eigen_in.inputs.get("train").and_then(|k| k.first()) != Some(&base.input.key) {
@@ -211,23 +256,20 @@ impl StageKind for EigenProjection {
                 acc / total
             })
             .collect();
-        ctx.write_table(
-            "projections",
-            &mut TableBuilder::new()
-                .i64("index", (1..=proj.len() as i64).collect())
-                .f64("eigenvalue", eig.values.clone())
-                .f64("projection", proj.clone())
-                .f64("abs_projection", proj.iter().map(|x| x.abs()).collect())
-                .f64("cum_lambda2", cum)
-                .f64("diff_norm", vec![norm(&diff); proj.len()])
-                .build()?,
-        )?;
+        ctx.write(&ProjectionTable {
+            index: (1..=proj.len() as i64).collect(),
+            eigenvalue: eig.values.clone(),
+            projection: proj.clone(),
+            abs_projection: proj.iter().map(|x| x.abs()).collect(),
+            cum_lambda2: cum,
+            diff_norm: vec![norm(&diff); proj.len()],
+        })?;
 
         let backend = backend_of(ctx)?;
-        if p.bool("removal")? {
+        if p.removal {
             let test = base.test_objective(Precision::F64)?;
             let eval = evaluator(backend, &test, HvpMethod::Exact);
-            let step = p.usize("removal_step")?.max(1);
+            let step = p.removal_step.max(1);
             let mut theta = theta_base.clone();
             let (mut is, mut losses) = (vec![0i64], vec![eval.loss(&theta)?]);
             let bar = ctx.progress(proj.len() as u64, "directions");
@@ -240,26 +282,23 @@ impl StageKind for EigenProjection {
                 bar.inc(1);
             }
             let other_loss = eval.loss(&theta_other)?;
-            ctx.write_table(
-                "removal",
-                &mut TableBuilder::new()
-                    .i64("i", is)
-                    .f64("test_loss", losses)
-                    .build()?,
-            )?;
+            ctx.write(&RemovalTable {
+                i: is,
+                test_loss: losses,
+            })?;
             ctx.write_json("removal.json", &serde_json::json!({ "test_loss_base": eval.loss(&theta_base)?, "test_loss_other": other_loss }))?;
         }
 
-        let nd = p.usize("directions")?.min(eig.values.len());
+        let nd = p.directions.min(eig.values.len());
         if nd > 0 {
             base.fnn_width()?;
             let obj = base.objective(Precision::F64);
             let eval = evaluator(backend, &obj, HvpMethod::Exact);
             let (lo, hi) = base.input_range();
-            let n = p.usize("grid")?;
+            let n = p.grid;
             let x = linspace(lo, hi, n);
             let f0 = eval.outputs(&theta_base, &x, &[n, 1])?;
-            let lfp_k = p.usize("lfp_k")?;
+            let lfp_k = p.lfp_k;
             let (mut dir, mut xs, mut deltas, mut lfps) = (vec![], vec![], vec![], vec![]);
             for i in 0..nd {
                 let l = eig.values[i];
@@ -283,22 +322,16 @@ impl StageKind for EigenProjection {
                 xs.extend(&x);
                 deltas.extend(d);
             }
-            ctx.write_table(
-                "directions",
-                &mut TableBuilder::new()
-                    .i64("direction", dir)
-                    .f64("x", xs)
-                    .f64("delta", deltas)
-                    .build()?,
-            )?;
-            ctx.write_table(
-                "direction_lfp",
-                &mut TableBuilder::new()
-                    .i64("direction", (1..=nd as i64).collect())
-                    .f64("eigenvalue", eig.values[..nd].to_vec())
-                    .f64("lfp", lfps)
-                    .build()?,
-            )?;
+            ctx.write(&DirectionTable {
+                direction: dir,
+                x: xs,
+                delta: deltas,
+            })?;
+            ctx.write(&DirectionLfp {
+                direction: (1..=nd as i64).collect(),
+                eigenvalue: eig.values[..nd].to_vec(),
+                lfp: lfps,
+            })?;
         }
         Ok(())
     }

@@ -5,9 +5,8 @@
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ParamSpec;
 use crate::engine::context::StageContext;
-use crate::engine::kind::ParamsExt;
+use crate::engine::kind::Output;
 use crate::plot::FigureData;
 use crate::plot::render::render;
 use crate::plot::spec::{FigureSpec, Panel};
@@ -113,34 +112,72 @@ pub struct Figure {
     pub notes: Vec<String>,
 }
 
-/// The parameters of every figure kind (`id`, `title`, `notes`), then its own.
-pub fn params(id: &str, title: &str, own: Vec<ParamSpec>) -> Vec<ParamSpec> {
-    let mut v = vec![
-        ParamSpec::str("id", "figure id: published as outputs/figures/<id>.*").default(id),
-        ParamSpec::str("title", "figure title").default(title),
-        ParamSpec::strs(
-            "notes",
-            "settings of this run that differ from the paper's (shown in the report)",
-        )
-        .default(Vec::<&str>::new()),
-    ];
-    v.extend(own);
-    v
+/// The parameters every figure kind starts with (`id`, `title`, `notes`), declared by
+/// [`figure_params!`](crate::figure_params).
+pub trait FigureParams {
+    fn id(&self) -> &str;
+    fn title(&self) -> &str;
+    /// Settings of this run that differ from the paper's (added to the figure's own notes).
+    fn notes(&self) -> &[String];
+
+    /// The spec of this figure: its `id` and `title` with these panels.
+    fn spec(&self, columns: usize, panels: Vec<Panel>) -> FigureSpec {
+        FigureSpec {
+            id: self.id().into(),
+            title: self.title().into(),
+            columns,
+            panels,
+        }
+    }
 }
 
-/// The spec of a figure stage: its `id` and `title` with these panels.
-pub fn spec(ctx: &StageContext, columns: usize, panels: Vec<Panel>) -> Result<FigureSpec> {
-    Ok(FigureSpec {
-        id: ctx.params.str("id")?.into(),
-        title: ctx.params.str("title")?.into(),
-        columns,
-        panels,
-    })
+/// Declares a figure kind's parameters: `id` and `title` (with this kind's defaults) and
+/// `notes`, then the kind's own fields as in [`stage_params!`](crate::stage_params).
+#[macro_export]
+macro_rules! figure_params {
+    (
+        id: $id:literal, title: $title:literal,
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident { $($fields:tt)* }
+    ) => {
+        $crate::stage_params! {
+            $(#[$meta])*
+            $vis struct $name {
+                /// figure id: published as outputs/figures/<id>.*
+                pub id: String = $id.to_string(),
+                /// figure title
+                pub title: String = $title.to_string(),
+                /// settings of this run that differ from the paper's (shown in the report)
+                pub notes: Vec<String> = Vec::new(),
+                $($fields)*
+            }
+        }
+
+        impl $crate::stages::figure::FigureParams for $name {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn title(&self) -> &str {
+                &self.title
+            }
+            fn notes(&self) -> &[String] {
+                &self.notes
+            }
+        }
+    };
+}
+
+/// A figure kind's result is published when its stage finishes: the one place figures are
+/// written.
+impl<P: FigureParams> Output<P> for Figure {
+    fn finish(self, params: &P, ctx: &StageContext) -> Result<()> {
+        publish(ctx, params, &self)
+    }
 }
 
 /// Writes and renders a figure into the stage's published files; the stage's `notes` are added
 /// to the figure's.
-pub fn publish(ctx: &StageContext, fig: &Figure) -> Result<()> {
+fn publish(ctx: &StageContext, params: &impl FigureParams, fig: &Figure) -> Result<()> {
     let id = &fig.spec.id;
     crate::table::write_parquet(
         &ctx.publish_path(&format!("{id}.parquet"))?,
@@ -157,7 +194,7 @@ pub fn publish(ctx: &StageContext, fig: &Figure) -> Result<()> {
         serde_json::to_string_pretty(&fig.spec)?,
     )?;
     let mut notes = fig.notes.clone();
-    notes.extend(ctx.params.strs("notes")?);
+    notes.extend(params.notes().iter().cloned());
     let claims = ClaimsFile {
         figure: id.clone(),
         title: fig.spec.title.clone(),

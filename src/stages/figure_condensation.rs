@@ -14,16 +14,15 @@ use anyhow::{Context, Result, bail};
 use crate::analysis::condensation::{VERTICAL_BAND, effective_orientations};
 use crate::analysis::spikes::PAPER_RULE;
 use crate::analysis::stats::{ALPHA, mean, median, pearson, spearman, spearman_p, std_dev};
-use crate::config::ParamSpec;
 use crate::engine::context::{Input, StageContext};
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::linalg::dense::norm;
 use crate::plot::FigureData;
 use crate::plot::spec::{Axis, BLACK, BLUE, GREEN, GREY, Mark, ORANGE, Panel, RED, Series};
-use crate::table::{col_f64, col_i64};
 
-use super::figure::{self, Claim, Figure, Quote, publish};
-use super::train::{checkpoints, final_theta};
+use super::condensation::{FeatureTable, VarianceTable};
+use super::figure::{Claim, Figure, FigureParams, Quote};
+use super::train::{TrainParams, checkpoints, final_theta};
 use super::trained::{Log, Trained, read_log};
 
 /// The first spike of a training log by the paper's rule: its peak epoch and peak-to-pre-spike
@@ -72,15 +71,12 @@ impl Variance {
 }
 
 fn variance(cond: &Input) -> Result<Variance> {
-    let t = cond.table("variance")?;
+    let t: VarianceTable = cond.read()?;
     Ok(Variance {
-        epoch: col_i64(&t, "epoch")?
-            .into_iter()
-            .map(|e| e as usize)
-            .collect(),
-        paper: col_f64(&t, "v_cond")?,
-        circular: col_f64(&t, "v_cond_circular")?,
-        near_vertical: col_f64(&t, "near_vertical")?,
+        epoch: t.epoch.into_iter().map(|e| e as usize).collect(),
+        paper: t.v_cond,
+        circular: t.v_cond_circular,
+        near_vertical: t.near_vertical,
     })
 }
 
@@ -141,23 +137,20 @@ struct Features {
 
 impl Features {
     fn read(cond: &Input, first: bool) -> Result<Features> {
-        let f = cond.table("features")?;
-        let epochs = col_i64(&f, "epoch")?;
+        let f: FeatureTable = cond.read()?;
+        let epochs = &f.epoch;
         let pick = if first {
             *epochs.first().context("no features")?
         } else {
             *epochs.last().context("no features")?
         };
         let rows: Vec<usize> = (0..epochs.len()).filter(|&i| epochs[i] == pick).collect();
-        let get = |c: &str| -> Result<Vec<f64>> {
-            let v = col_f64(&f, c)?;
-            Ok(rows.iter().map(|&i| v[i]).collect())
-        };
+        let get = |v: &[f64]| -> Vec<f64> { rows.iter().map(|&i| v[i]).collect() };
         Ok(Features {
-            orientation: get("orientation")?,
-            output: get("output")?,
-            magnitude: get("magnitude")?,
-            amplitude: get("amplitude")?,
+            orientation: get(&f.orientation),
+            output: get(&f.output),
+            magnitude: get(&f.magnitude),
+            amplitude: get(&f.amplitude),
         })
     }
 
@@ -207,27 +200,33 @@ fn condense_claim(
 
 pub struct FigureCondensation;
 
-impl StageKind for FigureCondensation {
-    fn name(&self) -> &'static str {
-        "figure_condensation"
+crate::choice_enum! {
+    pub enum FeatureView {
+        /// (orientation, A_j) as Fig 5.1.
+        Amplitude = "amplitude",
+        /// |a_j| and |w_j| over their maxima as Fig B.1.
+        Normalized = "normalized",
     }
-    fn version(&self) -> u32 {
-        2
+}
+
+crate::figure_params! {
+    id: "fig5_1",
+    title: "Fig 5.1",
+    pub struct FigureCondensationParams {
+        /// amplitude: (orientation, A_j) as Fig 5.1; normalized: |a_j| and |w_j| over their
+        /// maxima as Fig B.1
+        pub features: FeatureView = FeatureView::Amplitude,
     }
-    fn doc(&self) -> &'static str {
-        "Fig 5.1 / B.1: small vs large learning rate from one initialisation: loss, output, neuron features, condensed variance"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        figure::params(
-            "fig5_1",
-            "Fig 5.1",
-            vec![
-            ParamSpec::choice("features", &["amplitude", "normalized"], "amplitude: (orientation, A_j) as Fig 5.1; normalized: |a_j| and |w_j| over their maxima as Fig B.1").default("amplitude"),
-        ],
-        )
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
+}
+
+impl Kind for FigureCondensation {
+    const NAME: &'static str = "figure_condensation";
+    const VERSION: u32 = 2;
+    const DOC: &'static str = "Fig 5.1 / B.1: small vs large learning rate from one initialisation: loss, output, neuron features, condensed variance";
+    type Params = FigureCondensationParams;
+    type Output = Figure;
+
+    fn run(&self, p: &FigureCondensationParams, ctx: &mut StageContext) -> Result<Figure> {
         let conds = ctx.inputs("cond")?;
         let small = Trained::from_roles(ctx, "small", "data")?;
         let large = Trained::from_roles(ctx, "large", "data")?;
@@ -255,7 +254,7 @@ impl StageKind for FigureCondensation {
             );
         }
         data.xy("output", "data", &small.train.x, &small.train.y);
-        let normalized = p.str("features")? == "normalized";
+        let normalized = p.features == FeatureView::Normalized;
         let (cs, cl) = (cond_of(conds, small.input)?, cond_of(conds, large.input)?);
         let feats = [
             ("initial".to_string(), Features::read(cs, true)?),
@@ -450,16 +449,12 @@ impl StageKind for FigureCondensation {
         if (v_l < v_s) != (c_l < c_s) {
             notes.push(vertical_note(&[(small.lr, nv_s), (large.lr, nv_l)], "lr"));
         }
-        let spec = figure::spec(ctx, 3, panels)?;
-        publish(
-            ctx,
-            &Figure {
-                spec,
-                data,
-                claims,
-                notes,
-            },
-        )
+        Ok(Figure {
+            spec: p.spec(3, panels),
+            data,
+            claims,
+            notes,
+        })
     }
 }
 
@@ -549,38 +544,47 @@ struct SweepRun {
 
 pub struct FigureSweep;
 
-impl StageKind for FigureSweep {
-    fn name(&self) -> &'static str {
-        "figure_sweep"
+crate::choice_enum! {
+    /// The training parameter a sweep varies.
+    pub enum SweepAxis {
+        Lr = "lr",
+        InitGamma = "init_gamma",
     }
-    fn version(&self) -> u32 {
-        3
+}
+
+impl SweepAxis {
+    fn of(self, run: &TrainParams) -> f64 {
+        match self {
+            SweepAxis::Lr => run.lr,
+            SweepAxis::InitGamma => run.model.init_gamma,
+        }
     }
-    fn doc(&self) -> &'static str {
-        "Fig 5.2 / 5.4 / B.2: final condensed variance and lambda_max against a swept training parameter (mean +- std over seeds)"
+}
+
+crate::figure_params! {
+    id: "fig5_2",
+    title: "Fig 5.2",
+    pub struct FigureSweepParams {
+        /// the swept parameter of the `runs`
+        pub x: SweepAxis = SweepAxis::Lr,
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        figure::params(
-            "fig5_2",
-            "Fig 5.2",
-            vec![
-                ParamSpec::choice(
-                    "x",
-                    &["lr", "init_gamma"],
-                    "the swept parameter of the `runs`",
-                )
-                .default("lr"),
-            ],
-        )
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
-        let xname = p.str("x")?;
+}
+
+impl Kind for FigureSweep {
+    const NAME: &'static str = "figure_sweep";
+    const VERSION: u32 = 3;
+    const DOC: &'static str = "Fig 5.2 / 5.4 / B.2: final condensed variance and lambda_max against a swept training parameter (mean +- std over seeds)";
+    type Params = FigureSweepParams;
+    type Output = Figure;
+
+    fn run(&self, p: &FigureSweepParams, ctx: &mut StageContext) -> Result<Figure> {
+        let xname = p.x.as_str();
         let runs = ctx.inputs("runs")?;
         let conds = ctx.inputs("cond")?;
         let mut by_x: BTreeMap<u64, (f64, Vec<SweepRun>)> = BTreeMap::new();
         for run in runs {
-            let x = run.params.f64(xname)?;
+            let settings: TrainParams = run.params()?;
+            let x = p.x.of(&settings);
             let log = read_log(run)?;
             if log.lambda.is_empty() {
                 bail!(
@@ -598,7 +602,7 @@ impl StageKind for FigureSweep {
                     near_vertical,
                     window: end_window(&log),
                     spike: first_spike(&log).is_some(),
-                    lanczos_tol: run.params.f64("lanczos_tol")?,
+                    lanczos_tol: settings.lanczos_tol,
                 });
         }
         let mut rows: Vec<(f64, Vec<SweepRun>)> = by_x.into_values().collect();
@@ -682,7 +686,7 @@ impl StageKind for FigureSweep {
             // One learning rate for the whole sweep: 2/lr is a constant line.
             let lrs: Vec<f64> = runs
                 .iter()
-                .map(|r| r.params.f64("lr"))
+                .map(|r| Ok(r.params::<TrainParams>()?.lr))
                 .collect::<Result<_>>()?;
             if lrs.windows(2).all(|w| w[0] == w[1]) {
                 data.xy("a", "2/lr", &[xs[0], xs[xs.len() - 1]], &[2.0 / lrs[0]; 2]);
@@ -725,16 +729,12 @@ impl StageKind for FigureSweep {
                 )
             ));
         }
-        let spec = figure::spec(ctx, 1, vec![panel])?;
-        publish(
-            ctx,
-            &Figure {
-                spec,
-                data,
-                claims,
-                notes,
-            },
-        )
+        Ok(Figure {
+            spec: p.spec(1, vec![panel]),
+            data,
+            claims,
+            notes,
+        })
     }
 }
 
@@ -804,32 +804,37 @@ const MIN_POINTS: usize = 10;
 
 pub struct FigureEarly;
 
-impl StageKind for FigureEarly {
-    fn name(&self) -> &'static str {
-        "figure_early"
+crate::choice_enum! {
+    /// Which of the paper's statements the runs of an early-training figure are held to.
+    pub enum Regime {
+        /// Sec 5.2, Fig 5.3, B.3: the trends agree, only the large lr spikes.
+        Linear = "linear",
+        /// Appendix B.1, Fig A.1: lambda_max rises while the condensed variance falls;
+        /// Appendix A: both lrs spike.
+        Condensed = "condensed",
     }
-    fn version(&self) -> u32 {
-        3
+}
+
+crate::figure_params! {
+    id: "fig5_3",
+    title: "Fig 5.3",
+    pub struct FigureEarlyParams {
+        /// which of the paper's statements the runs are held to: linear (Sec 5.2, Fig 5.3, B.3:
+        /// the trends agree, only the large lr spikes) or condensed (Appendix B.1, Fig A.1:
+        /// lambda_max rises while the condensed variance falls; Appendix A: both lrs spike)
+        pub regime: Regime = Regime::Linear,
     }
-    fn doc(&self) -> &'static str {
-        "Fig 5.3 / A.1 / B.3: condensed variance and lambda_max during early training, small and large learning rate"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        figure::params(
-            "fig5_3",
-            "Fig 5.3",
-            vec![
-                ParamSpec::choice(
-                    "regime",
-                    &["linear", "condensed"],
-                    "which of the paper's statements the runs are held to: linear (Sec 5.2, Fig 5.3, B.3: the trends agree, only the large lr spikes) or condensed (Appendix B.1, Fig A.1: lambda_max rises while the condensed variance falls; Appendix A: both lrs spike)",
-                )
-                .default("linear"),
-            ],
-        )
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let condensed = ctx.params.str("regime")? == "condensed";
+}
+
+impl Kind for FigureEarly {
+    const NAME: &'static str = "figure_early";
+    const VERSION: u32 = 3;
+    const DOC: &'static str = "Fig 5.3 / A.1 / B.3: condensed variance and lambda_max during early training, small and large learning rate";
+    type Params = FigureEarlyParams;
+    type Output = Figure;
+
+    fn run(&self, p: &FigureEarlyParams, ctx: &mut StageContext) -> Result<Figure> {
+        let condensed = p.regime == Regime::Condensed;
         let conds = ctx.inputs("cond")?;
         let mut data = FigureData::new();
         let mut panels = Vec::new();
@@ -838,7 +843,7 @@ impl StageKind for FigureEarly {
         let mut spikes = Vec::new();
         for role in ["small", "large"] {
             let run = ctx.input(role)?;
-            let lr = run.params.f64("lr")?;
+            let lr = run.params::<TrainParams>()?.lr;
             let log = read_log(run)?;
             let var = variance(cond_of(conds, run)?)?;
             let lambda: BTreeMap<usize, f64> = log.lambda.iter().cloned().collect();
@@ -943,16 +948,12 @@ impl StageKind for FigureEarly {
                 measured,
             )
         });
-        let spec = figure::spec(ctx, 2, panels)?;
-        publish(
-            ctx,
-            &Figure {
-                spec,
-                data,
-                claims,
-                notes,
-            },
-        )
+        Ok(Figure {
+            spec: p.spec(2, panels),
+            data,
+            claims,
+            notes,
+        })
     }
 }
 
@@ -1083,7 +1084,7 @@ mod tests {
         // lambda_max rising while V falls: not supported.
         let rising: Vec<f64> = (0..20).map(|i| 20.0 + i as f64).collect();
         let c = trends_agree_claim("small", 0.03, &series(&v, &rising));
-        assert_eq!(c.verdict, super::figure::Verdict::NotSupported);
+        assert_eq!(c.verdict, crate::stages::figure::Verdict::NotSupported);
         // A weak correlation (0.078 passed the old "r > 0" check) does not pass.
         let noisy: Vec<f64> = (0..20)
             .map(|i| 40.0 + if i % 2 == 0 { 10.0 } else { -10.0 } - 0.05 * i as f64)
@@ -1103,7 +1104,7 @@ mod tests {
         let short = series(&v[..5], &same[..5]);
         assert_eq!(
             trends_agree_claim("large", 0.05, &short).verdict,
-            super::figure::Verdict::NotTested
+            crate::stages::figure::Verdict::NotTested
         );
     }
 
@@ -1137,7 +1138,7 @@ mod tests {
         );
         assert_eq!(
             falls_claim("f", SWEEP_V_LR, "lr", "V", &x[..2], &[2.0, 1.0]).verdict,
-            super::figure::Verdict::NotTested
+            crate::stages::figure::Verdict::NotTested
         );
     }
 
@@ -1166,7 +1167,7 @@ mod tests {
         let short = vec![(0.05, vec![run(vec![30.0])])];
         assert_eq!(
             below_claim(&short).verdict,
-            super::figure::Verdict::NotTested
+            crate::stages::figure::Verdict::NotTested
         );
     }
 

@@ -5,16 +5,15 @@
 
 use anyhow::Result;
 
-use crate::config::ParamSpec;
 use crate::engine::context::{Input, StageContext};
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::plot::FigureData;
 use crate::plot::spec::{Axis, BLUE, Mark, ORANGE, Panel, Series};
-use crate::table::{col_f64, col_i64};
 
 use crate::analysis::stats::{ALPHA, mean, spearman, spearman_p};
 
-use super::figure::{self, Claim, Figure, Quote, publish};
+use super::eigen::{DirectionLfp, DirectionTable, ProjectionTable, RemovalTable};
+use super::figure::{Claim, Figure, FigureParams, Quote};
 
 struct Projections {
     index: Vec<f64>,
@@ -38,52 +37,47 @@ impl Projections {
 }
 
 fn projections(input: &Input) -> Result<Projections> {
-    let t = input.table("projections")?;
+    let t: ProjectionTable = input.read()?;
     Ok(Projections {
-        index: col_i64(&t, "index")?
-            .into_iter()
-            .map(|i| i as f64)
-            .collect(),
-        abs: col_f64(&t, "abs_projection")?,
-        cum: col_f64(&t, "cum_lambda2")?,
+        index: t.index.into_iter().map(|i| i as f64).collect(),
+        abs: t.abs_projection,
+        cum: t.cum_lambda2,
     })
 }
 
 pub struct FigureRemoval;
 
-impl StageKind for FigureRemoval {
-    fn name(&self) -> &'static str {
-        "figure_removal"
-    }
-    fn version(&self) -> u32 {
-        2
-    }
-    fn doc(&self) -> &'static str {
-        "Fig 4.1: test loss after removing the train/test difference along the top eigendirections, output changes along them"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        figure::params("fig4_1", "Fig 4.1: two-layer tanh NN, width 500", vec![])
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+crate::figure_params! {
+    id: "fig4_1",
+    title: "Fig 4.1: two-layer tanh NN, width 500",
+    pub struct FigureRemovalParams {}
+}
+
+impl Kind for FigureRemoval {
+    const NAME: &'static str = "figure_removal";
+    const VERSION: u32 = 2;
+    const DOC: &'static str = "Fig 4.1: test loss after removing the train/test difference along the top eigendirections, output changes along them";
+    type Params = FigureRemovalParams;
+    type Output = Figure;
+
+    fn run(&self, p: &FigureRemovalParams, ctx: &mut StageContext) -> Result<Figure> {
         let proj = ctx.input("projection")?;
-        let removal = proj.table("removal")?;
-        let i: Vec<f64> = col_i64(&removal, "i")?
-            .into_iter()
-            .map(|i| i as f64)
-            .collect();
-        let loss = col_f64(&removal, "test_loss")?;
+        let removal: RemovalTable = proj.read()?;
+        let i: Vec<f64> = removal.i.iter().map(|&i| i as f64).collect();
+        let loss = removal.test_loss;
         let pr = projections(proj)?;
         let mut data = FigureData::new();
         data.xy("a", "test_loss", &i, &loss);
-        let dirs = proj.table("directions")?;
-        let (d, x, delta) = (
-            col_i64(&dirs, "direction")?,
-            col_f64(&dirs, "x")?,
-            col_f64(&dirs, "delta")?,
-        );
-        let lfp_t = proj.table("direction_lfp")?;
-        let lfps = col_f64(&lfp_t, "lfp")?;
-        let eig = col_f64(&lfp_t, "eigenvalue")?;
+        let DirectionTable {
+            direction: d,
+            x,
+            delta,
+        } = proj.read()?;
+        let DirectionLfp {
+            lfp: lfps,
+            eigenvalue: eig,
+            ..
+        } = proj.read()?;
         let nd = lfps.len();
         let mut panels = vec![
             Panel::new(
@@ -165,61 +159,45 @@ impl StageKind for FigureRemoval {
                     .join(", ")
             ),
         );
-        let spec = figure::spec(ctx, 5, panels)?;
-        publish(
-            ctx,
-            &Figure {
-                spec,
-                data,
-                claims: vec![removal_claim, lfp_claim],
-                notes: vec![],
-            },
-        )
+        Ok(Figure {
+            spec: p.spec(5, panels),
+            data,
+            claims: vec![removal_claim, lfp_claim],
+            notes: vec![],
+        })
     }
 }
 
 pub struct FigureProjection;
 
-impl StageKind for FigureProjection {
-    fn name(&self) -> &'static str {
-        "figure_projection"
+crate::figure_params! {
+    id: "fig4_2",
+    title: "Fig 4.2: projections on the Hessian eigendirections",
+    pub struct FigureProjectionParams {
+        /// panel titles, one per input role in role order
+        pub titles: Vec<String> = Vec::new(),
+        /// roles whose claim is the batch-size one (Fig 4.2(d))
+        pub batch_panels: Vec<String> = Vec::new(),
+        /// plot and test the first N eigendirections of each input, as the paper's first N by
+        /// Lanczos (0: all)
+        pub directions: usize = 0; range(0.0, 1e9),
     }
-    fn version(&self) -> u32 {
-        2
-    }
-    fn doc(&self) -> &'static str {
-        "Fig 4.2: projections of parameter differences on Hessian eigenvectors and the cumulative lambda^2 ratio"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        figure::params(
-            "fig4_2",
-            "Fig 4.2: projections on the Hessian eigendirections",
-            vec![
-                ParamSpec::strs("titles", "panel titles, one per input role in role order")
-                    .default(Vec::<&str>::new()),
-                ParamSpec::strs(
-                    "batch_panels",
-                    "roles whose claim is the batch-size one (Fig 4.2(d))",
-                )
-                .default(Vec::<&str>::new()),
-                ParamSpec::int(
-                    "directions",
-                    "plot and test the first N eigendirections of each input, as the paper's first N by Lanczos (0: all)",
-                )
-                .range(0.0, 1e9)
-                .default(0i64),
-            ],
-        )
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
-        let titles = p.strs("titles")?;
-        let batch = p.strs("batch_panels")?;
+}
+
+impl Kind for FigureProjection {
+    const NAME: &'static str = "figure_projection";
+    const VERSION: u32 = 2;
+    const DOC: &'static str = "Fig 4.2: projections of parameter differences on Hessian eigenvectors and the cumulative lambda^2 ratio";
+    type Params = FigureProjectionParams;
+    type Output = Figure;
+
+    fn run(&self, p: &FigureProjectionParams, ctx: &mut StageContext) -> Result<Figure> {
+        let (titles, batch) = (&p.titles, &p.batch_panels);
         let mut data = FigureData::new();
         let mut panels = Vec::new();
         let mut claims = Vec::new();
         let roles: Vec<String> = ctx.roles().map(str::to_string).collect();
-        let first = p.usize("directions")?;
+        let first = p.directions;
         for (n, role) in roles.iter().enumerate() {
             let pr = projections(ctx.input(role)?)?.first(first);
             data.xy(role, "projection", &pr.index, &pr.abs);
@@ -253,16 +231,12 @@ impl StageKind for FigureProjection {
                 growth_claim(role, &pr)
             });
         }
-        let spec = figure::spec(ctx, roles.len().min(4), panels)?;
-        publish(
-            ctx,
-            &Figure {
-                spec,
-                data,
-                claims,
-                notes: vec![],
-            },
-        )
+        Ok(Figure {
+            spec: p.spec(roles.len().min(4), panels),
+            data,
+            claims,
+            notes: vec![],
+        })
     }
 }
 

@@ -5,41 +5,28 @@
 
 use anyhow::{Result, bail};
 
-use crate::config::ParamSpec;
 use crate::engine::context::{Input, StageContext};
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::plot::FigureData;
 use crate::plot::spec::{Axis, BLACK, BLUE, GREEN, GREY, Mark, ORANGE, Panel, RED, Series};
-use crate::table::{col_f64, col_i64};
 
-use super::figure::{self, Claim, Figure, Quote, publish};
+use super::figure::{Claim, Figure, FigureParams, Quote};
+use super::frequency::{FrequencyParams, LfpEpochs, LfpTable};
+use super::pca_landscape::{PcaTable, Surface, Trajectory};
+use super::sharpness::SharpnessTable;
 use super::spikes::picks;
+use super::train::TrainParams;
 use super::trained::read_log;
 
 /// Adds the PCA landscape of a `pca_landscape` input to `data` as panel `name`; returns the
 /// explained-variance ratios and the number of checkpoints in the window.
 fn landscape(data: &mut FigureData, name: &str, pca: &Input) -> Result<(Vec<f64>, usize)> {
-    let s = pca.table("surface")?;
-    data.xyz(
-        name,
-        "surface",
-        &col_f64(&s, "alpha")?,
-        &col_f64(&s, "beta")?,
-        &col_f64(&s, "loss")?,
-    );
-    let t = pca.table("trajectory")?;
-    let epochs: Vec<f64> = col_i64(&t, "epoch")?
-        .into_iter()
-        .map(|e| e as f64)
-        .collect();
-    data.xyz(
-        name,
-        "trajectory",
-        &col_f64(&t, "alpha")?,
-        &col_f64(&t, "beta")?,
-        &epochs,
-    );
-    Ok((col_f64(&pca.table("pca")?, "explained")?, epochs.len()))
+    let s: Surface = pca.read()?;
+    data.xyz(name, "surface", &s.alpha, &s.beta, &s.loss);
+    let t: Trajectory = pca.read()?;
+    let epochs: Vec<f64> = t.epoch.iter().map(|&e| e as f64).collect();
+    data.xyz(name, "trajectory", &t.alpha, &t.beta, &epochs);
+    Ok((pca.read::<PcaTable>()?.explained, epochs.len()))
 }
 
 fn landscape_panel(name: &str, title: &str) -> Panel {
@@ -221,43 +208,30 @@ fn loss_panel(
         .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right())
 }
 
-impl StageKind for FigureSpike {
-    fn name(&self) -> &'static str {
-        "figure_spike"
+crate::figure_params! {
+    id: "fig3_1abc",
+    title: "Fig 3.1(a-c): two-layer tanh NN, width 20",
+    pub struct FigureSpikeParams {
+        /// panel names: [other run,] run, [zoom (with a `sharpness` input),] PCA
+        pub panels: Vec<String> = vec!["a".into(), "b".into(), "c".into()],
+        /// the paper's explained-variance sum for this figure
+        pub paper_pca: f64 = 0.9895; range(0.0, 1.0),
+        /// plot every k-th epoch of the full log
+        pub thin: usize = 1; range(1.0, 1e9),
     }
-    fn version(&self) -> u32 {
-        4
-    }
-    fn doc(&self) -> &'static str {
-        "Fig 3.1: loss and lambda_max with 2/lr (optionally of a second run), a zoom on the spike, and its PCA landscape"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        figure::params(
-            "fig3_1abc",
-            "Fig 3.1(a-c): two-layer tanh NN, width 20",
-            vec![
-                ParamSpec::strs(
-                    "panels",
-                    "panel names: [other run,] run, [zoom (with a `sharpness` input),] PCA",
-                )
-                .default(vec!["a", "b", "c"]),
-                ParamSpec::float(
-                    "paper_pca",
-                    "the paper's explained-variance sum for this figure",
-                )
-                .range(0.0, 1.0)
-                .default(0.9895),
-                ParamSpec::int("thin", "plot every k-th epoch of the full log")
-                    .range(1.0, 1e9)
-                    .default(1i64),
-            ],
-        )
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
-        let names = p.strs("panels")?;
+}
+
+impl Kind for FigureSpike {
+    const NAME: &'static str = "figure_spike";
+    const VERSION: u32 = 4;
+    const DOC: &'static str = "Fig 3.1: loss and lambda_max with 2/lr (optionally of a second run), a zoom on the spike, and its PCA landscape";
+    type Params = FigureSpikeParams;
+    type Output = Figure;
+
+    fn run(&self, p: &FigureSpikeParams, ctx: &mut StageContext) -> Result<Figure> {
+        let names = &p.panels;
         let train = ctx.input("train")?;
-        let lr = train.params.f64("lr")?;
+        let lr = train.params::<TrainParams>()?.lr;
         let log = read_log(train)?;
         let picks = picks(ctx.input("spikes")?)?;
         let other = ctx.inputs("other").ok().and_then(|o| o.first());
@@ -265,7 +239,7 @@ impl StageKind for FigureSpike {
             .inputs("sharpness")
             .ok()
             .and_then(|s| s.first())
-            .map(|s| s.table("sharpness"))
+            .map(|s| s.read::<SharpnessTable>())
             .transpose()?;
         let want = 2 + usize::from(other.is_some()) + usize::from(sharp.is_some());
         if names.len() != want {
@@ -274,13 +248,13 @@ impl StageKind for FigureSpike {
                 names.len()
             );
         }
-        let thin = p.usize("thin")?.max(1);
+        let thin = p.thin.max(1);
         let (w0, w1) = picks.window;
         let mut data = FigureData::new();
         let mut panels = Vec::new();
         let mut next = names.iter();
         if let Some(o) = other {
-            let olr = o.params.f64("lr")?;
+            let olr = o.params::<TrainParams>()?.lr;
             let n = next.next().expect("counted");
             panels.push(loss_panel(
                 &mut data,
@@ -306,11 +280,8 @@ impl StageKind for FigureSpike {
         let mut lambda: Vec<(usize, f64)> = log.lambda.clone();
         if let Some(sharp) = &sharp {
             let n = next.next().expect("counted");
-            let epochs: Vec<usize> = col_i64(sharp, "epoch")?
-                .into_iter()
-                .map(|e| e as usize)
-                .collect();
-            let values = col_f64(sharp, "lambda_max")?;
+            let epochs: Vec<usize> = sharp.epoch.iter().map(|&e| e as usize).collect();
+            let values = sharp.lambda_max.clone();
             let (we, wl): (Vec<f64>, Vec<f64>) = log
                 .epoch
                 .iter()
@@ -348,108 +319,87 @@ impl StageKind for FigureSpike {
             &format!("({n}) loss surface, PCA of epochs {w0}-{w1}"),
         ));
 
-        let spec = figure::spec(ctx, panels.len(), panels)?;
         let claims = vec![
             edge_claim(&lambda, picks.onset, picks.peak, picks.end, lr, w0),
-            pca_claim(&explained, points, p.f64("paper_pca")?),
+            pca_claim(&explained, points, p.paper_pca),
         ];
-        let notes = vec![format!("spike picked automatically: {}", picks.describe())];
-        publish(
-            ctx,
-            &Figure {
-                spec,
-                data,
-                claims,
-                notes,
-            },
-        )
+        Ok(Figure {
+            spec: p.spec(panels.len(), panels),
+            data,
+            claims,
+            notes: vec![format!("spike picked automatically: {}", picks.describe())],
+        })
     }
 }
 
 pub struct FigureLandscape;
 
-impl StageKind for FigureLandscape {
-    fn name(&self) -> &'static str {
-        "figure_landscape"
-    }
-    fn version(&self) -> u32 {
-        2
-    }
-    fn doc(&self) -> &'static str {
-        "Fig 3.2(a): the PCA landscape of a stretch of training at the edge of stability"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        figure::params(
-            "fig3_2a",
-            "Fig 3.2(a): loss surface along the first two PCA directions at the edge of stability",
-            vec![],
-        )
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+crate::figure_params! {
+    id: "fig3_2a",
+    title: "Fig 3.2(a): loss surface along the first two PCA directions at the edge of stability",
+    pub struct FigureLandscapeParams {}
+}
+
+impl Kind for FigureLandscape {
+    const NAME: &'static str = "figure_landscape";
+    const VERSION: u32 = 2;
+    const DOC: &'static str =
+        "Fig 3.2(a): the PCA landscape of a stretch of training at the edge of stability";
+    type Params = FigureLandscapeParams;
+    type Output = Figure;
+
+    fn run(&self, p: &FigureLandscapeParams, ctx: &mut StageContext) -> Result<Figure> {
         let mut data = FigureData::new();
         let (explained, points) = landscape(&mut data, "a", ctx.input("pca")?)?;
-        let spec = figure::spec(
-            ctx,
-            1,
-            vec![landscape_panel("a", "(a) loss surface and trajectory")],
-        )?;
-        publish(
-            ctx,
-            &Figure {
-                spec,
-                data,
-                // The paper states no explained-variance ratio for Fig 3.2(a), and its one sentence
-                // on the figure ("The LLAS structure, which is common in the EoS stage as shown
-                // in Fig. 3.2(a)") is an illustration, not a measurable claim.
-                claims: vec![],
-                notes: vec![format!(
-                    "first two PCA directions explain {:.4} of the variance of {points} checkpoints",
-                    explained.iter().take(2).sum::<f64>()
-                )],
-            },
-        )
+        Ok(Figure {
+            spec: p.spec(
+                1,
+                vec![landscape_panel("a", "(a) loss surface and trajectory")],
+            ),
+            data,
+            // The paper states no explained-variance ratio for Fig 3.2(a), and its one sentence
+            // on the figure ("The LLAS structure, which is common in the EoS stage as shown in
+            // Fig. 3.2(a)") is an illustration, not a measurable claim.
+            claims: vec![],
+            notes: vec![format!(
+                "first two PCA directions explain {:.4} of the variance of {points} checkpoints",
+                explained.iter().take(2).sum::<f64>()
+            )],
+        })
     }
 }
 
 pub struct FigureFrequency;
 
-impl StageKind for FigureFrequency {
-    fn name(&self) -> &'static str {
-        "figure_frequency"
-    }
-    fn version(&self) -> u32 {
-        2
-    }
-    fn doc(&self) -> &'static str {
-        "Fig 3.3: low-frequency proportion of the spike, initial and random output differences"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        figure::params(
-            "fig3_3",
-            "Fig 3.3: frequency of the loss spike (two-layer tanh NN, width 20)",
-            vec![],
-        )
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
+crate::figure_params! {
+    id: "fig3_3",
+    title: "Fig 3.3: frequency of the loss spike (two-layer tanh NN, width 20)",
+    pub struct FigureFrequencyParams {}
+}
+
+impl Kind for FigureFrequency {
+    const NAME: &'static str = "figure_frequency";
+    const VERSION: u32 = 2;
+    const DOC: &'static str =
+        "Fig 3.3: low-frequency proportion of the spike, initial and random output differences";
+    type Params = FigureFrequencyParams;
+    type Output = Figure;
+
+    fn run(&self, p: &FigureFrequencyParams, ctx: &mut StageContext) -> Result<Figure> {
         let freq = ctx.input("frequency")?;
-        let lfp = freq.table("lfp")?;
-        let k: Vec<f64> = col_i64(&lfp, "k")?.into_iter().map(|k| k as f64).collect();
-        let (spike, initial) = (col_f64(&lfp, "spike")?, col_f64(&lfp, "initial")?);
-        let (rmean, rstd) = (col_f64(&lfp, "random_mean")?, col_f64(&lfp, "random_std")?);
+        let settings: FrequencyParams = freq.params()?;
+        let lfp: LfpTable = freq.read()?;
+        let k: Vec<f64> = lfp.k.iter().map(|&k| k as f64).collect();
         let mut data = FigureData::new();
-        data.xy("a", "spike", &k, &spike);
-        data.xy("a", "initial", &k, &initial);
-        data.xyz("a", "random", &k, &rmean, &rstd);
-        let ep = freq.table("epochs")?;
-        let epochs: Vec<f64> = col_i64(&ep, "epoch")?
-            .into_iter()
-            .map(|e| e as f64)
-            .collect();
-        data.xy("b", "loss", &epochs, &col_f64(&ep, "loss")?);
-        data.xy("b", "lfp", &epochs, &col_f64(&ep, "lfp")?);
-        let lfp_k = freq.params.usize("lfp_k")?;
-        let spec = figure::spec(
-            ctx,
+        data.xy("a", "spike", &k, &lfp.spike);
+        data.xy("a", "initial", &k, &lfp.initial);
+        data.xyz("a", "random", &k, &lfp.random_mean, &lfp.random_std);
+        let ep: LfpEpochs = freq.read()?;
+        let epochs: Vec<f64> = ep.epoch.iter().map(|&e| e as f64).collect();
+        data.xy("b", "loss", &epochs, &ep.loss);
+        data.xy("b", "lfp", &epochs, &ep.lfp);
+        let lfp_k = settings.lfp_k;
+        let spec = p.spec(
             2,
             vec![
                 Panel::new(
@@ -481,22 +431,14 @@ impl StageKind for FigureFrequency {
                 .with(Series::new("loss", "loss", Mark::Line, BLACK))
                 .with(Series::new("lfp", "LFP", Mark::Line, ORANGE).right()),
             ],
-        )?;
-        let claim = frequency_claim(
-            &spike,
-            &initial,
-            &col_f64(&lfp, "random_max")?,
-            freq.params.usize("random")?,
         );
-        publish(
-            ctx,
-            &Figure {
-                spec,
-                data,
-                claims: vec![claim],
-                notes: vec![],
-            },
-        )
+        let claim = frequency_claim(&lfp.spike, &lfp.initial, &lfp.random_max, settings.random);
+        Ok(Figure {
+            spec,
+            data,
+            claims: vec![claim],
+            notes: vec![],
+        })
     }
 }
 

@@ -4,61 +4,54 @@
 use anyhow::Result;
 
 use crate::analysis::spikes::PAPER_RULE;
-use crate::config::ParamSpec;
 use crate::engine::context::StageContext;
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::nn::toy;
 use crate::plot::spec::{Axis, BLACK, GREY, Mark, Panel, RED, Series};
 use crate::plot::{FigureData, linspace};
-use crate::table::col_f64;
 
-use super::figure::{self, Claim, Figure, Quote, publish};
+use super::figure::{Claim, Figure, FigureParams, Quote};
+use super::train_toy::{ToyLog, TrainToyParams};
 
 pub struct FigureToy;
 
-impl StageKind for FigureToy {
-    fn name(&self) -> &'static str {
-        "figure_toy"
+crate::figure_params! {
+    id: "fig3_2",
+    title: "Fig 3.2(c, d): the lower-loss-as-sharper toy model f(x, y) = (50x + 200)y^2 - x + 5",
+    pub struct FigureToyParams {
+        /// surface extent in x
+        pub x_range: Vec<f64> = vec![-1.5, 1.0]; len(2, 2),
+        /// surface extent in y
+        pub y_range: Vec<f64> = vec![-1.5, 1.5]; len(2, 2),
+        /// surface resolution per axis
+        pub grid: usize = 61; range(2.0, 2000.0),
     }
-    fn version(&self) -> u32 {
-        3
-    }
-    fn doc(&self) -> &'static str {
-        "Fig 3.2(c, d): loss and lambda_max of the toy model with 2/lr, loss surface and trajectory"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        figure::params(
-            "fig3_2",
-            "Fig 3.2(c, d): the lower-loss-as-sharper toy model f(x, y) = (50x + 200)y^2 - x + 5",
-            vec![
-                ParamSpec::floats("x_range", "surface extent in x")
-                    .len(2, 2)
-                    .default(vec![-1.5, 1.0]),
-                ParamSpec::floats("y_range", "surface extent in y")
-                    .len(2, 2)
-                    .default(vec![-1.5, 1.5]),
-                ParamSpec::int("grid", "surface resolution per axis")
-                    .range(2.0, 2000.0)
-                    .default(61i64),
-            ],
-        )
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
+}
+
+impl Kind for FigureToy {
+    const NAME: &'static str = "figure_toy";
+    const VERSION: u32 = 3;
+    const DOC: &'static str = "Fig 3.2(c, d): loss and lambda_max of the toy model with 2/lr, loss surface and trajectory";
+    type Params = FigureToyParams;
+    type Output = Figure;
+
+    fn run(&self, p: &FigureToyParams, ctx: &mut StageContext) -> Result<Figure> {
         let train = ctx.input("train")?;
-        let lr = train.params.f64("lr")?;
-        let log = train.table("log")?;
-        let step = col_f64(&log, "step")?;
-        let loss = col_f64(&log, "loss")?;
-        let lambda = col_f64(&log, "lambda_max")?;
-        let x = col_f64(&log, "x")?;
-        let y = col_f64(&log, "y")?;
+        let lr = train.params::<TrainToyParams>()?.lr;
+        let ToyLog {
+            step,
+            loss,
+            x,
+            y,
+            lambda_max: lambda,
+        } = train.read()?;
+        let step: Vec<f64> = step.into_iter().map(|s| s as f64).collect();
 
         let mut data = FigureData::new();
         data.xy("c", "loss", &step, &loss);
         data.xy("c", "lambda_max", &step, &lambda);
         data.xy("c", "2/lr", &step, &vec![2.0 / lr; step.len()]);
-        let (xr, yr, n) = (p.f64s("x_range")?, p.f64s("y_range")?, p.usize("grid")?);
+        let (xr, yr, n) = (&p.x_range, &p.y_range, p.grid);
         if xr[0] >= xr[1] || yr[0] >= yr[1] {
             anyhow::bail!(
                 "`x_range` and `y_range` must be [a, b] with a < b, got {xr:?} and {yr:?}"
@@ -71,8 +64,7 @@ impl StageKind for FigureToy {
         }
         data.xyz("d", "trajectory", &x, &y, &step);
 
-        let spec = figure::spec(
-            ctx,
+        let spec = p.spec(
             2,
             vec![
                 Panel::new(
@@ -94,17 +86,13 @@ impl StageKind for FigureToy {
                 .with(Series::new("surface", "", Mark::Heat, BLACK))
                 .with(Series::new("trajectory", "GD", Mark::PointsByZ, BLACK)),
             ],
-        )?;
-        let claims = vec![spike_claim(&loss, &lambda, lr)];
-        publish(
-            ctx,
-            &Figure {
-                spec,
-                data,
-                claims,
-                notes: vec![],
-            },
-        )
+        );
+        Ok(Figure {
+            spec,
+            data,
+            claims: vec![spike_claim(&loss, &lambda, lr)],
+            notes: vec![],
+        })
     }
 }
 

@@ -14,16 +14,14 @@
 use anyhow::{Context, Result, bail};
 
 use crate::analysis::frequency::lfp;
-use crate::config::ParamSpec;
 use crate::engine::context::StageContext;
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::linalg::dense::norm;
 use crate::nn::backend::Precision;
 use crate::nn::eval::evaluator;
 use crate::nn::init::SeededRng;
 use crate::nn::objective::HvpMethod;
 use crate::plot::linspace;
-use crate::table::TableBuilder;
 
 use super::backend_of;
 use super::spikes::picks;
@@ -35,43 +33,62 @@ fn sub(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x - y).collect()
 }
 
-impl StageKind for Frequency {
-    fn name(&self) -> &'static str {
-        "frequency"
+crate::stage_params! {
+    pub struct FrequencyParams {
+        /// points of the uniform output grid over the training interval
+        pub grid: usize = 256; range(8.0, 1_048_576.0),
+        /// largest low-frequency threshold K
+        pub k_max: usize = 20; range(1.0, 524_288.0),
+        /// samples of the random control (paper: 100)
+        pub random: usize = 100; range(1.0, 100_000.0),
+        /// seed of the random control
+        pub seed: u64 = 0; range(0.0, 9.0e15),
+        /// threshold of the LFP over epochs (paper: 2)
+        pub lfp_k: usize = 2; range(0.0, 524_288.0),
     }
-    fn version(&self) -> u32 {
-        2
+}
+
+crate::table_schema! {
+    /// LFP(K) of the spike, initial and random output differences.
+    pub struct LfpTable in "lfp" {
+        pub k: Vec<i64>,
+        pub spike: Vec<f64>,
+        pub initial: Vec<f64>,
+        pub random_mean: Vec<f64>,
+        pub random_std: Vec<f64>,
+        pub random_max: Vec<f64>,
     }
-    fn doc(&self) -> &'static str {
-        "Low-frequency proportion of the spike, initial and random output differences (Fig 3.3)"
+}
+
+crate::table_schema! {
+    /// LFP(lfp_k) of f(theta_e) - f(theta_end) at every checkpoint of the spike window.
+    pub struct LfpEpochs in "epochs" {
+        pub epoch: Vec<i64>,
+        pub loss: Vec<f64>,
+        pub lfp: Vec<f64>,
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::int(
-                "grid",
-                "points of the uniform output grid over the training interval",
-            )
-            .range(8.0, 1_048_576.0)
-            .default(256i64),
-            ParamSpec::int("k_max", "largest low-frequency threshold K")
-                .range(1.0, 524_288.0)
-                .default(20i64),
-            ParamSpec::int("random", "samples of the random control (paper: 100)")
-                .range(1.0, 100_000.0)
-                .default(100i64),
-            ParamSpec::int("seed", "seed of the random control")
-                .range(0.0, 9.0e15)
-                .default(0i64),
-            ParamSpec::int("lfp_k", "threshold of the LFP over epochs (paper: 2)")
-                .range(0.0, 524_288.0)
-                .default(2i64),
-        ]
+}
+
+crate::table_schema! {
+    /// The network outputs on the grid.
+    pub struct OutputTable in "outputs" {
+        pub x: Vec<f64>,
+        pub f_max: Vec<f64>,
+        pub f_end: Vec<f64>,
+        pub f_ini: Vec<f64>,
     }
-    fn numeric(&self) -> bool {
-        true
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
+}
+
+impl Kind for Frequency {
+    const NAME: &'static str = "frequency";
+    const VERSION: u32 = 2;
+    const DOC: &'static str =
+        "Low-frequency proportion of the spike, initial and random output differences (Fig 3.3)";
+    const NUMERIC: bool = true;
+    type Params = FrequencyParams;
+    type Output = ();
+
+    fn run(&self, p: &FrequencyParams, ctx: &mut StageContext) -> Result<()> {
         let trained = Trained::from_roles(ctx, "train", "data")?;
         trained.fnn_width()?;
         let picks = picks(ctx.input("spikes")?)?;
@@ -96,16 +113,16 @@ impl StageKind for Frequency {
         let obj = trained.objective(Precision::F64);
         let eval = evaluator(backend_of(ctx)?, &obj, HvpMethod::Exact);
         let (lo, hi) = trained.input_range();
-        let n = p.usize("grid")?;
+        let n = p.grid;
         let x = linspace(lo, hi, n);
         let f = |theta: &[f64]| eval.outputs(theta, &x, &[n, 1]);
         let (f_max, f_end, f_ini) = (f(t_max)?, f(t_end)?, f(t_ini)?);
-        let ks: Vec<usize> = (0..=p.usize("k_max")?).collect();
+        let ks: Vec<usize> = (0..=p.k_max).collect();
         let spike = lfp(&sub(&f_max, &f_end), &ks);
         let initial = lfp(&sub(&f_ini, &f_end), &ks);
 
-        let samples = p.usize("random")?;
-        let mut rng = SeededRng::new(p.i64("seed")? as u64);
+        let samples = p.random;
+        let mut rng = SeededRng::new(p.seed);
         let radius = norm(&sub(t_end, t_max));
         let bar = ctx.progress(samples as u64, "random samples");
         let mut random: Vec<Vec<f64>> = Vec::with_capacity(samples);
@@ -134,56 +151,43 @@ impl StageKind for Frequency {
                     .fold(f64::NEG_INFINITY, f64::max)
             })
             .collect();
-        ctx.write_table(
-            "lfp",
-            &mut TableBuilder::new()
-                .i64("k", ks.iter().map(|&k| k as i64).collect())
-                .f64("spike", spike)
-                .f64("initial", initial)
-                .f64("random_mean", mean)
-                .f64("random_std", std)
-                .f64("random_max", max)
-                .build()?,
-        )?;
+        ctx.write(&LfpTable {
+            k: ks.iter().map(|&k| k as i64).collect(),
+            spike,
+            initial,
+            random_mean: mean,
+            random_std: std,
+            random_max: max,
+        })?;
 
-        let lfp_k = p.usize("lfp_k")?;
+        let lfp_k = p.lfp_k;
         let log = trained.log()?;
-        let (mut epochs, mut losses, mut lfps) = (vec![], vec![], vec![]);
+        let mut t = LfpEpochs::default();
         for (epoch, _, theta) in ck
             .iter()
             .filter(|c| c.0 >= picks.window.0 && c.0 <= picks.window.1)
         {
             let d = sub(&f(theta)?, &f_end);
-            epochs.push(*epoch as i64);
-            losses.push(
+            t.epoch.push(*epoch as i64);
+            t.loss.push(
                 log.epoch
                     .iter()
                     .position(|e| e == epoch)
                     .map_or(f64::NAN, |i| log.loss[i]),
             );
-            lfps.push(if norm(&d) > 0.0 {
+            t.lfp.push(if norm(&d) > 0.0 {
                 lfp(&d, &[lfp_k])[0]
             } else {
                 f64::NAN
             });
         }
-        ctx.write_table(
-            "epochs",
-            &mut TableBuilder::new()
-                .i64("epoch", epochs)
-                .f64("loss", losses)
-                .f64("lfp", lfps)
-                .build()?,
-        )?;
-        ctx.write_table(
-            "outputs",
-            &mut TableBuilder::new()
-                .f64("x", x)
-                .f64("f_max", f_max)
-                .f64("f_end", f_end)
-                .f64("f_ini", f_ini)
-                .build()?,
-        )?;
+        ctx.write(&t)?;
+        ctx.write(&OutputTable {
+            x,
+            f_max,
+            f_end,
+            f_ini,
+        })?;
         ctx.write_json("meta.json", &serde_json::json!({ "theta_max": picks.theta_max, "theta_end": picks.theta_end, "theta_ini": ini_epoch }))
     }
 }

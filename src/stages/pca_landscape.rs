@@ -10,16 +10,14 @@
 
 use anyhow::{Result, bail};
 
-use crate::config::ParamSpec;
 use crate::engine::context::StageContext;
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::linalg::dense::{axpy, dot, norm};
 use crate::linalg::pca::pca;
 use crate::nn::backend::Precision;
 use crate::nn::eval::evaluator;
 use crate::nn::objective::HvpMethod;
 use crate::plot::linspace;
-use crate::table::TableBuilder;
 
 use super::backend_of;
 use super::spikes::picks;
@@ -27,54 +25,65 @@ use super::trained::Trained;
 
 pub struct PcaLandscape;
 
-impl StageKind for PcaLandscape {
-    fn name(&self) -> &'static str {
-        "pca_landscape"
+crate::stage_params! {
+    pub struct PcaLandscapeParams {
+        /// first epoch of the window (default: the spike window of the `spikes` input)
+        pub from: Option<usize>; range(0.0, 1e9),
+        /// last epoch of the window
+        pub to: Option<usize>; range(0.0, 1e9),
+        /// use every k-th checkpoint of the window
+        pub stride: usize = 1; range(1.0, 1e9),
+        /// surface resolution per axis
+        pub grid: usize = 31; range(2.0, 1000.0),
+        /// surface extent beyond the trajectory, as a fraction of its span
+        pub margin: f64 = 0.3; range(0.0, 100.0),
+        /// precision of the loss evaluations
+        pub dtype: Precision = Precision::F64,
     }
-    fn version(&self) -> u32 {
-        1
+}
+
+crate::table_schema! {
+    /// Share of the variance of the window's checkpoints explained by each principal component.
+    pub struct PcaTable in "pca" {
+        pub component: Vec<i64>,
+        pub explained: Vec<f64>,
     }
-    fn doc(&self) -> &'static str {
-        "PCA of a window of checkpoints, the trajectory in the first two directions and the loss surface"
+}
+
+crate::table_schema! {
+    /// The checkpoints of the window in the plane of the first two directions.
+    pub struct Trajectory in "trajectory" {
+        pub epoch: Vec<i64>,
+        pub alpha: Vec<f64>,
+        pub beta: Vec<f64>,
+        /// Distance of the checkpoint from the plane.
+        pub off_plane: Vec<f64>,
+        pub loss: Vec<f64>,
+        /// The loss at the checkpoint's projection onto the plane.
+        pub plane_loss: Vec<f64>,
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::int(
-                "from",
-                "first epoch of the window (default: the spike window of the `spikes` input)",
-            )
-            .range(0.0, 1e9)
-            .optional(),
-            ParamSpec::int("to", "last epoch of the window")
-                .range(0.0, 1e9)
-                .optional(),
-            ParamSpec::int("stride", "use every k-th checkpoint of the window")
-                .range(1.0, 1e9)
-                .default(1i64),
-            ParamSpec::int("grid", "surface resolution per axis")
-                .range(2.0, 1000.0)
-                .default(31i64),
-            ParamSpec::float(
-                "margin",
-                "surface extent beyond the trajectory, as a fraction of its span",
-            )
-            .range(0.0, 100.0)
-            .default(0.3),
-            ParamSpec::choice(
-                "dtype",
-                &["f32", "f64"],
-                "precision of the loss evaluations",
-            )
-            .default("f64"),
-        ]
+}
+
+crate::table_schema! {
+    /// R_S(theta_t + alpha e1 + beta e2) on a grid.
+    pub struct Surface in "surface" {
+        pub alpha: Vec<f64>,
+        pub beta: Vec<f64>,
+        pub loss: Vec<f64>,
     }
-    fn numeric(&self) -> bool {
-        true
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
+}
+
+impl Kind for PcaLandscape {
+    const NAME: &'static str = "pca_landscape";
+    const VERSION: u32 = 1;
+    const DOC: &'static str = "PCA of a window of checkpoints, the trajectory in the first two directions and the loss surface";
+    const NUMERIC: bool = true;
+    type Params = PcaLandscapeParams;
+    type Output = ();
+
+    fn run(&self, p: &PcaLandscapeParams, ctx: &mut StageContext) -> Result<()> {
         let trained = Trained::from_roles(ctx, "train", "data")?;
-        let window = match (p.opt_usize("from")?, p.opt_usize("to")?) {
+        let window = match (p.from, p.to) {
             (Some(a), Some(b)) => (a, b),
             (None, None) => picks(ctx.input("spikes")?)?.window,
             _ => bail!(
@@ -85,7 +94,7 @@ impl StageKind for PcaLandscape {
             .checkpoints()?
             .into_iter()
             .filter(|c| c.0 >= window.0 && c.0 <= window.1)
-            .step_by(p.usize("stride")?.max(1))
+            .step_by(p.stride.max(1))
             .map(|c| (c.0, c.2))
             .collect();
         if ck.len() < 3 {
@@ -110,69 +119,50 @@ impl StageKind for PcaLandscape {
             axpy(b, e2, &mut t);
             t
         };
-        let precision = Precision::parse(p.str("dtype")?)?;
-        let obj = trained.objective(precision);
+        let obj = trained.objective(p.dtype);
         let eval = evaluator(backend_of(ctx)?, &obj, HvpMethod::Exact);
-        let grid = p.usize("grid")?.max(2);
+        let grid = p.grid.max(2);
         let bar = ctx.progress((ck.len() * 2 + grid * grid) as u64, "loss evaluations");
 
-        let (mut alpha, mut beta, mut off, mut loss, mut plane) =
-            (vec![], vec![], vec![], vec![], vec![]);
+        let mut tr = Trajectory {
+            epoch: ck.iter().map(|c| c.0 as i64).collect(),
+            ..Trajectory::default()
+        };
         for (_, theta) in &ck {
             let d: Vec<f64> = theta.iter().zip(&theta_t).map(|(a, b)| a - b).collect();
             let (a, b) = (dot(&d, e1), dot(&d, e2));
             let mut r = d.clone();
             axpy(-a, e1, &mut r);
             axpy(-b, e2, &mut r);
-            alpha.push(a);
-            beta.push(b);
-            off.push(norm(&r));
-            loss.push(eval.loss(theta)?);
-            plane.push(eval.loss(&at(a, b))?);
+            tr.alpha.push(a);
+            tr.beta.push(b);
+            tr.off_plane.push(norm(&r));
+            tr.loss.push(eval.loss(theta)?);
+            tr.plane_loss.push(eval.loss(&at(a, b))?);
             bar.inc(2);
         }
         let extent = |v: &[f64]| {
             let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
             let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let m = p.f64("margin").unwrap_or(0.3) * (hi - lo).max(1e-12);
+            let m = p.margin * (hi - lo).max(1e-12);
             (lo - m, hi + m)
         };
-        let ((a0, a1), (b0, b1)) = (extent(&alpha), extent(&beta));
-        let (mut ga, mut gb, mut gl) = (vec![], vec![], vec![]);
+        let ((a0, a1), (b0, b1)) = (extent(&tr.alpha), extent(&tr.beta));
+        let mut surface = Surface::default();
         for &b in &linspace(b0, b1, grid) {
             for &a in &linspace(a0, a1, grid) {
-                ga.push(a);
-                gb.push(b);
-                gl.push(eval.loss(&at(a, b))?);
+                surface.alpha.push(a);
+                surface.beta.push(b);
+                surface.loss.push(eval.loss(&at(a, b))?);
                 bar.inc(1);
             }
         }
         let k = pc.explained.len().min(10);
-        ctx.write_table(
-            "pca",
-            &mut TableBuilder::new()
-                .i64("component", (1..=k as i64).collect())
-                .f64("explained", pc.explained[..k].to_vec())
-                .build()?,
-        )?;
-        ctx.write_table(
-            "trajectory",
-            &mut TableBuilder::new()
-                .i64("epoch", ck.iter().map(|c| c.0 as i64).collect())
-                .f64("alpha", alpha)
-                .f64("beta", beta)
-                .f64("off_plane", off)
-                .f64("loss", loss)
-                .f64("plane_loss", plane)
-                .build()?,
-        )?;
-        ctx.write_table(
-            "surface",
-            &mut TableBuilder::new()
-                .f64("alpha", ga)
-                .f64("beta", gb)
-                .f64("loss", gl)
-                .build()?,
-        )
+        ctx.write(&PcaTable {
+            component: (1..=k as i64).collect(),
+            explained: pc.explained[..k].to_vec(),
+        })?;
+        ctx.write(&tr)?;
+        ctx.write(&surface)
     }
 }

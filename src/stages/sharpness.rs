@@ -6,50 +6,52 @@
 
 use anyhow::Result;
 
-use crate::config::ParamSpec;
 use crate::engine::context::StageContext;
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::linalg::lanczos::lanczos;
 use crate::nn::eval::evaluator;
-use crate::table::TableBuilder;
 
 use super::backend_of;
-use super::hessian::{self, Settings};
+use super::hessian::HessianParams;
 use super::spikes::picks;
 use super::trained::Trained;
 
 pub struct Sharpness;
 
-impl StageKind for Sharpness {
-    fn name(&self) -> &'static str {
-        "sharpness"
+crate::stage_params! {
+    pub struct SharpnessParams [hessian: HessianParams] {
+        /// use every k-th checkpoint of the window
+        pub stride: usize = 1; range(1.0, 1e9),
     }
-    fn version(&self) -> u32 {
-        1
+}
+
+crate::table_schema! {
+    /// lambda_max at the checkpoints of a spike's window.
+    pub struct SharpnessTable in "sharpness" {
+        pub epoch: Vec<i64>,
+        pub lambda_max: Vec<f64>,
+        /// Relative Ritz residual.
+        pub residual: Vec<f64>,
+        /// Hessian-vector products used.
+        pub matvecs: Vec<i64>,
     }
-    fn doc(&self) -> &'static str {
-        "lambda_max at the checkpoints of a spike's window"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut v = vec![
-            ParamSpec::int("stride", "use every k-th checkpoint of the window")
-                .range(1.0, 1e9)
-                .default(1i64),
-        ];
-        v.extend(hessian::params());
-        v
-    }
-    fn numeric(&self) -> bool {
-        true
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
+}
+
+impl Kind for Sharpness {
+    const NAME: &'static str = "sharpness";
+    const VERSION: u32 = 1;
+    const DOC: &'static str = "lambda_max at the checkpoints of a spike's window";
+    const NUMERIC: bool = true;
+    type Params = SharpnessParams;
+    type Output = ();
+
+    fn run(&self, p: &SharpnessParams, ctx: &mut StageContext) -> Result<()> {
         let trained = Trained::from_roles(ctx, "train", "data")?;
         let picks = picks(ctx.input("spikes")?)?;
-        let settings = Settings::from(p)?;
-        let obj = trained.objective(settings.precision);
-        let eval = evaluator(backend_of(ctx)?, &obj, settings.method);
-        let stride = p.usize("stride")?.max(1);
+        let settings = &p.hessian;
+        let obj = trained.objective(settings.hessian_dtype);
+        let eval = evaluator(backend_of(ctx)?, &obj, settings.method());
+        let stride = p.stride.max(1);
         let chosen: Vec<(usize, Vec<f64>)> = trained
             .checkpoints()?
             .into_iter()
@@ -59,7 +61,7 @@ impl StageKind for Sharpness {
             .collect();
         let bar = ctx.progress(chosen.len() as u64, "checkpoints");
         let mut warm: Option<Vec<f64>> = None;
-        let (mut epochs, mut values, mut residuals, mut matvecs) = (vec![], vec![], vec![], vec![]);
+        let mut t = SharpnessTable::default();
         for (epoch, theta) in &chosen {
             let e = lanczos(
                 theta.len(),
@@ -67,23 +69,17 @@ impl StageKind for Sharpness {
                 &settings.lanczos(1),
                 warm.as_deref(),
             )?;
-            epochs.push(*epoch as i64);
-            values.push(e.values[0]);
-            residuals.push(e.residuals[0]);
-            matvecs.push(e.matvecs as i64);
+            t.epoch.push(*epoch as i64);
+            t.lambda_max.push(e.values[0]);
+            t.residual.push(e.residuals[0]);
+            t.matvecs.push(e.matvecs as i64);
             warm = e.vectors.into_iter().next();
             bar.inc(1);
         }
-        let mut t = TableBuilder::new()
-            .i64("epoch", epochs)
-            .f64("lambda_max", values)
-            .f64("residual", residuals)
-            .i64("matvecs", matvecs)
-            .build()?;
-        ctx.write_table("sharpness", &mut t)?;
+        ctx.write(&t)?;
         ctx.write_json(
             "meta.json",
-            &serde_json::json!({ "hvp_method": settings.method.name() }),
+            &serde_json::json!({ "hvp_method": settings.method().name() }),
         )
     }
 }

@@ -9,11 +9,9 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::spikes::{Spike, detect, first_at_or_below};
-use crate::config::ParamSpec;
+use crate::analysis::spikes::{Rule, Spike, first_at_or_below};
 use crate::engine::context::{Input, StageContext};
-use crate::engine::kind::{ParamsExt, StageKind};
-use crate::table::TableBuilder;
+use crate::engine::kind::Kind;
 
 use super::train::checkpoints;
 use super::trained::{nearest, read_log};
@@ -61,53 +59,82 @@ pub fn picks(input: &Input) -> Result<Picks> {
     Ok(serde_json::from_value(input.read_json("picks.json")?)?)
 }
 
-impl StageKind for Spikes {
-    fn name(&self) -> &'static str {
-        "spikes"
+crate::choice_enum! {
+    /// Which spike of a run the analyses use.
+    pub enum Pick {
+        /// The highest peak / pre-spike ratio.
+        Largest = "largest",
+        First = "first",
+        Last = "last",
     }
-    fn version(&self) -> u32 {
-        1
+}
+
+crate::stage_params! {
+    pub struct SpikesParams {
+        /// a spike starts when the loss exceeds factor x the lowest of the previous `lookback`
+        /// epochs
+        pub factor: f64 = 10.0; open_range(1.0, 1e12),
+        /// epochs the rule compares with (1: the paper's previous-epoch rule)
+        pub lookback: usize = 100; range(1.0, 1e9),
+        /// the spike ends when the loss is back at or below recovery x its pre-spike level
+        pub recovery: f64 = 2.0; positive(1e12),
+        /// which spike to analyse (largest: highest peak/pre-spike ratio)
+        pub pick: Pick = Pick::Largest,
+        /// epochs before the onset included in the analysis window
+        pub before: usize = 50; range(0.0, 1e9),
     }
-    fn doc(&self) -> &'static str {
-        "Loss spikes of a training log and the checkpoints that describe one of them"
+}
+
+impl SpikesParams {
+    pub fn rule(&self) -> Rule {
+        Rule {
+            factor: self.factor,
+            lookback: self.lookback,
+            recovery: self.recovery,
+        }
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::float("factor", "a spike starts when the loss exceeds factor x the lowest of the previous `lookback` epochs").open_range(1.0, 1e12).default(10.0),
-            ParamSpec::int("lookback", "epochs the rule compares with (1: the paper's previous-epoch rule)").range(1.0, 1e9).default(100i64),
-            ParamSpec::float("recovery", "the spike ends when the loss is back at or below recovery x its pre-spike level").positive(1e12).default(2.0),
-            ParamSpec::choice("pick", &["largest", "first", "last"], "which spike to analyse (largest: highest peak/pre-spike ratio)").default("largest"),
-            ParamSpec::int("before", "epochs before the onset included in the analysis window").range(0.0, 1e9).default(50i64),
-        ]
+}
+
+crate::table_schema! {
+    /// Every loss spike of a training log (epochs).
+    pub struct SpikeTable in "spikes" {
+        pub onset: Vec<i64>,
+        pub peak: Vec<i64>,
+        pub end: Vec<i64>,
+        pub recovered: Vec<bool>,
+        pub pre_loss: Vec<f64>,
+        pub peak_loss: Vec<f64>,
+        /// peak_loss / pre_loss.
+        pub ratio: Vec<f64>,
     }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
+}
+
+impl Kind for Spikes {
+    const NAME: &'static str = "spikes";
+    const VERSION: u32 = 1;
+    const DOC: &'static str =
+        "Loss spikes of a training log and the checkpoints that describe one of them";
+    type Params = SpikesParams;
+    type Output = ();
+
+    fn run(&self, p: &SpikesParams, ctx: &mut StageContext) -> Result<()> {
         let train = ctx.input("train")?;
         let log = read_log(train)?;
-        let found = detect(
-            &log.loss,
-            p.f64("factor")?,
-            p.usize("lookback")?,
-            p.f64("recovery")?,
-        );
+        let found = p.rule().detect(&log.loss);
         let e = |i: usize| log.epoch[i] as i64;
-        let mut table = TableBuilder::new()
-            .i64("onset", found.iter().map(|s| e(s.onset)).collect())
-            .i64("peak", found.iter().map(|s| e(s.peak)).collect())
-            .i64("end", found.iter().map(|s| e(s.end)).collect())
-            .bool("recovered", found.iter().map(|s| s.recovered).collect())
-            .f64("pre_loss", found.iter().map(|s| s.pre_loss).collect())
-            .f64("peak_loss", found.iter().map(|s| s.peak_loss).collect())
-            .f64(
-                "ratio",
-                found.iter().map(|s| s.peak_loss / s.pre_loss).collect(),
-            )
-            .build()?;
-        ctx.write_table("spikes", &mut table)?;
-        let chosen = match p.str("pick")? {
-            "first" => found.first().map(|s| (0, s)),
-            "last" => found.last().map(|s| (found.len() - 1, s)),
-            _ => found.iter().enumerate().max_by(|a, b| {
+        ctx.write(&SpikeTable {
+            onset: found.iter().map(|s| e(s.onset)).collect(),
+            peak: found.iter().map(|s| e(s.peak)).collect(),
+            end: found.iter().map(|s| e(s.end)).collect(),
+            recovered: found.iter().map(|s| s.recovered).collect(),
+            pre_loss: found.iter().map(|s| s.pre_loss).collect(),
+            peak_loss: found.iter().map(|s| s.peak_loss).collect(),
+            ratio: found.iter().map(|s| s.peak_loss / s.pre_loss).collect(),
+        })?;
+        let chosen = match p.pick {
+            Pick::First => found.first().map(|s| (0, s)),
+            Pick::Last => found.last().map(|s| (found.len() - 1, s)),
+            Pick::Largest => found.iter().enumerate().max_by(|a, b| {
                 (a.1.peak_loss / a.1.pre_loss).total_cmp(&(b.1.peak_loss / b.1.pre_loss))
             }),
         };
@@ -115,8 +142,8 @@ impl StageKind for Spikes {
             bail!(
                 "no loss spike in `{}` by the rule loss > {} x the lowest of the previous {} epochs (lowest loss {:.3e}); train longer, with a larger learning rate, or lower `factor`",
                 train.stage,
-                p.f64("factor")?,
-                p.usize("lookback")?,
+                p.factor,
+                p.lookback,
                 log.loss.iter().cloned().fold(f64::INFINITY, f64::min)
             );
         };
@@ -126,7 +153,7 @@ impl StageKind for Spikes {
             &log.epoch,
             &log.loss,
             &checkpoints(train)?,
-            p.usize("before")?,
+            p.before,
         )?;
         ctx.log(&format!("spike {index}: {}", picks.describe()));
         ctx.write_json("picks.json", &serde_json::to_value(&picks)?)

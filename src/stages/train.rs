@@ -11,77 +11,85 @@ use std::borrow::Cow;
 use anyhow::{Context, Result, bail};
 use burn::backend::Backend;
 
-use crate::config::{ParamSpec, Params};
 use crate::engine::context::{Input, StageContext};
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::linalg::lanczos::LanczosConfig;
 use crate::nn::backend::{OnBackend, Precision, with_backend};
 use crate::nn::data::{Data, Loss, Supervised};
 use crate::nn::init::Init;
 use crate::nn::model::Arch;
-use crate::nn::objective::HvpMethod;
-use crate::nn::ops::Activation;
+use crate::nn::objective::Hvp;
+use crate::nn::ops::ActivationName;
 use crate::nn::train::{
     CheckpointPlan, Diverged, Hooks, Objectives, Sharpness, SpikeTrigger, TrainSpec, TrainState,
     train,
 };
-use crate::table::{TableBuilder, col_f64_lists, col_i64};
+use crate::table::Table;
 
 use super::{backend_of, data};
 
-pub const MODELS: &[&str] = &["fnn", "cnn2", "cnn3", "cnn5", "vgg11"];
+crate::choice_enum! {
+    pub enum ModelName {
+        /// Two-layer, 1-D input.
+        Fnn = "fnn",
+        /// Table A.1.
+        Cnn2 = "cnn2",
+        /// Table A.2.
+        Cnn3 = "cnn3",
+        /// Table A.3.
+        Cnn5 = "cnn5",
+        Vgg11 = "vgg11",
+    }
+}
 
-/// The parameters that define a network and its loss (shared by every stage that rebuilds the
-/// model of a `train` stage from its parameters).
-pub fn model_params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::choice(
-            "model",
-            MODELS,
-            "fnn (two-layer, 1-D input), cnn2/cnn3/cnn5 (Tables A.1-A.3), vgg11",
-        ),
-        ParamSpec::int("width", "hidden width m of the fnn").range(1.0, 100_000.0).default(20i64),
-        ParamSpec::choice(
-            "activation",
-            &["tanh", "relu", "sigmoid", "leaky_relu"],
-            "fnn activation",
-        )
-        .default("tanh"),
-        ParamSpec::float("leaky_slope", "negative slope of leaky_relu").range(0.0, 1.0).default(0.01),
-        ParamSpec::bool("out_bias", "fnn output bias").default(false),
-        ParamSpec::float(
-            "vgg_width",
-            "channel multiplier of vgg11 (1 = the paper's network)",
-        )
-        .positive(8.0)
-        .default(1.0),
-        ParamSpec::choice(
-            "batch_norm",
-            &["batch_statistics"],
-            "vgg11 batch-norm mode, in training and in every Hessian: the statistics of the batch the loss is evaluated on (the full batch for GD and for the Hessian of the training loss)",
-        )
-        .default("batch_statistics"),
-        ParamSpec::choice(
-            "loss",
-            &["mse", "half_mse", "cross_entropy"],
-            "mse: mean over all output elements of (f - y)^2; half_mse: half that",
-        )
-        .default("mse"),
-        ParamSpec::choice(
-            "dtype",
-            &["f32", "f64"],
-            "precision of the forward/backward passes",
-        )
-        .default("f64"),
-        ParamSpec::choice(
-            "init",
-            &["default", "gaussian", "xavier", "kaiming"],
-            "default: gaussian for fnn, xavier for cnns, kaiming for vgg11",
-        )
-        .default("default"),
-        ParamSpec::float("init_gamma", "gaussian init variance m^-gamma").range(0.0, 10.0).default(1.0),
-        ParamSpec::int("seed", "initialisation seed").range(0.0, 9.0e15).default(0i64),
-    ]
+crate::choice_enum! {
+    pub enum InitName {
+        /// gaussian for fnn, xavier for cnns, kaiming for vgg11
+        Default = "default",
+        Gaussian = "gaussian",
+        Xavier = "xavier",
+        Kaiming = "kaiming",
+    }
+}
+
+crate::choice_enum! {
+    pub enum BatchNorm {
+        /// The statistics of the batch the loss is evaluated on.
+        BatchStatistics = "batch_statistics",
+    }
+}
+
+crate::stage_params! {
+    /// The parameters that define a network and its loss (shared by every stage that rebuilds
+    /// the model of a `train` stage from its parameters).
+    pub struct ModelParams {
+        /// fnn (two-layer, 1-D input), cnn2/cnn3/cnn5 (Tables A.1-A.3), vgg11
+        pub model: ModelName,
+        /// hidden width m of the fnn
+        pub width: usize = 20; range(1.0, 100_000.0),
+        /// fnn activation
+        pub activation: ActivationName = ActivationName::Tanh,
+        /// negative slope of leaky_relu
+        pub leaky_slope: f64 = 0.01; range(0.0, 1.0),
+        /// fnn output bias
+        pub out_bias: bool = false,
+        /// channel multiplier of vgg11 (1 = the paper's network)
+        pub vgg_width: f64 = 1.0; positive(8.0),
+        /// vgg11 batch-norm mode, in training and in every Hessian: the statistics of the batch
+        /// the loss is evaluated on (the full batch for GD and for the Hessian of the training
+        /// loss)
+        pub batch_norm: BatchNorm = BatchNorm::BatchStatistics,
+        /// mse: mean over all output elements of (f - y)^2; half_mse: half that
+        pub loss: Loss = Loss::Mse,
+        /// precision of the forward/backward passes
+        pub dtype: Precision = Precision::F64,
+        /// default: gaussian for fnn, xavier for cnns, kaiming for vgg11
+        pub init: InitName = InitName::Default,
+        /// gaussian init variance m^-gamma
+        pub init_gamma: f64 = 1.0; range(0.0, 10.0),
+        /// initialisation seed
+        pub seed: u64 = 0; range(0.0, 9.0e15),
+    }
 }
 
 pub struct ModelSpec {
@@ -93,35 +101,29 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    pub fn from_params(p: &Params) -> Result<ModelSpec> {
-        let model = p.str("model")?;
-        let arch = if model == "fnn" {
-            let width = p.usize("width")?;
-            if width == 0 {
-                bail!("`width` must be positive");
-            }
+    pub fn from_params(p: &ModelParams) -> Result<ModelSpec> {
+        let arch = if p.model == ModelName::Fnn {
             Arch::Fnn {
-                width,
-                act: Activation::parse(p.str("activation")?, p.f64("leaky_slope")?)?,
-                out_bias: p.bool("out_bias")?,
+                width: p.width,
+                act: p.activation.with_slope(p.leaky_slope),
+                out_bias: p.out_bias,
             }
         } else {
-            Arch::named(model, p.f64("vgg_width")?)?
+            Arch::named(p.model.as_str(), p.vgg_width)?
         };
-        let init = match (p.str("init")?, &arch) {
-            ("default", Arch::Fnn { .. }) => Init::Gaussian {
-                gamma: p.f64("init_gamma")?,
+        let init = match (p.init, &arch) {
+            (InitName::Default, Arch::Fnn { .. }) | (InitName::Gaussian, _) => Init::Gaussian {
+                gamma: p.init_gamma,
             },
-            ("default", Arch::Cnn { .. }) => Init::Xavier,
-            ("default", Arch::Vgg { .. }) => Init::Kaiming,
-            (name, _) => Init::parse(name, p.f64("init_gamma")?)?,
+            (InitName::Default, Arch::Cnn { .. }) | (InitName::Xavier, _) => Init::Xavier,
+            (InitName::Default, Arch::Vgg { .. }) | (InitName::Kaiming, _) => Init::Kaiming,
         };
         Ok(ModelSpec {
             arch,
-            loss: Loss::parse(p.str("loss")?)?,
-            precision: Precision::parse(p.str("dtype")?)?,
+            loss: p.loss,
+            precision: p.dtype,
             init,
-            seed: p.i64("seed")? as u64,
+            seed: p.seed,
         })
     }
 
@@ -130,16 +132,35 @@ impl ModelSpec {
     }
 }
 
+crate::table_schema! {
+    /// The saved parameter vectors of a `train` stage, in epoch order.
+    pub struct CheckpointTable in "checkpoints" {
+        pub epoch: Vec<i64>,
+        /// Why it was saved (every k epochs, a spike, ...).
+        pub reason: Vec<String>,
+        pub theta: Vec<Vec<f64>>,
+    }
+}
+
+crate::table_schema! {
+    /// The per-epoch log of a `train` stage.
+    pub struct TrainLog in "log" {
+        pub epoch: Vec<i64>,
+        pub loss: Vec<f64>,
+        pub test_loss: Vec<Option<f64>>,
+        pub lambda_max: Vec<Option<f64>>,
+        pub lambda_residual: Vec<Option<f64>>,
+        pub lambda_matvecs: Vec<Option<f64>>,
+    }
+}
+
 /// Checkpoints of a `train` stage: (epoch, reason, theta), in epoch order.
 pub fn checkpoints(input: &Input) -> Result<Vec<(usize, String, Vec<f64>)>> {
-    let df = input.table("checkpoints")?;
-    let epochs = col_i64(&df, "epoch")?;
-    let reasons = crate::table::col_str(&df, "reason")?;
-    let thetas = col_f64_lists(&df, "theta")?;
-    Ok(epochs
+    let t: CheckpointTable = input.read()?;
+    Ok(t.epoch
         .into_iter()
-        .zip(reasons)
-        .zip(thetas)
+        .zip(t.reason)
+        .zip(t.theta)
         .map(|((e, r), t)| (e as usize, r, t))
         .collect())
 }
@@ -155,53 +176,76 @@ pub fn final_theta(input: &Input) -> Result<Vec<f64>> {
 
 pub struct Train;
 
-impl StageKind for Train {
-    fn name(&self) -> &'static str {
-        "train"
+crate::choice_enum! {
+    pub enum Split {
+        Train = "train",
+        Test = "test",
     }
-    fn version(&self) -> u32 {
-        2
+}
+
+crate::stage_params! {
+    pub struct TrainParams [model: ModelParams] {
+        /// learning rate
+        pub lr: f64; positive(1e6),
+        /// number of epochs (updates for GD)
+        pub epochs: usize; range(1.0, 1e8),
+        /// mini-batch size for SGD (null: full-batch GD)
+        pub batch_size: Option<usize>; range(1.0, 1e9),
+        /// which split to train on (test: the paper's theta_test)
+        pub fit_on: Split = Split::Train,
+        /// test loss every k epochs when the data has a test split (0: never)
+        pub test_every: usize = 0; range(0.0, 1e9),
+        /// lambda_max every k epochs (0: never)
+        pub sharpness_every: usize = 0; range(0.0, 1e9),
+        /// relative Ritz residual tolerance of lambda_max
+        pub lanczos_tol: f64 = 1e-6; positive(1.0),
+        /// maximum Lanczos iterations per lambda_max
+        pub lanczos_max_iter: usize = 50; range(1.0, 100_000.0),
+        /// Hessian-vector products: nested autodiff or central differences (f64)
+        pub hvp: Hvp = Hvp::Exact,
+        /// precision of Hessian-vector products
+        pub hessian_dtype: Precision = Precision::F64,
+        /// save theta every k epochs (0: never)
+        pub checkpoint_every: usize = 0; range(0.0, 1e9),
+        /// also save theta at these epochs
+        pub checkpoint_at: Vec<usize> = Vec::new(); range(0.0, 1e9),
+        /// also save theta at every epoch of [from, to]
+        pub checkpoint_dense: Vec<usize> = Vec::new(); range(0.0, 1e9) len(0, 2),
+        /// spike-triggered checkpoints when the loss exceeds factor x the lowest of the last
+        /// `spike_lookback` epochs (null: off)
+        pub spike_factor: Option<f64>; open_range(1.0, 1e12),
+        /// epochs the spike rule compares with (1: the paper's rule)
+        pub spike_lookback: usize = 1; range(1.0, 1e9),
+        /// epochs before a spike that are saved
+        pub spike_window: usize = 50; range(0.0, 1e9),
+        /// at most this many spikes are checkpointed
+        pub spike_max: usize = 3; range(0.0, 1e6),
+        /// dense checkpoints of one spike stop after this many epochs
+        pub spike_max_epochs: usize = 2000; range(1.0, 1e9),
+        /// SGD batch order seed
+        pub shuffle_seed: u64 = 0; range(0.0, 9.0e15),
+        /// stop once the training loss (of the `fit_on` split) is at or below this fraction of
+        /// its epoch-0 value, 0 < f < 1; `epochs` is then the most (null: train all `epochs`)
+        pub stop_loss_fraction: Option<f64>; open_range(0.0, 1.0),
+        /// save resumable state every k epochs (0: never); an interrupted stage resumes from it
+        pub snapshot_every: usize = 0; range(0.0, 1e9),
     }
-    fn doc(&self) -> &'static str {
-        "Train a network (GD or SGD) with per-epoch log, lambda_max tracking and checkpoints"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut v = model_params();
-        v.extend([
-            ParamSpec::float("lr", "learning rate").positive(1e6),
-            ParamSpec::int("epochs", "number of epochs (updates for GD)").range(1.0, 1e8),
-            ParamSpec::int("batch_size", "mini-batch size for SGD (null: full-batch GD)").range(1.0, 1e9).optional(),
-            ParamSpec::choice("fit_on", &["train", "test"], "which split to train on (test: the paper's theta_test)").default("train"),
-            ParamSpec::int("test_every", "test loss every k epochs when the data has a test split (0: never)").range(0.0, 1e9).default(0i64),
-            ParamSpec::int("sharpness_every", "lambda_max every k epochs (0: never)").range(0.0, 1e9).default(0i64),
-            ParamSpec::float("lanczos_tol", "relative Ritz residual tolerance of lambda_max").positive(1.0).default(1e-6),
-            ParamSpec::int("lanczos_max_iter", "maximum Lanczos iterations per lambda_max").range(1.0, 100_000.0).default(50i64),
-            ParamSpec::choice("hvp", &["exact", "central"], "Hessian-vector products: nested autodiff or central differences (f64)").default("exact"),
-            ParamSpec::choice("hessian_dtype", &["f32", "f64"], "precision of Hessian-vector products").default("f64"),
-            ParamSpec::int("checkpoint_every", "save theta every k epochs (0: never)").range(0.0, 1e9).default(0i64),
-            ParamSpec::ints("checkpoint_at", "also save theta at these epochs").range(0.0, 1e9).default(Vec::<i64>::new()),
-            ParamSpec::ints("checkpoint_dense", "also save theta at every epoch of [from, to]").range(0.0, 1e9).len(0, 2).default(Vec::<i64>::new()),
-            ParamSpec::float("spike_factor", "spike-triggered checkpoints when the loss exceeds factor x the lowest of the last `spike_lookback` epochs (null: off)").open_range(1.0, 1e12).optional(),
-            ParamSpec::int("spike_lookback", "epochs the spike rule compares with (1: the paper's rule)").range(1.0, 1e9).default(1i64),
-            ParamSpec::int("spike_window", "epochs before a spike that are saved").range(0.0, 1e9).default(50i64),
-            ParamSpec::int("spike_max", "at most this many spikes are checkpointed").range(0.0, 1e6).default(3i64),
-            ParamSpec::int("spike_max_epochs", "dense checkpoints of one spike stop after this many epochs").range(1.0, 1e9).default(2000i64),
-            ParamSpec::int("shuffle_seed", "SGD batch order seed").range(0.0, 9.0e15).default(0i64),
-            ParamSpec::float("stop_loss_fraction", "stop once the training loss (of the `fit_on` split) is at or below this fraction of its epoch-0 value, 0 < f < 1; `epochs` is then the most (null: train all `epochs`)").open_range(0.0, 1.0).optional(),
-            ParamSpec::int("snapshot_every", "save resumable state every k epochs (0: never); an interrupted stage resumes from it").range(0.0, 1e9).default(0i64),
-        ]);
-        v
-    }
-    fn numeric(&self) -> bool {
-        true
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
-        let model = ModelSpec::from_params(p)?;
+}
+
+impl Kind for Train {
+    const NAME: &'static str = "train";
+    const VERSION: u32 = 2;
+    const DOC: &'static str =
+        "Train a network (GD or SGD) with per-epoch log, lambda_max tracking and checkpoints";
+    const NUMERIC: bool = true;
+    type Params = TrainParams;
+    type Output = ();
+
+    fn run(&self, p: &TrainParams, ctx: &mut StageContext) -> Result<()> {
+        let model = ModelSpec::from_params(&p.model)?;
         let data_in = ctx.input("data")?;
-        let fit_on = p.str("fit_on")?;
-        let train_data = data::load(data_in, fit_on)?;
-        let test_data = if fit_on == "train" && data::has(data_in, "test") {
+        let train_data = data::load(data_in, p.fit_on.as_str())?;
+        let test_data = if p.fit_on == Split::Train && data::has(data_in, "test") {
             Some(data::load(data_in, "test")?)
         } else {
             None
@@ -232,7 +276,7 @@ impl StageKind for Train {
             model: &model,
             train: &train_data,
             test: test_data.as_ref(),
-            hessian_precision: Precision::parse(p.str("hessian_dtype")?)?,
+            hessian_precision: p.hessian_dtype,
             spec: &spec,
             start: resume.unwrap_or_else(|| TrainState::new(theta0)),
             snapshot_path: &snapshot_path,
@@ -243,30 +287,21 @@ impl StageKind for Train {
             Err(e) => {
                 if let Some(d) = e.downcast_ref::<Diverged>() {
                     let path = ctx.scratch_dir()?.join("diverged-log.parquet");
-                    crate::table::write_parquet(&path, &mut log_table(&d.state)?)?;
+                    crate::table::write_parquet(&path, &mut log_table(&d.state).to_frame()?)?;
                     let note = format!("the log up to epoch {} is in {}", d.epoch, path.display());
                     return Err(e.context(note));
                 }
                 return Err(e);
             }
         };
-        ctx.write_table("log", &mut log_table(&state)?)?;
-        let mut ck = TableBuilder::new()
-            .i64(
-                "epoch",
-                state.checkpoints.iter().map(|c| c.epoch as i64).collect(),
-            )
-            .str(
-                "reason",
-                state.checkpoints.iter().map(|c| c.reason.clone()).collect(),
-            )
-            .f64_lists(
-                "theta",
-                state.checkpoints.iter().map(|c| c.theta.clone()).collect(),
-            )
-            .build()?;
-        ctx.write_table("checkpoints", &mut ck)?;
-        let method = hvp_method(p)?;
+        ctx.write(&log_table(&state))?;
+        let ck = &state.checkpoints;
+        ctx.write(&CheckpointTable {
+            epoch: ck.iter().map(|c| c.epoch as i64).collect(),
+            reason: ck.iter().map(|c| c.reason.clone()).collect(),
+            theta: ck.iter().map(|c| c.theta.clone()).collect(),
+        })?;
+        let method = p.hvp.method();
         ctx.write_json(
             "meta.json",
             &serde_json::json!({
@@ -294,61 +329,44 @@ fn check_shapes(arch: &Arch, data: &Data, input: &Input) -> Result<()> {
     Ok(())
 }
 
-pub fn hvp_method(p: &Params) -> Result<HvpMethod> {
-    Ok(match p.str("hvp")? {
-        "central" => HvpMethod::CentralDifference { rel_eps: 1e-5 },
-        _ => HvpMethod::Exact,
-    })
-}
-
-fn train_spec(p: &Params) -> Result<TrainSpec> {
-    let every =
-        |name: &str| -> Result<Option<usize>> { Ok(Some(p.usize(name)?).filter(|&k| k > 0)) };
+fn train_spec(p: &TrainParams) -> Result<TrainSpec> {
+    let every = |k: usize| Some(k).filter(|&k| k > 0);
     Ok(TrainSpec {
-        lr: p.f64("lr")?,
-        epochs: p.usize("epochs")?,
-        batch_size: p.opt_usize("batch_size")?,
-        shuffle_seed: p.i64("shuffle_seed")? as u64,
-        sharpness: every("sharpness_every")?
-            .map(|k| -> Result<Sharpness> {
-                Ok(Sharpness {
-                    every: k,
-                    lanczos: LanczosConfig {
-                        k: 1,
-                        max_iter: p.usize("lanczos_max_iter")?,
-                        tol: p.f64("lanczos_tol")?,
-                        seed: 1,
-                    },
-                    method: hvp_method(p)?,
-                })
-            })
-            .transpose()?,
+        lr: p.lr,
+        epochs: p.epochs,
+        batch_size: p.batch_size,
+        shuffle_seed: p.shuffle_seed,
+        sharpness: every(p.sharpness_every).map(|k| Sharpness {
+            every: k,
+            lanczos: LanczosConfig {
+                k: 1,
+                max_iter: p.lanczos_max_iter,
+                tol: p.lanczos_tol,
+                seed: 1,
+            },
+            method: p.hvp.method(),
+        }),
         checkpoints: CheckpointPlan {
-            every: every("checkpoint_every")?,
-            at: p.usizes("checkpoint_at")?,
-            dense: match p.usizes("checkpoint_dense")?.as_slice() {
+            every: every(p.checkpoint_every),
+            at: p.checkpoint_at.clone(),
+            dense: match p.checkpoint_dense.as_slice() {
                 [] => None,
                 [a, b] if a <= b => Some((*a, *b)),
                 other => {
                     bail!("`checkpoint_dense` must be [from, to] with from <= to, got {other:?}")
                 }
             },
-            spike: p
-                .opt_f64("spike_factor")?
-                .map(|factor| -> Result<SpikeTrigger> {
-                    Ok(SpikeTrigger {
-                        factor,
-                        lookback: p.usize("spike_lookback")?,
-                        window: p.usize("spike_window")?,
-                        max_spikes: p.usize("spike_max")?,
-                        max_epochs: p.usize("spike_max_epochs")?,
-                    })
-                })
-                .transpose()?,
+            spike: p.spike_factor.map(|factor| SpikeTrigger {
+                factor,
+                lookback: p.spike_lookback,
+                window: p.spike_window,
+                max_spikes: p.spike_max,
+                max_epochs: p.spike_max_epochs,
+            }),
         },
-        test_every: p.usize("test_every")?,
-        snapshot_every: p.usize("snapshot_every")?,
-        stop_fraction: match p.opt_f64("stop_loss_fraction")? {
+        test_every: p.test_every,
+        snapshot_every: p.snapshot_every,
+        stop_fraction: match p.stop_loss_fraction {
             Some(f) if !(f > 0.0 && f < 1.0) => {
                 bail!("`stop_loss_fraction` must be in (0, 1), got {f}")
             }
@@ -357,24 +375,19 @@ fn train_spec(p: &Params) -> Result<TrainSpec> {
     })
 }
 
-fn log_table(state: &TrainState) -> Result<polars::prelude::DataFrame> {
+fn log_table(state: &TrainState) -> TrainLog {
     let r = &state.rows;
-    TableBuilder::new()
-        .i64("epoch", r.iter().map(|r| r.epoch as i64).collect())
-        .f64("loss", r.iter().map(|r| r.loss).collect())
-        .opt_f64("test_loss", r.iter().map(|r| r.test_loss).collect())
-        .opt_f64("lambda_max", r.iter().map(|r| r.lambda_max).collect())
-        .opt_f64(
-            "lambda_residual",
-            r.iter().map(|r| r.lambda_residual).collect(),
-        )
-        .opt_f64(
-            "lambda_matvecs",
-            r.iter()
-                .map(|r| r.lambda_matvecs.map(|m| m as f64))
-                .collect(),
-        )
-        .build()
+    TrainLog {
+        epoch: r.iter().map(|r| r.epoch as i64).collect(),
+        loss: r.iter().map(|r| r.loss).collect(),
+        test_loss: r.iter().map(|r| r.test_loss).collect(),
+        lambda_max: r.iter().map(|r| r.lambda_max).collect(),
+        lambda_residual: r.iter().map(|r| r.lambda_residual).collect(),
+        lambda_matvecs: r
+            .iter()
+            .map(|r| r.lambda_matvecs.map(|m| m as f64))
+            .collect(),
+    }
 }
 
 struct Job<'a> {

@@ -4,27 +4,39 @@
 use anyhow::{Result, bail};
 use burn::backend::Backend;
 
-use crate::config::ParamSpec;
 use crate::engine::context::StageContext;
-use crate::engine::kind::{ParamsExt, StageKind};
+use crate::engine::kind::Kind;
 use crate::linalg::sym2;
 use crate::nn::backend::{OnBackend, with_backend};
 use crate::nn::objective::{HvpMethod, dense_hessian, value_and_grad};
 use crate::nn::toy::Toy;
-use crate::table::TableBuilder;
 
 use super::backend_of;
 
 pub struct TrainToy;
 
-/// One row per step: the state before the update of that step.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct ToyLog {
-    pub step: Vec<i64>,
-    pub loss: Vec<f64>,
-    pub x: Vec<f64>,
-    pub y: Vec<f64>,
-    pub lambda_max: Vec<f64>,
+crate::table_schema! {
+    /// One row per step: the state before the update of that step.
+    pub struct ToyLog in "log" {
+        pub step: Vec<i64>,
+        pub loss: Vec<f64>,
+        pub x: Vec<f64>,
+        pub y: Vec<f64>,
+        pub lambda_max: Vec<f64>,
+    }
+}
+
+crate::stage_params! {
+    pub struct TrainToyParams {
+        /// learning rate (paper: 5e-3)
+        pub lr: f64 = 5e-3; positive(1e6),
+        /// initial x (paper: 0.5), in the model's domain x > -4
+        pub x0: f64 = 0.5; open_range(-4.0, 1e12),
+        /// initial y (paper: 1e-5)
+        pub y0: f64 = 1e-5; range(-1e12, 1e12),
+        /// number of gradient-descent steps
+        pub steps: usize = 150; range(1.0, 1e8),
+    }
 }
 
 struct Run<'a> {
@@ -86,55 +98,18 @@ pub fn train(
     )
 }
 
-impl StageKind for TrainToy {
-    fn name(&self) -> &'static str {
-        "train_toy"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn doc(&self) -> &'static str {
-        "Gradient descent on f(x, y) = (50x + 200) y^2 - x + 5 with lambda_max of the exact Hessian per step"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::float("lr", "learning rate (paper: 5e-3)")
-                .positive(1e6)
-                .default(5e-3),
-            ParamSpec::float("x0", "initial x (paper: 0.5), in the model's domain x > -4")
-                .open_range(-4.0, 1e12)
-                .default(0.5),
-            ParamSpec::float("y0", "initial y (paper: 1e-5)")
-                .range(-1e12, 1e12)
-                .default(1e-5),
-            ParamSpec::int("steps", "number of gradient-descent steps")
-                .range(1.0, 1e8)
-                .default(150i64),
-        ]
-    }
-    fn numeric(&self) -> bool {
-        true
-    }
-    fn run(&self, ctx: &mut StageContext) -> Result<()> {
-        let p = ctx.params;
-        let steps = p.usize("steps")?;
-        let bar = ctx.progress(steps as u64 + 1, "steps");
+impl Kind for TrainToy {
+    const NAME: &'static str = "train_toy";
+    const VERSION: u32 = 1;
+    const DOC: &'static str = "Gradient descent on f(x, y) = (50x + 200) y^2 - x + 5 with lambda_max of the exact Hessian per step";
+    const NUMERIC: bool = true;
+    type Params = TrainToyParams;
+    type Output = ();
+
+    fn run(&self, p: &TrainToyParams, ctx: &mut StageContext) -> Result<()> {
+        let bar = ctx.progress(p.steps as u64 + 1, "steps");
         let on_step = |s: usize| bar.set_position(s as u64 + 1);
-        let log = train(
-            backend_of(ctx)?,
-            p.f64("lr")?,
-            p.f64("x0")?,
-            p.f64("y0")?,
-            steps,
-            &on_step,
-        )?;
-        let mut df = TableBuilder::new()
-            .i64("step", log.step)
-            .f64("loss", log.loss)
-            .f64("x", log.x)
-            .f64("y", log.y)
-            .f64("lambda_max", log.lambda_max)
-            .build()?;
-        ctx.write_table("log", &mut df)
+        let log = train(backend_of(ctx)?, p.lr, p.x0, p.y0, p.steps, &on_step)?;
+        ctx.write(&log)
     }
 }

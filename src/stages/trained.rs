@@ -4,14 +4,12 @@
 use anyhow::{Context, Result, bail};
 
 use crate::engine::context::{Input, StageContext};
-use crate::engine::kind::ParamsExt;
 use crate::nn::backend::Precision;
 use crate::nn::data::{Data, Supervised};
 use crate::nn::model::Arch;
-use crate::table::{col_f64, col_i64, col_opt_f64};
 
 use super::data;
-use super::train::{ModelSpec, checkpoints};
+use super::train::{ModelSpec, TrainLog, TrainParams, checkpoints};
 
 pub struct Trained<'a> {
     pub input: &'a Input,
@@ -60,7 +58,8 @@ impl<'a> Trained<'a> {
                 dataset.stage
             );
         }
-        let model = ModelSpec::from_params(&input.params)?;
+        let params: TrainParams = input.params()?;
+        let model = ModelSpec::from_params(&params.model)?;
         let train = data::load(dataset, "train")?;
         let test = if data::has(dataset, "test") {
             Some(data::load(dataset, "test")?)
@@ -70,7 +69,7 @@ impl<'a> Trained<'a> {
         Ok(Trained {
             input,
             model,
-            lr: input.params.f64("lr")?,
+            lr: params.lr,
             train,
             test,
         })
@@ -122,20 +121,16 @@ impl<'a> Trained<'a> {
 }
 
 pub fn read_log(input: &Input) -> Result<Log> {
-    let df = input.table("log")?;
-    let epoch: Vec<usize> = col_i64(&df, "epoch")?
-        .into_iter()
-        .map(|e| e as usize)
-        .collect();
-    let lambda_col = col_opt_f64(&df, "lambda_max")?;
+    let t: TrainLog = input.read()?;
+    let epoch: Vec<usize> = t.epoch.into_iter().map(|e| e as usize).collect();
     let lambda = epoch
         .iter()
-        .zip(&lambda_col)
+        .zip(&t.lambda_max)
         .filter_map(|(&e, l)| l.map(|l| (e, l)))
         .collect();
     Ok(Log {
-        loss: col_f64(&df, "loss")?,
-        test_loss: col_opt_f64(&df, "test_loss")?,
+        loss: t.loss,
+        test_loss: t.test_loss,
         lambda,
         epoch,
     })
