@@ -1,6 +1,5 @@
 //! `spike-pipe bench`: timings of the numerical core on this machine (figures, not pass/fail).
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -11,12 +10,13 @@ use burn::backend::Backend;
 
 use crate::nn::backend::{BackendKind, OnBackend, Precision, with_backend};
 use crate::nn::data::{Data, Loss, Supervised};
-use crate::nn::init::{Init, SeededRng};
+use crate::nn::init::Init;
 use crate::nn::model::Arch;
 use crate::nn::objective::{HvpMethod, hvp, value_and_grad};
 use crate::nn::ops::Activation;
 use crate::nn::train::{CheckpointPlan, Hooks, Objectives, TrainSpec, TrainState, train};
 use crate::plot::linspace;
+use crate::rng::SeededRng;
 
 pub struct Options {
     pub epochs: usize,
@@ -25,24 +25,26 @@ pub struct Options {
 }
 
 /// Runs the benchmarks on `backend`, printing each figure as it is measured.
-pub fn run(opts: &Options, data_dir: &Path, backend: BackendKind) -> Result<()> {
+/// `cifar`: where the CIFAR-10 images of the CNN benchmarks come from (random images when it
+/// is a download: the timings are the same).
+pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()> {
     println!("backend: {}", backend.name());
-    with_backend(backend, Bench { opts, data_dir })
+    with_backend(backend, Bench { opts, cifar })
 }
 
 struct Bench<'a> {
     opts: &'a Options,
-    data_dir: &'a Path,
+    cifar: &'a Location,
 }
 
 impl OnBackend for Bench<'_> {
     type Output = Result<()>;
     fn run<B: Backend>(self, dev: B::Device) -> Result<()> {
-        bench::<B>(self.opts, self.data_dir, &dev)
+        bench::<B>(self.opts, self.cifar, &dev)
     }
 }
 
-fn bench<B: Backend>(opts: &Options, data_dir: &Path, dev: &B::Device) -> Result<()> {
+fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Result<()> {
     println!(
         "benchmark net: two-layer tanh, width 20, 64 points on [-pi, pi], sin x + sin 4x, MSE, full-batch GD lr 0.05, f64"
     );
@@ -130,7 +132,7 @@ fn bench<B: Backend>(opts: &Options, data_dir: &Path, dev: &B::Device) -> Result
         return Ok(());
     }
 
-    let (images, origin) = cifar_1000(data_dir)?;
+    let (images, origin) = cifar_1000(cifar)?;
     println!("two-layer CNN (Fig 3.1(d)/Table A.1) on 1000 {origin} images, MSE, f32");
     let cnn = Arch::named("cnn2", 1.0)?;
     let theta = cnn.init(&Init::Xavier, 0);
@@ -191,10 +193,10 @@ fn bench<B: Backend>(opts: &Options, data_dir: &Path, dev: &B::Device) -> Result
 
 /// The first 1000 CIFAR-10 training images (scaled to [0, 1]) from the local copy, or random
 /// images of the same shape when there is none (the timings are the same).
-fn cifar_1000(data_dir: &Path) -> Result<(Data, &'static str)> {
+fn cifar_1000(cifar: &Location) -> Result<(Data, &'static str)> {
     let n = 1000;
-    if let Location::Local(dir) = cifar10::locate(None, data_dir)
-        && let Ok(source) = Source::at(&dir)
+    if let Location::Local(dir) = cifar
+        && let Ok(source) = Source::at(dir)
     {
         let (train, _) = source.read()?;
         if train.len() >= n {

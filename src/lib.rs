@@ -10,5 +10,6 @@ pub mod linalg;
 pub mod nn;
 pub mod plot;
 pub mod report;
+pub mod rng;
 pub mod stages;
 pub mod table;

@@ -7,15 +7,16 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use spike_pipe::engine::context::NumericEnv;
-use spike_pipe::engine::diff;
+use spike_pipe::datasets::cifar10;
 use spike_pipe::engine::exec::NoHooks;
-use spike_pipe::engine::remote::{Remote, RemoteConfig, RemoteHooks};
-use spike_pipe::engine::runs::Outcome;
-use spike_pipe::engine::slurm::{ExecutorConfig, JobCommand, Slurm};
-use spike_pipe::engine::{self, Executor, Locations, Project, ReproOptions};
+use spike_pipe::engine::key::NumericEnv;
+use spike_pipe::engine::remote::{RemoteConfig, RemoteHooks};
+use spike_pipe::engine::runs::{self, Outcome};
+use spike_pipe::engine::slurm::JobSettings;
+use spike_pipe::engine::{self, Executor, Locations, Project, ReproOptions, Status, diff, gc};
 use spike_pipe::nn::backend::BackendKind;
-use spike_pipe::stages;
+use spike_pipe::stages::figure::{Listing, Verdict};
+use spike_pipe::{bench, report, stages};
 
 // Large tensors are allocated and freed every step; glibc returns them to the OS and faults the
 // pages in again each time (half of a CNN epoch). mimalloc keeps and reuses them.
@@ -57,8 +58,8 @@ struct Global {
     /// Outputs directory (default: outputs/ beside the pipeline file).
     #[arg(long, global = true)]
     outputs: Option<PathBuf>,
-    /// A local CIFAR-10 copy (directory of .bin batches or one .bin file); sets SPIKE_CIFAR10_DIR.
-    #[arg(long, global = true)]
+    /// A local CIFAR-10 copy (directory of .bin batches or one .bin file).
+    #[arg(long, global = true, env = cifar10::ENV_DIR)]
     cifar10_dir: Option<PathBuf>,
     /// Remote cache URL (file:///dir, s3://bucket/prefix, gs://, az://, http(s)://); overrides
     /// `cache.remote` of pipeline.yaml.
@@ -270,29 +271,70 @@ struct SyncArgs {
 fn main() -> ExitCode {
     // SAFETY: at startup, before any thread; restores the default action (end the process).
     #[cfg(unix)]
+    #[allow(unsafe_code)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    if let Some(dir) = &cli.global.cifar10_dir {
-        // SAFETY: no other thread exists yet.
-        unsafe { std::env::set_var(spike_pipe::datasets::cifar10::ENV_DIR, dir) };
-    }
     init_logging(cli.global.verbose);
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    let g = &cli.global;
+    let result = match cli.command {
+        Command::Repro(a) => repro(g, a),
+        Command::Status { json, quiet } => status(g, json, quiet),
+        Command::Kinds { kind } => kinds(kind.as_deref()),
+        Command::Figures => figures(g),
+        Command::Report { run } => report_run(g, &run),
+        Command::Runs { show, json, csv } => runs_list(g, show, json, csv),
+        Command::Completions { shell } => completions(shell),
+        Command::Dag { dot, json } => dag(g, dot, json),
+        Command::RunStage {
+            stage,
+            key,
+            force,
+            pull,
+            push,
+        } => run_stage(g, &stage, &key, force, pull, push),
+        Command::Gc {
+            dry,
+            keep_runs,
+            older_than,
+        } => collect_garbage(g, dry, keep_runs, older_than.as_deref()),
+        Command::Push(a) => sync(g, false, &a),
+        Command::Pull(a) => sync(g, true, &a),
+        Command::Diff {
+            a,
+            b,
+            rtol,
+            atol,
+            md,
+            json,
+            html,
+        } => compare(g, a.as_deref(), b.as_deref(), (rtol, atol), md, json, html),
+        Command::Verify {
+            run,
+            md,
+            json,
+            strict,
+        } => verify(g, &run, md, json, strict),
+        Command::Bench {
+            epochs,
+            no_cnn,
+            lanczos_k,
+        } => run_bench(g, epochs, no_cnn, lanczos_k),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(2)
+    })
 }
 
 fn init_logging(verbose: u8) {
+    // -v: stage timings, remote transfers, lock waits; -vv: every cache decision too.
+    // RUST_LOG overrides (e.g. RUST_LOG=object_store=debug for the remote's requests).
     let default = match verbose {
         0 => "warn",
-        1 => "info",
-        _ => "debug",
+        1 => "warn,spike_pipe=info",
+        _ => "warn,spike_pipe=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -302,17 +344,32 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn locations(g: &Global) -> Locations {
+    let mut loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
+    if let Some(dir) = &g.cifar10_dir {
+        loc.sources.insert("cifar10".into(), dir.clone());
+    }
+    loc
+}
+
 fn project(g: &Global) -> Result<Project> {
     let backend = BackendKind::parse(&g.backend)?;
     let env: NumericEnv = [("backend".to_string(), backend.name().to_string())].into();
-    let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
     let overrides = g
         .set
         .iter()
         .map(|s| spike_pipe::config::Override::parse(s).map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
     Project::load(
-        &loc,
+        &locations(g),
         g.profile.as_deref(),
         &overrides,
         stages::registry(),
@@ -320,496 +377,290 @@ fn project(g: &Global) -> Result<Project> {
     )
 }
 
-/// `executor:` of pipeline.yaml, or `--executor`; a Slurm job reruns this program with the same
-/// pipeline, profile, cache, backend and data.
-fn executor(
+fn repro(g: &Global, a: ReproArgs) -> Result<ExitCode> {
+    let project = project(g)?;
+    let cfg = RemoteConfig::of(&project, g.remote.as_deref())?;
+    let (pull, push) = (a.pull || cfg.pull, a.push || cfg.push);
+    let job = JobSettings {
+        backend: g.backend.clone(),
+        overrides: g.set.clone(),
+        remote: cfg.remote.clone(),
+        pull,
+        push,
+    };
+    let opts = ReproOptions {
+        executor: Executor::configure(&project, a.executor.as_deref(), &job)?,
+        targets: a.targets,
+        dry: a.dry,
+        force: a.force,
+        downstream: a.downstream,
+        jobs: a.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(std::num::NonZero::get)
+                .unwrap_or(1)
+        }),
+        keep_going: !a.fail_fast,
+        command: std::env::args().collect(),
+        name: a.name,
+    };
+    let remote = (pull || push).then(|| cfg.open()).transpose()?;
+    let hooks = remote
+        .as_ref()
+        .map(|r| RemoteHooks::new(r, &project.cache, pull, push));
+    let result = match &hooks {
+        Some(h) => engine::repro(&project, &opts, h)?,
+        None => engine::repro(&project, &opts, &NoHooks)?,
+    };
+    if a.dry {
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&result.to_run)?);
+        } else if result.to_run.is_empty() {
+            println!("nothing to run: every selected stage is up to date");
+        } else {
+            result.to_run.iter().for_each(|l| println!("{l}"));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let record = result.record.as_ref().expect("a run record");
+    for s in record.stages.iter().filter(|s| s.error.is_some()) {
+        println!(
+            "{:9} {}: {}",
+            s.outcome,
+            s.name,
+            s.error.as_deref().unwrap_or("")
+        );
+    }
+    let cache_root = project.cache.root();
+    let page = report::write_html(&project.outputs, cache_root, record)?;
+    let claims = report::claims(&project.outputs, cache_root, record, true)?;
+    if !claims.is_empty() {
+        println!("claim checks:\n{}", report::claims_table(&claims, false));
+    }
+    println!("report: {}", page.display());
+    println!("{record}");
+    if record.count(Outcome::Computed) == 0 && record.ok {
+        println!("nothing to do: all stages up to date (0 stages run)");
+    }
+    let push_errors = hooks.map_or(0, |h| h.errors.lock().expect("lock").len());
+    if push_errors > 0 {
+        eprintln!(
+            "error: {push_errors} entries could not be pushed to the remote cache (see above)"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(exit(record.ok))
+}
+
+fn status(g: &Global, json: bool, quiet: bool) -> Result<ExitCode> {
+    let status = Status::of(&project(g)?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status.stages)?);
+    } else if !quiet {
+        print!("{status}");
+    }
+    Ok(exit(!quiet || status.stale() == 0))
+}
+
+fn kinds(kind: Option<&str>) -> Result<ExitCode> {
+    print!("{}", stages::registry().listing(kind)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn figures(g: &Global) -> Result<ExitCode> {
+    print!("{}", Listing(&project(g)?.pipeline));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_run(g: &Global, run: &str) -> Result<ExitCode> {
+    let loc = locations(g);
+    let record = runs::find(&loc.outputs, run)?;
+    let (path, missing) = report::rebuild(&loc.outputs, &loc.cache, &record)?;
+    for m in &missing {
+        println!("not rebuilt: {m}: its cache entry was removed (spike-pipe gc)");
+    }
+    println!("report: {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runs_list(g: &Global, show: Option<RunsCommand>, json: bool, csv: bool) -> Result<ExitCode> {
+    let loc = locations(g);
+    if let Some(RunsCommand::Show { id }) = show {
+        let r = runs::find(&loc.outputs, &id)?;
+        let latest = runs::is_latest(&loc.outputs, &r);
+        print!("{}", runs::Details(&r));
+        match report::claims(&loc.outputs, &loc.cache, &r, latest) {
+            Ok(c) => print!("{}", report::claims_table(&c, false)),
+            Err(e) => println!("claims: {e:#}"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = report::run_summaries(&loc.outputs, &loc.cache)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if csv {
+        println!("{}", report::RunSummary::CSV_HEADER);
+        rows.iter().for_each(|r| println!("{}", r.csv()));
+    } else {
+        rows.iter().for_each(|r| println!("{r}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut out = std::io::stdout();
+    clap_complete::generate(shell, &mut Cli::command(), "spike-pipe", &mut out);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dag(g: &Global, dot: bool, json: bool) -> Result<ExitCode> {
+    let pipeline = project(g)?.pipeline;
+    if json {
+        let rows = engine::dag::json(&pipeline);
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if dot {
+        print!("{}", engine::dag::dot(&pipeline));
+    } else {
+        print!("{}", engine::dag::text(&pipeline));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A Slurm job: computes one stage into the cache; a failed stage exits with 1, like repro.
+fn run_stage(
     g: &Global,
-    project: &Project,
-    kind: Option<&str>,
+    stage: &str,
+    key: &str,
+    force: bool,
     pull: bool,
     push: bool,
-) -> Result<Executor> {
-    let mut cfg =
-        ExecutorConfig::from_yaml(project.pipeline.extra.get("executor"), &project.pipeline)?;
-    if let Some(k) = kind {
-        cfg.kind = k.to_string();
-    }
-    match cfg.kind.as_str() {
-        "local" => Ok(Executor::Local),
-        "slurm" => {
-            let abs = |p: &std::path::Path| std::path::absolute(p).map(|p| p.display().to_string());
-            let mut argv = vec![
-                std::env::current_exe()?.display().to_string(),
-                "--pipeline".into(),
-                abs(&project.pipeline.file)?,
-                "--profile".into(),
-                project.pipeline.profile.clone(),
-                "--cache-dir".into(),
-                abs(project.cache.root())?,
-                "--outputs".into(),
-                abs(&project.outputs)?,
-                "--backend".into(),
-                g.backend.clone(),
-            ];
-            if let Ok(dir) = std::env::var(spike_pipe::datasets::cifar10::ENV_DIR) {
-                argv.extend(["--cifar10-dir".into(), abs(std::path::Path::new(&dir))?]);
-            }
-            // The jobs plan the same keys only with the same overrides.
-            for s in &g.set {
-                argv.extend(["-S".into(), s.clone()]);
-            }
-            // The URL may carry credentials: the jobs get it from their environment.
-            let env: Vec<(String, String)> = remote_config(g, project)?
-                .remote
-                .map(|r| ("SPIKE_REMOTE".to_string(), r))
-                .into_iter()
-                .collect();
-            let mut sub = Vec::new();
-            if pull {
-                sub.push("--pull".to_string());
-            }
-            if push {
-                sub.push("--push".to_string());
-            }
-            Ok(Executor::Slurm(Box::new(Slurm {
-                config: cfg,
-                command: JobCommand {
-                    argv,
-                    flags: sub,
-                    env,
-                },
-            })))
+) -> Result<ExitCode> {
+    let project = project(g)?;
+    let remote = (pull || push)
+        .then(|| RemoteConfig::of(&project, g.remote.as_deref())?.open())
+        .transpose()?;
+    let computed = match &remote {
+        Some(r) => {
+            let hooks = RemoteHooks::new(r, &project.cache, pull, push);
+            engine::run_stage(&project, stage, key, force, &hooks).and_then(|record| {
+                match hooks.errors.lock().expect("lock").first() {
+                    Some(e) => anyhow::bail!("{e}"),
+                    None => Ok(record),
+                }
+            })
         }
-        other => anyhow::bail!("unknown executor `{other}` (local, slurm)"),
+        None => engine::run_stage(&project, stage, key, force, &NoHooks),
+    };
+    match computed {
+        Ok(record) => {
+            println!("{}: {:?} ({key})", record.name, record.outcome);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(1))
+        }
     }
 }
 
-/// The remote of `cache:` in pipeline.yaml, or `--remote`.
-fn remote_config(g: &Global, project: &Project) -> Result<RemoteConfig> {
-    let mut cfg =
-        RemoteConfig::from_yaml(project.pipeline.extra.get("cache"), &project.pipeline.file)?;
-    if let Some(url) = &g.remote {
-        cfg.remote = Some(url.clone());
-    }
-    Ok(cfg)
+fn collect_garbage(
+    g: &Global,
+    dry: bool,
+    keep_runs: Option<usize>,
+    older_than: Option<&str>,
+) -> Result<ExitCode> {
+    let opts = gc::GcOptions {
+        dry,
+        keep_runs,
+        older_than: older_than.map(gc::parse_age).transpose()?,
+    };
+    println!("{}", gc::gc(&project(g)?, &opts)?);
+    Ok(ExitCode::SUCCESS)
 }
 
-fn open_remote(cfg: &RemoteConfig) -> Result<Remote> {
-    let url = cfg.remote.as_deref().ok_or_else(|| {
-        anyhow::anyhow!(
-            "no remote cache: set `cache: {{remote: URL}}` in pipeline.yaml or pass --remote URL"
-        )
-    })?;
-    Remote::open(url)
+fn sync(g: &Global, pull: bool, a: &SyncArgs) -> Result<ExitCode> {
+    let project = project(g)?;
+    let remote = RemoteConfig::of(&project, g.remote.as_deref())?.open()?;
+    let t = engine::remote::sync(&project, &remote, pull, a.all, a.jobs)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&t)?);
+    } else {
+        println!("{t}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
-    let g = &cli.global;
-    match cli.command {
-        Command::Repro(a) => {
-            let project = project(g)?;
-            let cfg = remote_config(g, &project)?;
-            let (pull, push) = (a.pull || cfg.pull, a.push || cfg.push);
-            let opts = ReproOptions {
-                executor: executor(g, &project, a.executor.as_deref(), pull, push)?,
-                targets: a.targets,
-                dry: a.dry,
-                force: a.force,
-                downstream: a.downstream,
-                jobs: a.jobs.unwrap_or_else(|| {
-                    std::thread::available_parallelism()
-                        .map(|n| n.get())
-                        .unwrap_or(1)
-                }),
-                keep_going: !a.fail_fast,
-                command: std::env::args().collect(),
-                name: a.name,
-            };
-            let remote = if pull || push {
-                Some(open_remote(&cfg)?)
-            } else {
-                None
-            };
-            let hooks = remote
-                .as_ref()
-                .map(|r| RemoteHooks::new(r, &project.cache, pull, push));
-            let result = match &hooks {
-                Some(h) => engine::repro(&project, &opts, h)?,
-                None => engine::repro(&project, &opts, &NoHooks)?,
-            };
-            let push_errors = hooks
-                .as_ref()
-                .map_or(0, |h| h.errors.lock().expect("lock").len());
-            if a.dry {
-                if a.json {
-                    println!("{}", serde_json::to_string_pretty(&result.to_run)?);
-                } else if result.to_run.is_empty() {
-                    println!("nothing to run: every selected stage is up to date");
-                }
-                for l in result.to_run.iter().filter(|_| !a.json) {
-                    println!("{l}");
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let record = result.record.as_ref().expect("a run record");
-            for s in &record.stages {
-                if let Some(e) = &s.error {
-                    println!(
-                        "{:9} {}: {e}",
-                        format!("{:?}", s.outcome).to_lowercase(),
-                        s.name
-                    );
-                }
-            }
-            let cache_root = project.cache.root();
-            let report = spike_pipe::report::write_html(&project.outputs, cache_root, record)?;
-            let claims = spike_pipe::report::claims(&project.outputs, cache_root, record, true)?;
-            if !claims.is_empty() {
-                println!(
-                    "claim checks:\n{}",
-                    spike_pipe::report::claims_table(&claims, false)
-                );
-            }
-            println!("report: {}", report.display());
-            let computed = record.count(Outcome::Computed);
-            println!(
-                "{} stages: {computed} computed, {} cached, {} pulled, {} failed, {} skipped in {:.2}s (profile {}, run {})",
-                record.stages.len(),
-                record.count(Outcome::Cached),
-                record.count(Outcome::Pulled),
-                record.count(Outcome::Failed),
-                record.count(Outcome::Skipped),
-                record.wall_s,
-                record.profile,
-                record.run_id
-            );
-            if computed == 0 && record.ok {
-                println!("nothing to do: all stages up to date (0 stages run)");
-            }
-            if push_errors > 0 {
-                eprintln!(
-                    "error: {push_errors} entries could not be pushed to the remote cache (see above)"
-                );
-                return Ok(ExitCode::from(1));
-            }
-            Ok(if record.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-        Command::Gc {
-            dry,
-            keep_runs,
-            older_than,
-        } => {
-            let project = project(g)?;
-            let opts = engine::gc::GcOptions {
-                dry,
-                keep_runs,
-                older_than: older_than
-                    .as_deref()
-                    .map(engine::gc::parse_age)
-                    .transpose()?,
-            };
-            println!("{}", engine::gc::gc(&project, &opts)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Status { json, quiet } => {
-            let project = project(g)?;
-            let lines = engine::status_lines(&project);
-            let stale = lines.iter().filter(|l| !l.1).count();
-            let code = ExitCode::from(u8::from(quiet && stale > 0));
-            if quiet {
-                return Ok(code);
-            }
-            if json {
-                let rows: Vec<serde_json::Value> = lines
-                    .iter()
-                    .map(|(name, fresh, why)| {
-                        serde_json::json!({"stage": name, "stale": !fresh, "reason": why})
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-                return Ok(code);
-            }
-            for o in &project.pipeline.overrides {
-                println!("  with   -S {o}");
-            }
-            for (name, fresh, why) in &lines {
-                if *fresh {
-                    println!("  ok     {name}: {why}");
-                } else {
-                    println!("  stale  {name}: {why}");
-                }
-            }
-            println!(
-                "{stale} of {} stages stale (profile {})",
-                lines.len(),
-                project.pipeline.profile
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        command @ (Command::Push(_) | Command::Pull(_)) => {
-            let (pull, a) = match command {
-                Command::Pull(a) => (true, a),
-                Command::Push(a) => (false, a),
-                _ => unreachable!("matched above"),
-            };
-            let project = project(g)?;
-            let remote = open_remote(&remote_config(g, &project)?)?;
-            let t = spike_pipe::engine::remote::sync(&project, &remote, pull, a.all, a.jobs)?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&t)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            println!(
-                "{} {} entries ({} blobs, {:.1} MB); {} already {}",
-                if pull { "pulled" } else { "pushed" },
-                t.entries,
-                t.blobs,
-                t.bytes as f64 / 1e6,
-                t.skipped,
-                if pull {
-                    "in the local cache"
-                } else {
-                    "on the remote"
-                }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Diff {
-            a,
-            b,
-            rtol,
-            atol,
-            md,
-            json,
-            html,
-        } => {
-            let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
-            let cache = spike_pipe::engine::cache::Cache::open(&loc.cache)?;
-            let (sa, sb) = diff::sides(&loc.outputs, &cache, a.as_deref(), b.as_deref())?;
-            let headline =
-                |name: &str, x: Option<&std::path::Path>, y: Option<&std::path::Path>| {
-                    spike_pipe::report::headline(name, x, y, rtol, atol)
-                };
-            let d = diff::diff(&sa, &sb, rtol, atol, &headline)?;
-            if let Some(dir) = &html {
-                let page = spike_pipe::report::diff_html(&d, &sa, &sb, dir)?;
-                eprintln!("diff page: {}", page.display());
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
-            } else {
-                print!("{}", diff::render(&d, md));
-            }
-            Ok(if d.differs() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Command::RunStage {
-            stage,
-            key,
-            force,
-            pull,
-            push,
-        } => {
-            let project = project(g)?;
-            let remote = if pull || push {
-                Some(open_remote(&remote_config(g, &project)?)?)
-            } else {
-                None
-            };
-            let computed = (|| -> Result<_> {
-                Ok(match &remote {
-                    Some(r) => {
-                        let hooks = RemoteHooks::new(r, &project.cache, pull, push);
-                        let record = engine::run_stage(&project, &stage, &key, force, &hooks)?;
-                        if let Some(e) = hooks.errors.lock().expect("lock").first() {
-                            anyhow::bail!("{e}");
-                        }
-                        record
-                    }
-                    None => engine::run_stage(&project, &stage, &key, force, &NoHooks)?,
-                })
-            })();
-            // A failed stage exits with 1, like repro.
-            match computed {
-                Ok(record) => {
-                    println!("{}: {:?} ({key})", record.name, record.outcome);
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
-        Command::Verify {
-            run,
-            md,
-            json,
-            strict,
-        } => {
-            let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
-            let record = spike_pipe::engine::runs::find(&loc.outputs, &run)?;
-            let latest = spike_pipe::engine::runs::is_latest(&loc.outputs, &record);
-            let claims = spike_pipe::report::claims(&loc.outputs, &loc.cache, &record, latest)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&claims)?);
-            } else {
-                print!("{}", spike_pipe::report::claims_table(&claims, md));
-            }
-            let failed = claims
-                .iter()
-                .flat_map(|c| &c.claims)
-                .filter(|c| c.verdict == spike_pipe::stages::figure::Verdict::NotSupported)
-                .count();
-            let summary = format!(
-                "{} (run {}, profile {})",
-                spike_pipe::report::claims_summary(&claims),
-                record.run_id,
-                record.profile
-            );
-            // JSON on stdout stays parseable.
-            if json {
-                eprintln!("{summary}");
-            } else {
-                println!("{summary}");
-            }
-            Ok(if strict && failed > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Command::Bench {
-            epochs,
-            no_cnn,
-            lanczos_k,
-        } => {
-            let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
-            let opts = spike_pipe::bench::Options {
-                epochs,
-                cnn: !no_cnn,
-                lanczos_k,
-            };
-            let backend = BackendKind::parse(&g.backend)?;
-            backend.ensure_usable()?;
-            spike_pipe::bench::run(&opts, &loc.data, backend)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Completions { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "spike-pipe",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Report { run } => {
-            let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
-            let record = spike_pipe::engine::runs::find(&loc.outputs, &run)?;
-            let (path, missing) = spike_pipe::report::rebuild(&loc.outputs, &loc.cache, &record)?;
-            for m in &missing {
-                println!("not rebuilt: {m}: its cache entry was removed (spike-pipe gc)");
-            }
-            println!("report: {}", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Runs { show, json, csv } => {
-            let loc = Locations::resolve(&g.pipeline, g.cache_dir.clone(), g.outputs.clone());
-            if let Some(RunsCommand::Show { id }) = show {
-                let r = spike_pipe::engine::runs::find(&loc.outputs, &id)?;
-                let latest = spike_pipe::engine::runs::is_latest(&loc.outputs, &r);
-                println!("run      {}", r.run_id);
-                println!("name     {}", r.name.as_deref().unwrap_or("-"));
-                println!(
-                    "started  {}   finished {}   {:.1} s",
-                    r.started, r.finished, r.wall_s
-                );
-                println!(
-                    "profile  {}   tool {}   env {:?}",
-                    r.profile, r.tool_version, r.env
-                );
-                println!("command  {}", r.command.join(" "));
-                for o in &r.overrides {
-                    println!("with     -S {o}");
-                }
-                for st in &r.stages {
-                    println!(
-                        "  {:9} {}  {}  {:.2} s",
-                        format!("{:?}", st.outcome).to_lowercase(),
-                        st.key.get(..12).unwrap_or(&st.key),
-                        st.name,
-                        st.wall_s
-                    );
-                }
-                match spike_pipe::report::claims(&loc.outputs, &loc.cache, &r, latest) {
-                    Ok(c) => print!("{}", spike_pipe::report::claims_table(&c, false)),
-                    Err(e) => println!("claims: {e:#}"),
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows = spike_pipe::report::run_summaries(&loc.outputs, &loc.cache)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else if csv {
-                println!("{}", spike_pipe::report::RunSummary::CSV_HEADER);
-                for r in &rows {
-                    println!("{}", r.csv());
-                }
-            } else {
-                for r in &rows {
-                    println!("{r}");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Kinds { kind } => {
-            print!(
-                "{}",
-                spike_pipe::stages::registry().listing(kind.as_deref())?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Figures => {
-            let project = project(g)?;
-            for s in project
-                .pipeline
-                .stages
-                .iter()
-                .filter(|s| s.kind.starts_with("figure"))
-            {
-                let text = |k: &str| s.params.get(k).map(|v| v.to_string()).unwrap_or_default();
-                println!(
-                    "{:<10} {} ({}, kind {})",
-                    text("id"),
-                    text("title"),
-                    s.name,
-                    s.kind
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Dag { dot, json } => {
-            let project = project(g)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&engine::dag::json(&project.pipeline))?
-                );
-            } else if dot {
-                print!("{}", engine::dag::dot(&project.pipeline));
-            } else {
-                print!("{}", engine::dag::text(&project.pipeline));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+fn compare(
+    g: &Global,
+    a: Option<&str>,
+    b: Option<&str>,
+    (rtol, atol): (f64, f64),
+    md: bool,
+    json: bool,
+    html: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let loc = locations(g);
+    let cache = engine::cache::Cache::open(&loc.cache)?;
+    let (sa, sb) = diff::sides(&loc.outputs, &cache, a, b)?;
+    let headline = |name: &str, x: Option<&std::path::Path>, y: Option<&std::path::Path>| {
+        report::headline(name, x, y, rtol, atol)
+    };
+    let d = diff::diff(&sa, &sb, rtol, atol, &headline)?;
+    if let Some(dir) = &html {
+        let page = report::diff_html(&d, &sa, &sb, dir)?;
+        eprintln!("diff page: {}", page.display());
     }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        print!("{}", diff::render(&d, md));
+    }
+    Ok(exit(!d.differs()))
+}
+
+fn verify(g: &Global, run: &str, md: bool, json: bool, strict: bool) -> Result<ExitCode> {
+    let loc = locations(g);
+    let record = runs::find(&loc.outputs, run)?;
+    let latest = runs::is_latest(&loc.outputs, &record);
+    let claims = report::claims(&loc.outputs, &loc.cache, &record, latest)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&claims)?);
+    } else {
+        print!("{}", report::claims_table(&claims, md));
+    }
+    let summary = format!(
+        "{} (run {}, profile {})",
+        report::claims_summary(&claims),
+        record.run_id,
+        record.profile
+    );
+    // JSON on stdout stays parseable.
+    if json {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
+    let failed = claims
+        .iter()
+        .flat_map(|c| &c.claims)
+        .any(|c| c.verdict == Verdict::NotSupported);
+    Ok(exit(!(strict && failed)))
+}
+
+fn run_bench(g: &Global, epochs: usize, no_cnn: bool, lanczos_k: usize) -> Result<ExitCode> {
+    let loc = locations(g);
+    let opts = bench::Options {
+        epochs,
+        cnn: !no_cnn,
+        lanczos_k,
+    };
+    let backend = BackendKind::parse(&g.backend)?;
+    backend.ensure_usable()?;
+    let cifar = cifar10::locate(
+        loc.sources.get("cifar10").map(PathBuf::as_path),
+        None,
+        &loc.data,
+    );
+    bench::run(&opts, &cifar, backend)?;
+    Ok(ExitCode::SUCCESS)
 }

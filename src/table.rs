@@ -10,68 +10,12 @@ use polars::prelude::{
     PlSmallStr, SerReader, Series,
 };
 
-/// Builds a table column by column; all columns must have the same length.
-#[derive(Default)]
-pub struct TableBuilder {
-    columns: Vec<Column>,
-}
-
-impl TableBuilder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn f64(mut self, name: &str, values: Vec<f64>) -> Self {
-        self.columns.push(Column::new(name.into(), values));
-        self
-    }
-    pub fn opt_f64(mut self, name: &str, values: Vec<Option<f64>>) -> Self {
-        self.columns.push(Column::new(name.into(), values));
-        self
-    }
-    pub fn i64(mut self, name: &str, values: Vec<i64>) -> Self {
-        self.columns.push(Column::new(name.into(), values));
-        self
-    }
-    pub fn u8(mut self, name: &str, values: Vec<u8>) -> Self {
-        self.columns.push(Column::new(name.into(), values));
-        self
-    }
-    pub fn bool(mut self, name: &str, values: Vec<bool>) -> Self {
-        self.columns.push(Column::new(name.into(), values));
-        self
-    }
-    pub fn str(mut self, name: &str, values: Vec<String>) -> Self {
-        self.columns.push(Column::new(name.into(), values));
-        self
-    }
-    /// A list column, one vector per row (parameter vectors, images).
-    pub fn f64_lists(self, name: &str, rows: Vec<Vec<f64>>) -> Self {
-        self.lists(name, rows)
-    }
-    pub fn f32_lists(self, name: &str, rows: Vec<Vec<f32>>) -> Self {
-        self.lists(name, rows)
-    }
-    pub fn u8_lists(self, name: &str, rows: Vec<Vec<u8>>) -> Self {
-        self.lists(name, rows)
-    }
-    fn lists<T>(mut self, name: &str, rows: Vec<Vec<T>>) -> Self
-    where
-        Series: NamedFrom<Vec<T>, [T]>,
-    {
-        self.columns.push(lists(name, rows));
-        self
-    }
-    pub fn build(self) -> Result<DataFrame> {
-        frame(self.columns)
-    }
-}
-
 // Outside `lists`, whose where clause would otherwise steer `Column::new`'s inference to `T`.
 fn list_column(name: &str, rows: Vec<Series>) -> Column {
     Column::new(name.into(), rows)
 }
 
-pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     ParquetWriter::new(file)
         .with_compression(ParquetCompression::Zstd(None))
@@ -92,7 +36,7 @@ fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column> {
         let names: Vec<String> = df
             .get_column_names()
             .iter()
-            .map(|s| s.to_string())
+            .map(ToString::to_string)
             .collect();
         anyhow!(
             "table has no column `{name}` (columns: {})",
@@ -112,7 +56,7 @@ pub fn col_f64(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
 }
 
 /// A numeric column with nulls kept (as `None`).
-pub fn col_opt_f64(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
+pub(crate) fn col_opt_f64(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
     let c = column(df, name)?.cast(&DataType::Float64)?;
     Ok(c.f64()?.iter().collect())
 }
@@ -166,7 +110,7 @@ pub fn col_u8_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<u8>>> {
         .collect()
 }
 
-pub fn col_bool(df: &DataFrame, name: &str) -> Result<Vec<bool>> {
+pub(crate) fn col_bool(df: &DataFrame, name: &str) -> Result<Vec<bool>> {
     let c = column(df, name)?;
     let ca = c
         .bool()
@@ -177,7 +121,7 @@ pub fn col_bool(df: &DataFrame, name: &str) -> Result<Vec<bool>> {
 }
 
 /// A list column as one `Vec<f32>` per row.
-pub fn col_f32_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<f32>>> {
+pub(crate) fn col_f32_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<f32>>> {
     Ok(col_f64_lists(df, name)?
         .into_iter()
         .map(|r| r.into_iter().map(|x| x as f32).collect())
@@ -305,31 +249,6 @@ macro_rules! table_schema {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn round_trip_keeps_exact_values() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.parquet");
-        let values = vec![0.1, 1e-300, -2.5, f64::MAX];
-        let mut df = TableBuilder::new()
-            .f64("x", values.clone())
-            .i64("epoch", vec![1, 2, 3, 4])
-            .str("name", vec!["a".into(), "b".into(), "c".into(), "d".into()])
-            .f64_lists(
-                "theta",
-                vec![vec![1.0, 2.0], vec![], vec![3.0], vec![0.5; 3]],
-            )
-            .build()
-            .unwrap();
-        write_parquet(&path, &mut df).unwrap();
-        let back = read_parquet(&path).unwrap();
-        assert_eq!(col_f64(&back, "x").unwrap(), values);
-        assert_eq!(col_i64(&back, "epoch").unwrap(), vec![1, 2, 3, 4]);
-        assert_eq!(col_str(&back, "name").unwrap()[3], "d");
-        assert_eq!(col_f64_lists(&back, "theta").unwrap()[3], vec![0.5; 3]);
-        let e = col_f64(&back, "y").unwrap_err().to_string();
-        assert!(e.contains("no column `y`") && e.contains("epoch"), "{e}");
-    }
 
     crate::table_schema! {
         struct Demo in "demo" {

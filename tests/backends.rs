@@ -6,10 +6,11 @@
 use burn::backend::LibTorch;
 use spike_pipe::nn::backend::{Flex, Precision};
 use spike_pipe::nn::data::{Data, Loss, Supervised};
-use spike_pipe::nn::init::{Init, SeededRng};
+use spike_pipe::nn::init::Init;
 use spike_pipe::nn::model::Arch;
 use spike_pipe::nn::objective::{HvpMethod, hvp, value_and_grad};
 use spike_pipe::nn::ops::Activation;
+use spike_pipe::rng::SeededRng;
 use spike_pipe::stages::train_toy::train;
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {

@@ -52,7 +52,7 @@ fn every_figure_is_published_with_its_claims() {
         let names: Vec<String> = table
             .get_column_names()
             .iter()
-            .map(|s| s.to_string())
+            .map(ToString::to_string)
             .collect();
         assert_eq!(names, ["panel", "series", "x", "y", "z"]);
         assert!(table.height() > 0);

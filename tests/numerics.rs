@@ -5,10 +5,11 @@ use spike_pipe::linalg::dense::{dot, eigh, norm};
 use spike_pipe::linalg::lanczos::{LanczosConfig, lanczos};
 use spike_pipe::nn::backend::{Flex, Precision};
 use spike_pipe::nn::data::{Data, Loss, Supervised};
-use spike_pipe::nn::init::{Init, SeededRng};
+use spike_pipe::nn::init::Init;
 use spike_pipe::nn::model::Arch;
 use spike_pipe::nn::objective::{HvpMethod, dense_hessian, hvp, value, value_and_grad};
 use spike_pipe::nn::ops::Activation;
+use spike_pipe::rng::SeededRng;
 
 fn dev() -> <Flex as burn::backend::BackendTypes>::Device {
     Default::default()

@@ -30,7 +30,7 @@ fn an_interrupted_training_resumes_from_its_snapshot() {
         let found = std::fs::read_dir(&scratch)
             .ok()
             .and_then(|mut r| r.next())
-            .and_then(|e| e.ok())
+            .and_then(Result::ok)
             .map(|e| e.path().join("state.postcard"))
             .filter(|s| s.is_file());
         if let Some(s) = found {

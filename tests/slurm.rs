@@ -230,7 +230,7 @@ fn jobs_of_a_dead_driver_still_complete_into_the_cache() {
     child.wait().unwrap();
     let start = Instant::now();
     while std::fs::read_dir(p.cache().join("entries"))
-        .map(|r| r.count())
+        .map(Iterator::count)
         .unwrap_or(0)
         < 2
     {

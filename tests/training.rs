@@ -6,7 +6,7 @@ mod reference;
 use spike_pipe::linalg::lanczos::LanczosConfig;
 use spike_pipe::nn::backend::{Flex, Precision, tensor, to_vec};
 use spike_pipe::nn::data::{Data, Loss, Supervised};
-use spike_pipe::nn::init::{Init, SeededRng};
+use spike_pipe::nn::init::Init;
 use spike_pipe::nn::model::Arch;
 use spike_pipe::nn::objective::HvpMethod;
 use spike_pipe::nn::ops::{Activation, Order};
@@ -15,6 +15,7 @@ use spike_pipe::nn::train::{
     CheckpointPlan, Diverged, Hooks, Objectives, Sharpness, SpikeTrigger, TrainSpec, TrainState,
     epoch_batches, train,
 };
+use spike_pipe::rng::SeededRng;
 
 fn dev() -> <Flex as burn::backend::BackendTypes>::Device {
     Default::default()

@@ -20,7 +20,7 @@
 use std::f64::consts::{FRAC_PI_2, PI};
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Neuron {
+pub(crate) struct Neuron {
     /// The full angle atan2(b, w) in (-pi, pi] (Fig 5.1's orientation).
     pub orientation: f64,
     /// |(w, b)|.
@@ -32,7 +32,7 @@ pub struct Neuron {
 }
 
 /// Neurons of a two-layer net from theta = [a (m), w (m), b (m), ...].
-pub fn neurons(theta: &[f64], width: usize) -> Vec<Neuron> {
+pub(crate) fn neurons(theta: &[f64], width: usize) -> Vec<Neuron> {
     (0..width)
         .map(|j| {
             let (a, w, b) = (theta[j], theta[width + j], theta[2 * width + j]);
@@ -48,12 +48,12 @@ pub fn neurons(theta: &[f64], width: usize) -> Vec<Neuron> {
 }
 
 /// Definition 5.1's orientation arctan(b / w) in (-pi/2, pi/2]; +pi/2 at w = 0.
-pub fn paper_orientation(w: f64, b: f64) -> f64 {
+pub(crate) fn paper_orientation(w: f64, b: f64) -> f64 {
     if w == 0.0 { FRAC_PI_2 } else { (b / w).atan() }
 }
 
 /// Wraps an angle into (-pi, pi].
-pub fn wrap(angle: f64) -> f64 {
+pub(crate) fn wrap(angle: f64) -> f64 {
     let a = angle.rem_euclid(2.0 * PI);
     if a > PI { a - 2.0 * PI } else { a }
 }
@@ -68,12 +68,12 @@ fn mean_direction(points: &[(f64, f64)], total: f64) -> f64 {
 
 /// Definition 5.2 on points (theta_i, r_i): (theta_bar, V_cond), the squared differences taken
 /// as they are. (0, 0) when every r_i is 0.
-pub fn condensed_variance(points: &[(f64, f64)]) -> (f64, f64) {
+pub(crate) fn condensed_variance(points: &[(f64, f64)]) -> (f64, f64) {
     weighted_variance(points, |d| d)
 }
 
 /// The circular variant on points (full angle, r): differences wrapped into (-pi, pi].
-pub fn circular_variance(points: &[(f64, f64)]) -> (f64, f64) {
+pub(crate) fn circular_variance(points: &[(f64, f64)]) -> (f64, f64) {
     weighted_variance(points, wrap)
 }
 
@@ -93,7 +93,7 @@ fn weighted_variance(points: &[(f64, f64)], difference: impl Fn(f64) -> f64) -> 
 
 /// Both condensed variances of a two-layer net's input weights.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Variances {
+pub(crate) struct Variances {
     /// Definition 5.2: (theta_bar, V_cond).
     pub paper: (f64, f64),
     /// The circular variant: (mean direction, variance).
@@ -104,9 +104,9 @@ pub struct Variances {
 }
 
 /// Width of the band around w = 0 reported as `near_vertical`.
-pub const VERTICAL_BAND: f64 = 0.1;
+pub(crate) const VERTICAL_BAND: f64 = 0.1;
 
-pub fn network_variances(theta: &[f64], width: usize) -> Variances {
+pub(crate) fn network_variances(theta: &[f64], width: usize) -> Variances {
     let (w, b) = (&theta[width..2 * width], &theta[2 * width..3 * width]);
     let paper: Vec<(f64, f64)> = (0..width)
         .map(|j| (paper_orientation(w[j], b[j]), w[j].hypot(b[j])))
@@ -128,13 +128,13 @@ pub fn network_variances(theta: &[f64], width: usize) -> Variances {
 }
 
 /// Bins of the full circle for `effective_orientations`: 5 degrees each.
-pub const ORIENTATION_BINS: usize = 72;
+pub(crate) const ORIENTATION_BINS: usize = 72;
 
 /// How many discrete orientations carry the weight of points (full angle, weight): exp of the
 /// entropy of the weights' distribution over `ORIENTATION_BINS` equal bins of (-pi, pi]. One
 /// direction gives 1, k equally weighted separate directions give k, weight spread evenly over
 /// the circle gives 72. NaN when every weight is 0.
-pub fn effective_orientations(points: &[(f64, f64)]) -> f64 {
+pub(crate) fn effective_orientations(points: &[(f64, f64)]) -> f64 {
     let mut bins = [0.0; ORIENTATION_BINS];
     for (angle, weight) in points {
         let b = ((wrap(*angle) + PI) / (2.0 * PI) * ORIENTATION_BINS as f64) as usize;

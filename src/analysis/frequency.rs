@@ -8,7 +8,7 @@ use rustfft::FftPlanner;
 use rustfft::num_complex::Complex;
 
 /// |F_k|^2 per frequency magnitude |k| = 0 ..= N/2 (both signs summed).
-pub fn power_by_frequency(signal: &[f64]) -> Vec<f64> {
+pub(crate) fn power_by_frequency(signal: &[f64]) -> Vec<f64> {
     let n = signal.len();
     if n == 0 {
         return vec![];
@@ -23,7 +23,7 @@ pub fn power_by_frequency(signal: &[f64]) -> Vec<f64> {
 }
 
 /// LFP(K) for each threshold K (NaN for a zero signal).
-pub fn lfp(signal: &[f64], thresholds: &[usize]) -> Vec<f64> {
+pub(crate) fn lfp(signal: &[f64], thresholds: &[usize]) -> Vec<f64> {
     let power = power_by_frequency(signal);
     let total: f64 = power.iter().sum();
     thresholds

@@ -24,7 +24,7 @@ pub struct Spike {
 /// (Sec 5.2, footnote 1). "Significantly" is read as an order of magnitude (10x); "the previous
 /// epoch" as the lowest loss of the previous 100, so that a spike rising over several epochs is
 /// found at its onset; the spike is over once the loss is back within 2x the pre-spike level.
-pub const PAPER_RULE: Rule = Rule {
+pub(crate) const PAPER_RULE: Rule = Rule {
     factor: 10.0,
     lookback: 100,
     recovery: 2.0,
@@ -32,14 +32,14 @@ pub const PAPER_RULE: Rule = Rule {
 
 /// A spike rule: loss > `factor` x the lowest of the previous `lookback` epochs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub factor: f64,
     pub lookback: usize,
     pub recovery: f64,
 }
 
 impl Rule {
-    pub fn detect(&self, loss: &[f64]) -> Vec<Spike> {
+    pub(crate) fn detect(&self, loss: &[f64]) -> Vec<Spike> {
         detect(loss, self.factor, self.lookback, self.recovery)
     }
 }
@@ -54,7 +54,7 @@ impl std::fmt::Display for Rule {
     }
 }
 
-pub fn detect(loss: &[f64], factor: f64, lookback: usize, recovery: f64) -> Vec<Spike> {
+pub(crate) fn detect(loss: &[f64], factor: f64, lookback: usize, recovery: f64) -> Vec<Spike> {
     let lookback = lookback.max(1);
     let mut spikes = Vec::new();
     let mut i = 1;
@@ -90,7 +90,7 @@ pub fn detect(loss: &[f64], factor: f64, lookback: usize, recovery: f64) -> Vec<
 
 /// The index of the first epoch whose loss has come down to `level` (the paper's theta_ini,m:
 /// the initial-stage point with a loss similar to the spike's peak), if any.
-pub fn first_at_or_below(loss: &[f64], level: f64) -> Option<usize> {
+pub(crate) fn first_at_or_below(loss: &[f64], level: f64) -> Option<usize> {
     loss.iter().position(|&l| l <= level)
 }
 

@@ -3,14 +3,14 @@
 //! its sign), means and medians.
 
 /// Significance level of every trend test of the claim checks (one-sided).
-pub const ALPHA: f64 = 0.05;
+pub(crate) const ALPHA: f64 = 0.05;
 
 /// Spearman's rank correlation (average ranks for ties).
-pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn spearman(a: &[f64], b: &[f64]) -> f64 {
     pearson(&ranks(a), &ranks(b))
 }
 
-pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len()) as f64;
     let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
     let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
@@ -45,7 +45,7 @@ const EXACT_UP_TO: usize = 8;
 /// One-sided p-value of Spearman's rho between `x` and `y` under the null hypothesis of no
 /// association: P(rho >= observed) for `increasing`, P(rho <= observed) otherwise. NaN for
 /// fewer than 3 points.
-pub fn spearman_p(x: &[f64], y: &[f64], increasing: bool) -> f64 {
+pub(crate) fn spearman_p(x: &[f64], y: &[f64], increasing: bool) -> f64 {
     let n = x.len().min(y.len());
     if n < 3 {
         return f64::NAN;
@@ -88,12 +88,12 @@ pub fn mean(v: &[f64]) -> f64 {
 }
 
 /// Population standard deviation.
-pub fn std_dev(v: &[f64]) -> f64 {
+pub(crate) fn std_dev(v: &[f64]) -> f64 {
     let m = mean(v);
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt()
 }
 
-pub fn median(v: &[f64]) -> f64 {
+pub(crate) fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     match s.len() {

@@ -20,7 +20,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// A problem with `pipeline.yaml`; its message says where and what to do.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub struct ConfigError {
     pub file: PathBuf,
     pub line: Option<usize>,
@@ -46,6 +46,8 @@ impl fmt::Display for ConfigError {
         Ok(())
     }
 }
+
+impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     /// One error holding all of `errors` (the first in front, repeats dropped: a stage no

@@ -17,7 +17,7 @@ pub enum ParamType {
 }
 
 impl ParamType {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             ParamType::Float => "a number".into(),
             ParamType::Int => "an integer".into(),
@@ -55,7 +55,7 @@ impl Range {
         })
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let lo = if self.min_open { ">" } else { ">=" };
         let hi = if self.max_open { "<" } else { "<=" };
         match (self.min.is_finite(), self.max.is_finite()) {
@@ -91,41 +91,17 @@ impl ParamSpec {
             len: None,
         }
     }
-    pub fn float(name: &'static str, doc: &'static str) -> Self {
-        Self::new(name, ParamType::Float, doc)
-    }
-    pub fn int(name: &'static str, doc: &'static str) -> Self {
-        Self::new(name, ParamType::Int, doc)
-    }
-    pub fn bool(name: &'static str, doc: &'static str) -> Self {
-        Self::new(name, ParamType::Bool, doc)
-    }
-    pub fn str(name: &'static str, doc: &'static str) -> Self {
-        Self::new(name, ParamType::Str, doc)
-    }
-    pub fn choice(name: &'static str, choices: &'static [&'static str], doc: &'static str) -> Self {
-        Self::new(name, ParamType::Choice(choices), doc)
-    }
-    pub fn floats(name: &'static str, doc: &'static str) -> Self {
-        Self::new(name, ParamType::FloatList, doc)
-    }
-    pub fn ints(name: &'static str, doc: &'static str) -> Self {
-        Self::new(name, ParamType::IntList, doc)
-    }
-    pub fn strs(name: &'static str, doc: &'static str) -> Self {
-        Self::new(name, ParamType::StrList, doc)
-    }
     pub fn default(mut self, v: impl Into<Value>) -> Self {
         self.default = Some(v.into());
         self
     }
     /// Optional parameter that is absent (null) unless given.
-    pub fn optional(mut self) -> Self {
+    pub(crate) fn optional(mut self) -> Self {
         self.default = Some(Value::Null);
         self
     }
     /// min <= value <= max.
-    pub fn range(mut self, min: f64, max: f64) -> Self {
+    pub(crate) fn range(mut self, min: f64, max: f64) -> Self {
         self.range = Some(Range {
             min,
             max,
@@ -135,7 +111,7 @@ impl ParamSpec {
         self
     }
     /// min < value < max.
-    pub fn open_range(mut self, min: f64, max: f64) -> Self {
+    pub(crate) fn open_range(mut self, min: f64, max: f64) -> Self {
         self.range = Some(Range {
             min,
             max,
@@ -145,7 +121,7 @@ impl ParamSpec {
         self
     }
     /// 0 < value <= max.
-    pub fn positive(mut self, max: f64) -> Self {
+    pub(crate) fn positive(mut self, max: f64) -> Self {
         self.range = Some(Range {
             min: 0.0,
             max,
@@ -182,7 +158,7 @@ impl ParamSpec {
     }
 
     /// The allowed values in words, for errors and docs ("" when anything of the type goes).
-    pub fn constraint(&self) -> String {
+    pub(crate) fn constraint(&self) -> String {
         let mut parts = Vec::new();
         if let Some(r) = self.range {
             parts.push(r.describe());
@@ -234,7 +210,7 @@ impl ParamSpec {
 
     /// Checks one value and normalises it (integers given for numbers become numbers, integral
     /// numbers given for integers become integers), so that equal meanings hash equally.
-    pub fn normalise(&self, v: &Value) -> Result<Value, String> {
+    pub(crate) fn normalise(&self, v: &Value) -> Result<Value, String> {
         let wrong = || {
             format!(
                 "expected {}, got {} `{v}`",
@@ -333,7 +309,7 @@ pub fn check_params(specs: &[ParamSpec], given: &Params) -> Result<Params, Param
 }
 
 /// As [`check_params`], with every error.
-pub fn check_all(specs: &[ParamSpec], given: &Params) -> Result<Params, Vec<ParamError>> {
+pub(crate) fn check_all(specs: &[ParamSpec], given: &Params) -> Result<Params, Vec<ParamError>> {
     let mut out = Params::new();
     let mut errors = Vec::new();
     for (name, value) in given {
@@ -390,10 +366,11 @@ mod tests {
 
     fn specs() -> Vec<ParamSpec> {
         vec![
-            ParamSpec::float("lr", "learning rate"),
-            ParamSpec::int("epochs", "epochs").default(10i64),
-            ParamSpec::choice("act", &["tanh", "relu"], "activation").default("tanh"),
-            ParamSpec::floats("xs", "points").optional(),
+            ParamSpec::new("lr", ParamType::Float, "learning rate"),
+            ParamSpec::new("epochs", ParamType::Int, "epochs").default(10i64),
+            ParamSpec::new("act", ParamType::Choice(&["tanh", "relu"]), "activation")
+                .default("tanh"),
+            ParamSpec::new("xs", ParamType::FloatList, "points").optional(),
         ]
     }
 
@@ -462,14 +439,14 @@ mod tests {
     #[test]
     fn ranges_lengths_and_finiteness() {
         let specs = vec![
-            ParamSpec::float("lr", "lr").positive(10.0),
-            ParamSpec::int("epochs", "epochs")
+            ParamSpec::new("lr", ParamType::Float, "lr").positive(10.0),
+            ParamSpec::new("epochs", ParamType::Int, "epochs")
                 .range(1.0, 1e8)
                 .default(10i64),
-            ParamSpec::floats("x_range", "x")
+            ParamSpec::new("x_range", ParamType::FloatList, "x")
                 .len(2, 2)
                 .default(vec![0.0, 1.0]),
-            ParamSpec::float("frac", "f")
+            ParamSpec::new("frac", ParamType::Float, "f")
                 .open_range(0.0, 1.0)
                 .optional(),
         ];

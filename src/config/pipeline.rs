@@ -836,10 +836,12 @@ mod tests {
         fn kind_params(&self, kind: &str) -> Option<Vec<ParamSpec>> {
             match kind {
                 "train" => Some(vec![
-                    ParamSpec::float("lr", "learning rate"),
-                    ParamSpec::int("seed", "seed").default(0i64),
+                    ParamSpec::new("lr", ParamType::Float, "learning rate"),
+                    ParamSpec::new("seed", ParamType::Int, "seed").default(0i64),
                 ]),
-                "figure" => Some(vec![ParamSpec::str("title", "title").default("")]),
+                "figure" => Some(vec![
+                    ParamSpec::new("title", ParamType::Str, "title").default(""),
+                ]),
                 _ => None,
             }
         }

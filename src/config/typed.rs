@@ -152,7 +152,7 @@ macro_rules! choice_enum {
         }
 
         impl $name {
-            pub const NAMES: &'static [&'static str] = &[$($text),+];
+            pub(crate) const NAMES: &'static [&'static str] = &[$($text),+];
 
             pub fn as_str(self) -> &'static str {
                 match self {

@@ -19,7 +19,7 @@ pub type Params = BTreeMap<String, Value>;
 
 impl Value {
     /// Converts a YAML value; maps are not parameter values (the error says why).
-    pub fn from_yaml(v: &serde_yaml::Value) -> Result<Value, String> {
+    pub(crate) fn from_yaml(v: &serde_yaml::Value) -> Result<Value, String> {
         Ok(match v {
             serde_yaml::Value::Null => Value::Null,
             serde_yaml::Value::Bool(b) => Value::Bool(*b),
@@ -50,7 +50,7 @@ impl Value {
         })
     }
 
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
@@ -69,13 +69,6 @@ impl Value {
         }
     }
 
-    pub fn as_i64(&self) -> Option<i64> {
-        match self {
-            Value::Int(i) => Some(*i),
-            _ => None,
-        }
-    }
-
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
@@ -83,23 +76,9 @@ impl Value {
         }
     }
 
-    pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-
-    pub fn as_list(&self) -> Option<&[Value]> {
-        match self {
-            Value::List(l) => Some(l),
-            _ => None,
-        }
-    }
-
     /// Canonical bytes: a type tag, then the payload; floats by their exact bits, so
     /// `5e-3` and `0.005` encode the same and `0.1 + 0.2` does not equal `0.3`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Value::Null => out.push(0),
             Value::Bool(b) => out.extend([1, *b as u8]),
@@ -127,7 +106,7 @@ impl Value {
         }
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => (*b).into(),
@@ -139,7 +118,7 @@ impl Value {
     }
 
     /// Inverse of [`Value::to_json`] (integers stay integers, other numbers are floats).
-    pub fn from_json(v: &serde_json::Value) -> Value {
+    pub(crate) fn from_json(v: &serde_json::Value) -> Value {
         match v {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),

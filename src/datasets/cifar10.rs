@@ -8,11 +8,12 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
-pub const RECORD: usize = 3073;
-pub const PIXELS: usize = 3072;
-pub const OFFICIAL_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
+pub(crate) const RECORD: usize = 3073;
+pub(crate) const PIXELS: usize = 3072;
+pub(crate) const CLASSES: usize = 10;
+pub(crate) const OFFICIAL_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 /// The md5 the dataset's home page publishes for `cifar-10-binary.tar.gz`.
 pub const OFFICIAL_MD5: &str = "c32a1d4ab5d03f1284b67883e8d87530";
 /// Where the download is extracted (inside the project's `data/` directory).
@@ -21,7 +22,7 @@ pub const ENV_DIR: &str = "SPIKE_CIFAR10_DIR";
 /// Written next to the extracted batches: the archive's md5 and, on the next line, the
 /// fingerprint of the extracted files ([`fingerprint`]). While the files still have that
 /// fingerprint, the archive's md5 identifies the data.
-pub const MARKER: &str = ".downloaded-md5";
+pub(crate) const MARKER: &str = ".downloaded-md5";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Images {
@@ -73,7 +74,7 @@ pub fn parse(bytes: &[u8], file: &Path) -> Result<Images> {
     Ok(Images { labels, pixels })
 }
 
-pub fn read_file(path: &Path) -> Result<Images> {
+pub(crate) fn read_file(path: &Path) -> Result<Images> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&bytes, path)
 }
@@ -81,7 +82,7 @@ pub fn read_file(path: &Path) -> Result<Images> {
 /// The binary files of a local copy: training files (`data_batch_*.bin`, `train*.bin`) in
 /// name order and test files (`test*.bin`). A single file is a training set.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Source {
+pub(crate) struct Source {
     pub train: Vec<PathBuf>,
     pub test: Vec<PathBuf>,
 }
@@ -150,21 +151,18 @@ impl Source {
     }
 }
 
-/// Where CIFAR-10 comes from, in order: an explicit path (environment variable over the
-/// pipeline parameter), the extracted download under `data/`, else the official download.
+/// Where CIFAR-10 comes from, in order: an explicit path (`--cifar10-dir` or
+/// `SPIKE_CIFAR10_DIR` over the pipeline parameter), the extracted download under `data/`, else
+/// the official download.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Location {
     Local(PathBuf),
     Download,
 }
 
-pub fn locate(param: Option<&str>, data_dir: &Path) -> Location {
-    let explicit = std::env::var(ENV_DIR)
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or(param.map(str::to_string));
-    if let Some(p) = explicit {
-        return Location::Local(PathBuf::from(p));
+pub fn locate(given: Option<&Path>, param: Option<&str>, data_dir: &Path) -> Location {
+    if let Some(p) = given.map(Path::to_path_buf).or(param.map(PathBuf::from)) {
+        return Location::Local(p);
     }
     let extracted = data_dir.join(EXTRACTED_DIR);
     if extracted.is_dir() {
@@ -175,7 +173,7 @@ pub fn locate(param: Option<&str>, data_dir: &Path) -> Location {
 
 /// The fingerprint of the batches at `path`: `name=<first 16 hex digits of blake3>` of each
 /// file, space-separated, with `hash` giving a file's blake3.
-pub fn fingerprint(path: &Path, hash: &dyn Fn(&Path) -> Result<String>) -> Result<String> {
+pub(crate) fn fingerprint(path: &Path, hash: &dyn Fn(&Path) -> Result<String>) -> Result<String> {
     let source = Source::at(path)?;
     let mut parts = Vec::new();
     for f in source.files() {
@@ -200,7 +198,7 @@ pub fn downloaded(dir: &Path) -> Option<(String, String)> {
 }
 
 /// How to get CIFAR-10 onto a machine without network.
-pub fn offline_help(data_dir: &Path) -> String {
+pub(crate) fn offline_help(data_dir: &Path) -> String {
     format!(
         "to use a local copy, set {ENV_DIR}=/path/to/cifar-10-batches-bin (a directory with data_batch_1.bin ... test_batch.bin, or a single .bin file), pass --cifar10-dir, or copy the batches into {}",
         data_dir.join(EXTRACTED_DIR).display()
@@ -308,7 +306,16 @@ fn extract(
     Ok(dest)
 }
 
+/// Without the `http` feature there is no HTTP client: only local copies can be used.
+#[cfg(not(feature = "http"))]
+fn fetch_url(_url: &str, _to: &Path, _progress: &dyn Fn(u64, Option<u64>)) -> Result<()> {
+    anyhow::bail!(
+        "this build of spike-pipe has no HTTP client: rebuild with `--features http` (on by default) or use a local copy"
+    )
+}
+
 /// GET `url` into `to` with object_store's HTTP client (the same stack as the remote cache).
+#[cfg(feature = "http")]
 fn fetch_url(url: &str, to: &Path, progress: &dyn Fn(u64, Option<u64>)) -> Result<()> {
     use futures::StreamExt;
     use object_store::ObjectStoreExt;
@@ -324,7 +331,7 @@ fn fetch_url(url: &str, to: &Path, progress: &dyn Fn(u64, Option<u64>)) -> Resul
         let result = store
             .get(&object_store::path::Path::from(name))
             .await
-            .map_err(|e| anyhow!("{}", root_cause(&e)))?;
+            .map_err(|e| anyhow::anyhow!("{}", root_cause(&e)))?;
         let total = Some(result.meta.size);
         let mut out = fs::File::create(to)?;
         let mut done = 0u64;
@@ -342,6 +349,7 @@ fn fetch_url(url: &str, to: &Path, progress: &dyn Fn(u64, Option<u64>)) -> Resul
 
 /// The innermost error of a chain: object_store's HTTP errors repeat every layer's message
 /// ("Generic HTTP error: ... error sending request: ... dns error: ..."); the last one says it.
+#[cfg(feature = "http")]
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {

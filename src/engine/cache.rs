@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use super::key::check_key;
 
-pub const MANIFEST: &str = "manifest.json";
+pub(crate) const MANIFEST: &str = "manifest.json";
 /// Files under this subdirectory of an entry are copied to `outputs/figures/`.
-pub const PUBLISH_DIR: &str = "publish";
+pub(crate) const PUBLISH_DIR: &str = "publish";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FileRecord {
@@ -92,7 +92,7 @@ impl Manifest {
 
     /// The key this manifest's stage has: recomputed from its kind, version, parameters, input
     /// keys, numeric environment (empty for kinds that are not numeric) and external fingerprint.
-    pub fn recomputed_key(&self) -> String {
+    pub(crate) fn recomputed_key(&self) -> String {
         super::key::stage_key(
             &self.kind,
             self.version,
@@ -129,7 +129,7 @@ pub struct KeyLock {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-pub fn hash_file(path: &Path) -> Result<(String, u64)> {
+pub(crate) fn hash_file(path: &Path) -> Result<(String, u64)> {
     let mut hasher = blake3::Hasher::new();
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut buf = vec![0u8; 1 << 20];
@@ -180,7 +180,7 @@ impl Cache {
     }
 
     /// The directory of entry `key`, once `key` is checked to be a stage key.
-    pub fn entry_dir(&self, key: &str) -> Result<PathBuf> {
+    pub(crate) fn entry_dir(&self, key: &str) -> Result<PathBuf> {
         check_key(key)?;
         Ok(self.dir_of(key))
     }
@@ -190,7 +190,7 @@ impl Cache {
         self.root.join("entries").join(key)
     }
 
-    pub fn scratch_dir(&self, key: &str) -> PathBuf {
+    pub(crate) fn scratch_dir(&self, key: &str) -> PathBuf {
         self.root.join("scratch").join(key)
     }
 
@@ -270,7 +270,7 @@ impl Cache {
 
     /// Removes an entry (corrupt, or about to be replaced by a forced rerun) without ever
     /// exposing a partial directory under its key.
-    pub fn evict(&self, key: &str) -> Result<()> {
+    pub(crate) fn evict(&self, key: &str) -> Result<()> {
         let dir = self.entry_dir(key)?;
         if dir.exists() {
             let trash = self.fresh_tmp(&format!("{key}.evicted"));
@@ -317,7 +317,7 @@ impl Cache {
     }
 
     /// The lock of `key` if no other process holds it (`None` if one does).
-    pub fn try_lock(&self, key: &str) -> Result<Option<KeyLock>> {
+    pub(crate) fn try_lock(&self, key: &str) -> Result<Option<KeyLock>> {
         let (file, path) = self.lock_file(key)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(KeyLock { _file: file })),
@@ -337,7 +337,7 @@ impl Cache {
 
     /// A new empty directory to write an entry into. Call with the key's lock held: leftovers of
     /// earlier attempts at this key (killed processes) are removed first.
-    pub fn begin(&self, key: &str) -> Result<PathBuf> {
+    pub(crate) fn begin(&self, key: &str) -> Result<PathBuf> {
         check_key(key)?;
         if let Ok(read) = fs::read_dir(self.root.join("tmp")) {
             for e in read.flatten() {
@@ -356,7 +356,7 @@ impl Cache {
 
     /// Hashes the files of a finished temporary entry, writes its manifest and renames it into
     /// place (replacing an existing entry of the same key). Call with the key's lock held.
-    pub fn commit(&self, tmp: &Path, mut manifest: Manifest) -> Result<Manifest> {
+    pub(crate) fn commit(&self, tmp: &Path, mut manifest: Manifest) -> Result<Manifest> {
         manifest.files = list_files(tmp)?
             .into_iter()
             .filter(|p| p != MANIFEST)
@@ -385,7 +385,7 @@ impl Cache {
     }
 
     /// blake3 of a file outside the cache (external data), memoised by its size and mtime.
-    pub fn hash_file_memo(&self, path: &Path) -> Result<String> {
+    pub(crate) fn hash_file_memo(&self, path: &Path) -> Result<String> {
         let abs =
             fs::canonicalize(path).with_context(|| format!("{} does not exist", path.display()))?;
         let memo = self.root.join("fingerprints").join(format!(
@@ -408,7 +408,7 @@ impl Cache {
     /// Moves a complete entry (files and the manifest that lists them, e.g. downloaded and
     /// verified) into place. Call with the key's lock held.
     /// Removes `tmp` on failure.
-    pub fn install(&self, tmp: &Path, key: &str) -> Result<()> {
+    pub(crate) fn install(&self, tmp: &Path, key: &str) -> Result<()> {
         let result = self.install_checked(tmp, key);
         if result.is_err() {
             fs::remove_dir_all(tmp).ok();
@@ -458,7 +458,7 @@ impl Cache {
 }
 
 /// Relative paths (with `/`) of all files under `dir`, sorted.
-pub fn list_files(dir: &Path) -> Result<Vec<String>> {
+pub(crate) fn list_files(dir: &Path) -> Result<Vec<String>> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
         for e in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
             let e = e?;
@@ -479,7 +479,7 @@ pub fn list_files(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Writes a file by writing a temporary sibling and renaming it over the target.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
@@ -503,7 +503,7 @@ fn sync_dir(dir: &Path) {
 }
 
 /// Fails with a clear message when a stage tries to write outside its directory.
-pub fn check_relative(name: &str) -> Result<()> {
+pub(crate) fn check_relative(name: &str) -> Result<()> {
     let p = Path::new(name);
     if name.is_empty()
         || p.is_absolute()

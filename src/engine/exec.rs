@@ -18,7 +18,7 @@ use super::plan::Plan;
 use super::progress::Progress;
 use super::runs::{Outcome, StageRun};
 
-pub struct ExecOptions {
+pub(crate) struct ExecOptions {
     pub jobs: usize,
     pub keep_going: bool,
     /// Per stage: recompute even if cached.
@@ -53,7 +53,7 @@ struct Sched {
 
 /// Runs every selected stage (cached ones are only recorded). Returns one record per selected
 /// stage in pipeline order.
-pub fn execute(
+pub(crate) fn execute(
     project: &Project,
     plan: &Plan,
     selected: &[bool],
@@ -189,6 +189,7 @@ pub(crate) fn run_one(
     let def = &project.pipeline.stages[i];
     let key = &plan.stages[i].key;
     if plan.stages[i].cached && !force {
+        tracing::debug!(stage = %def.name, key = %key, "cached");
         return record(project, plan, i, Outcome::Cached, 0.0, None);
     }
     let start = Instant::now();
@@ -197,7 +198,10 @@ pub(crate) fn run_one(
         if !force {
             // Another process may have finished it while we waited for the lock.
             match project.cache.validate(key) {
-                Validity::Valid => return Ok(Outcome::Cached),
+                Validity::Valid => {
+                    tracing::info!(stage = %def.name, key = %key, "computed meanwhile by another process");
+                    return Ok(Outcome::Cached);
+                }
                 Validity::Corrupt(why) => {
                     progress.println(&format!(
                         "warning: cache entry {key} of {} is corrupt ({why}); recomputing",
@@ -208,6 +212,7 @@ pub(crate) fn run_one(
                 Validity::Missing => {}
             }
             if hooks.fetch(key)? {
+                tracing::info!(stage = %def.name, key = %key, "pulled from the remote cache");
                 return Ok(Outcome::Pulled);
             }
         }
@@ -221,6 +226,7 @@ pub(crate) fn run_one(
         Ok(Outcome::Computed)
     })();
     let wall = start.elapsed().as_secs_f64();
+    tracing::info!(stage = %def.name, key = %key, wall_s = wall, ok = result.is_ok(), "stage finished");
     match result {
         Ok(outcome) => {
             if outcome == Outcome::Computed {
@@ -269,6 +275,7 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
                 out: tmp.clone(),
                 scratch: cache.scratch_dir(&planned.key),
                 data: project.data_dir.clone(),
+                sources: project.sources.clone(),
             },
             progress,
         );
@@ -280,7 +287,7 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
             let msg = panic
                 .downcast_ref::<String>()
                 .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .or_else(|| panic.downcast_ref::<&str>().map(ToString::to_string))
                 .unwrap_or_else(|| "unknown panic".into());
             Err(anyhow!("stage panicked: {msg}"))
         }

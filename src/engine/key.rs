@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use crate::config::{Params, encode_bytes, encode_params};
 
-use super::context::NumericEnv;
+/// What changes numbers beyond parameters (the backend); part of the key of numeric kinds.
+pub type NumericEnv = BTreeMap<String, String>;
 
 /// Checks that `key` is a stage key (exactly 32 lowercase hex digits, the first half of a blake3
 /// hash) before it names a path: a key read from a remote, a manifest, a run record or the
 /// command line can be anything, including `""` or `../x`.
-pub fn check_key(key: &str) -> anyhow::Result<()> {
+pub(crate) fn check_key(key: &str) -> anyhow::Result<()> {
     if key.len() == 32 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         Ok(())
     } else {
@@ -27,7 +28,7 @@ const KEY_SCHEME: &[u8] = b"spike-pipe stage key v1";
 /// form (sorted names, exact float bits), the keys of its inputs by role, and, for numeric kinds,
 /// the numeric environment, and a fingerprint of external data it imports. The stage's own name is not part of it: two stages that compute the
 /// same thing share one cache entry.
-pub fn stage_key(
+pub(crate) fn stage_key(
     kind: &str,
     version: u32,
     params: &Params,

@@ -2,7 +2,7 @@
 //! parameters and its inputs' artifacts, writing artifacts into the directory it is given.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -86,15 +86,28 @@ impl<K: Kind> StageKind for K {
 pub struct External<'a> {
     /// The project's `data/` directory (downloads and local copies).
     pub data_dir: &'a Path,
-    hash: &'a dyn Fn(&Path) -> anyhow::Result<String>,
+    sources: &'a BTreeMap<String, PathBuf>,
+    hash: &'a dyn Fn(&Path) -> Result<String>,
 }
 
 impl<'a> External<'a> {
-    pub fn new(data_dir: &'a Path, hash: &'a dyn Fn(&Path) -> Result<String>) -> Self {
-        External { data_dir, hash }
+    pub fn new(
+        data_dir: &'a Path,
+        sources: &'a BTreeMap<String, PathBuf>,
+        hash: &'a dyn Fn(&Path) -> Result<String>,
+    ) -> Self {
+        External {
+            data_dir,
+            sources,
+            hash,
+        }
+    }
+    /// The local copy of an external dataset given on the command line, if any.
+    pub fn source(&self, name: &str) -> Option<&'a Path> {
+        self.sources.get(name).map(PathBuf::as_path)
     }
     /// blake3 of a file's content (memoised by size and mtime).
-    pub fn hash_file(&self, path: &Path) -> anyhow::Result<String> {
+    pub(crate) fn hash_file(&self, path: &Path) -> Result<String> {
         (self.hash)(path)
     }
 }
@@ -111,16 +124,16 @@ impl Registry {
         }
     }
     pub fn get(&self, name: &str) -> Option<&dyn StageKind> {
-        self.kinds.get(name).map(|k| k.as_ref())
+        self.kinds.get(name).map(AsRef::as_ref)
     }
     pub fn iter(&self) -> impl Iterator<Item = &dyn StageKind> {
-        self.kinds.values().map(|k| k.as_ref())
+        self.kinds.values().map(AsRef::as_ref)
     }
 
     /// `spike-pipe kinds [KIND]`: each kind with its version and doc, then (for one kind, or
     /// with `params`) every parameter with its type, default, allowed values and doc, from the
     /// same declarations that validate pipeline.yaml.
-    pub fn listing(&self, only: Option<&str>) -> anyhow::Result<String> {
+    pub fn listing(&self, only: Option<&str>) -> Result<String> {
         let mut out = String::new();
         let kinds: Vec<&dyn StageKind> = match only {
             None => self.iter().collect(),
@@ -152,6 +165,6 @@ impl crate::config::KindSchema for Registry {
         self.kinds.keys().copied().collect()
     }
     fn kind_params(&self, kind: &str) -> Option<Vec<ParamSpec>> {
-        self.get(kind).map(|k| k.params())
+        self.get(kind).map(StageKind::params)
     }
 }

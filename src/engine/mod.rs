@@ -24,14 +24,14 @@ use anyhow::{Context, Result};
 
 use crate::config::{self, Pipeline};
 use cache::Cache;
-use context::NumericEnv;
 use exec::{CacheHooks, ExecOptions};
+use key::NumericEnv;
 use kind::Registry;
 use plan::Plan;
 use progress::Progress;
 use runs::{Outcome, RunRecord, StageRun};
 
-pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Where a project's files are.
 #[derive(Clone, Debug)]
@@ -40,6 +40,9 @@ pub struct Locations {
     pub cache: PathBuf,
     pub outputs: PathBuf,
     pub data: PathBuf,
+    /// Local copies of external datasets by name (`cifar10` from `--cifar10-dir`), which the
+    /// import stages prefer to their own parameters and to downloads.
+    pub sources: BTreeMap<String, PathBuf>,
 }
 
 impl Locations {
@@ -67,6 +70,7 @@ impl Locations {
             cache,
             outputs: outputs.unwrap_or_else(|| root.join("outputs")),
             data: root.join("data"),
+            sources: BTreeMap::new(),
         }
     }
 }
@@ -77,6 +81,7 @@ pub struct Project {
     pub cache: Cache,
     pub outputs: PathBuf,
     pub data_dir: PathBuf,
+    pub sources: BTreeMap<String, PathBuf>,
     pub env: NumericEnv,
 }
 
@@ -99,6 +104,7 @@ impl Project {
             cache,
             outputs: loc.outputs.clone(),
             data_dir: loc.data.clone(),
+            sources: loc.sources.clone(),
             env,
         })
     }
@@ -116,7 +122,7 @@ impl Project {
     /// Plans every stage; entries of `verify`-marked stages are checked against their hashes.
     pub fn plan(&self, verify: &[bool]) -> Plan {
         let hash = |p: &Path| self.cache.hash_file_memo(p);
-        let ext = kind::External::new(&self.data_dir, &hash);
+        let ext = kind::External::new(&self.data_dir, &self.sources, &hash);
         Plan::new(
             &self.pipeline,
             &self.registry,
@@ -135,6 +141,31 @@ pub enum Executor {
     Slurm(Box<slurm::Slurm>),
 }
 
+impl Executor {
+    /// `executor:` of pipeline.yaml, or `kind` (`--executor`) over it.
+    pub fn configure(
+        project: &Project,
+        kind: Option<&str>,
+        job: &slurm::JobSettings,
+    ) -> Result<Executor> {
+        let mut config = slurm::ExecutorConfig::from_yaml(
+            project.pipeline.extra.get("executor"),
+            &project.pipeline,
+        )?;
+        if let Some(k) = kind {
+            config.kind = k.to_string();
+        }
+        match config.kind.as_str() {
+            "local" => Ok(Executor::Local),
+            "slurm" => Ok(Executor::Slurm(Box::new(slurm::Slurm {
+                command: slurm::JobCommand::rerun(project, job)?,
+                config,
+            }))),
+            other => anyhow::bail!("unknown executor `{other}` (local, slurm)"),
+        }
+    }
+}
+
 pub struct ReproOptions {
     pub executor: Executor,
     pub targets: Vec<String>,
@@ -149,7 +180,7 @@ pub struct ReproOptions {
 }
 
 /// The stages a `repro` touches and which of them are forced.
-pub fn selection(project: &Project, opts: &ReproOptions) -> Result<(Vec<bool>, Vec<bool>)> {
+pub(crate) fn selection(project: &Project, opts: &ReproOptions) -> Result<(Vec<bool>, Vec<bool>)> {
     let n = project.pipeline.stages.len();
     if opts.targets.is_empty() {
         let forced = vec![opts.force; n];
@@ -439,24 +470,71 @@ pub fn run_stage(
 }
 
 /// One line per stage: up to date, or stale with the reasons.
-pub fn status_lines(project: &Project) -> Vec<(String, bool, String)> {
-    let all = vec![true; project.pipeline.stages.len()];
-    let plan = project.plan(&all);
-    project
-        .pipeline
-        .stages
-        .iter()
-        .zip(&plan.stages)
-        .map(|(def, p)| {
-            if p.cached {
-                (
-                    def.name.clone(),
-                    true,
-                    format!("up to date ({})", &p.key[..12]),
-                )
-            } else {
-                (def.name.clone(), false, p.reasons.join("; "))
-            }
-        })
-        .collect()
+/// Whether each stage is up to date, and why not (`spike-pipe status`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StageStatus {
+    pub stage: String,
+    pub stale: bool,
+    pub reason: String,
+}
+
+pub struct Status {
+    pub profile: String,
+    pub overrides: Vec<String>,
+    pub stages: Vec<StageStatus>,
+}
+
+impl Status {
+    pub fn of(project: &Project) -> Status {
+        let all = vec![true; project.pipeline.stages.len()];
+        let plan = project.plan(&all);
+        let stages = project
+            .pipeline
+            .stages
+            .iter()
+            .zip(&plan.stages)
+            .map(|(def, p)| StageStatus {
+                stage: def.name.clone(),
+                stale: !p.cached,
+                reason: if p.cached {
+                    format!("up to date ({})", &p.key[..12])
+                } else {
+                    p.reasons.join("; ")
+                },
+            })
+            .collect();
+        Status {
+            profile: project.pipeline.profile.clone(),
+            overrides: project
+                .pipeline
+                .overrides
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            stages,
+        }
+    }
+
+    pub fn stale(&self) -> usize {
+        self.stages.iter().filter(|s| s.stale).count()
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for o in &self.overrides {
+            writeln!(f, "  with   -S {o}")?;
+        }
+        for s in &self.stages {
+            let state = if s.stale { "stale" } else { "ok" };
+            writeln!(f, "  {state:6} {}: {}", s.stage, s.reason)?;
+        }
+        writeln!(
+            f,
+            "{} of {} stages stale (profile {})",
+            self.stale(),
+            self.stages.len(),
+            self.profile
+        )
+    }
 }

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use crate::config::{Pipeline, StageDef, did_you_mean, params_to_json};
 
 use super::cache::{Cache, Validity};
-use super::context::NumericEnv;
+use super::key::NumericEnv;
 use super::key::stage_key;
 use super::kind::{External, Registry};
 use super::runs::{InputRef, Outcome, StageRun, changes};
@@ -100,8 +100,11 @@ impl Plan {
                 cached: validity == Validity::Valid,
                 reasons: vec![],
             };
-            if !planned.cached {
+            if planned.cached {
+                tracing::debug!(stage = %def.name, key = %key, "cache hit");
+            } else {
                 planned.reasons = reasons(def, &planned, previous.get(&def.name), &validity);
+                tracing::debug!(stage = %def.name, key = %key, reasons = %planned.reasons.join("; "), "cache miss");
             }
             keys.insert(def.name.as_str(), key);
             stages.push(planned);
@@ -175,7 +178,7 @@ impl Planned {
 
 /// Resolves command-line targets (stage names, matrix groups, or figure ids such as `fig3_2`
 /// for `figure.fig3_2`) to stage indices.
-pub fn resolve_targets(pipeline: &Pipeline, targets: &[String]) -> Result<Vec<usize>> {
+pub(crate) fn resolve_targets(pipeline: &Pipeline, targets: &[String]) -> Result<Vec<usize>> {
     let mut out = BTreeSet::new();
     for t in targets {
         let found: Vec<usize> = pipeline
@@ -210,7 +213,7 @@ pub fn resolve_targets(pipeline: &Pipeline, targets: &[String]) -> Result<Vec<us
 }
 
 /// Marks `seeds` and everything they need.
-pub fn with_ancestors(pipeline: &Pipeline, seeds: &[usize]) -> Vec<bool> {
+pub(crate) fn with_ancestors(pipeline: &Pipeline, seeds: &[usize]) -> Vec<bool> {
     let mut mark = vec![false; pipeline.stages.len()];
     let mut stack: Vec<usize> = seeds.to_vec();
     while let Some(i) = stack.pop() {
@@ -225,7 +228,7 @@ pub fn with_ancestors(pipeline: &Pipeline, seeds: &[usize]) -> Vec<bool> {
 }
 
 /// `seeds` and every stage that (transitively) needs one of them.
-pub fn descendants(pipeline: &Pipeline, seeds: &[usize]) -> Vec<usize> {
+pub(crate) fn descendants(pipeline: &Pipeline, seeds: &[usize]) -> Vec<usize> {
     let mut mark = vec![false; pipeline.stages.len()];
     for &s in seeds {
         mark[s] = true;

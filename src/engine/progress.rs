@@ -29,7 +29,7 @@ impl Progress {
         }
     }
 
-    pub fn bar(&self, stage: &str, total: u64, unit: &str) -> Bar {
+    pub(crate) fn bar(&self, stage: &str, total: u64, unit: &str) -> Bar {
         let bar = self.multi.as_ref().map(|m| {
             let b = m.add(ProgressBar::new(total));
             b.set_style(
@@ -97,14 +97,14 @@ pub struct Bar {
 
 impl Bar {
     /// Sets the total once it is known (a download's size).
-    pub fn set_length(&self, total: u64) {
+    pub(crate) fn set_length(&self, total: u64) {
         if let Some(b) = &self.bar {
             b.set_length(total);
         }
         self.plain.lock().expect("progress lock").total = total;
     }
 
-    pub fn set_position(&self, pos: u64) {
+    pub(crate) fn set_position(&self, pos: u64) {
         if let Some(b) = &self.bar {
             b.set_position(pos);
             return;
@@ -133,7 +133,7 @@ impl Bar {
         }
     }
 
-    pub fn inc(&self, n: u64) {
+    pub(crate) fn inc(&self, n: u64) {
         let pos = match &self.bar {
             Some(b) => b.position() + n,
             None => self.plain.lock().expect("progress lock").pos + n,

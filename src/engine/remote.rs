@@ -10,7 +10,6 @@
 //! every blob against its hash and size while downloading, into a temporary directory that is
 //! renamed into the local cache only when the whole entry checked out.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -42,7 +41,7 @@ pub struct RemoteConfig {
 }
 
 impl RemoteConfig {
-    pub fn from_yaml(
+    pub(crate) fn from_yaml(
         v: Option<&serde_yaml::Value>,
         file: &std::path::Path,
     ) -> Result<RemoteConfig> {
@@ -55,6 +54,28 @@ impl RemoteConfig {
                 )
             }),
         }
+    }
+}
+
+impl RemoteConfig {
+    /// `cache:` of pipeline.yaml, with `url` (`--remote`) over its remote.
+    pub fn of(project: &super::Project, url: Option<&str>) -> Result<RemoteConfig> {
+        let mut cfg =
+            RemoteConfig::from_yaml(project.pipeline.extra.get("cache"), &project.pipeline.file)?;
+        if let Some(url) = url {
+            cfg.remote = Some(url.to_string());
+        }
+        Ok(cfg)
+    }
+
+    /// The configured remote, opened.
+    pub fn open(&self) -> Result<Remote> {
+        let url = self.remote.as_deref().ok_or_else(|| {
+            anyhow!(
+                "no remote cache: set `cache: {{remote: URL}}` in pipeline.yaml or pass --remote URL"
+            )
+        })?;
+        Remote::open(url)
     }
 }
 
@@ -83,7 +104,9 @@ fn hint(url: &str) -> &'static str {
 /// Reads `~/.aws/credentials` and `~/.aws/config` (or the files AWS_SHARED_CREDENTIALS_FILE and
 /// AWS_CONFIG_FILE name) for the profile AWS_PROFILE (default `default`), as the AWS CLI does;
 /// variables already set in the environment win.
-fn aws_profile() -> HashMap<String, String> {
+#[cfg(feature = "aws")]
+fn aws_profile() -> std::collections::HashMap<String, String> {
+    use std::collections::HashMap;
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
@@ -125,7 +148,6 @@ fn aws_profile() -> HashMap<String, String> {
 fn build_store(url: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
     let parsed = url::Url::parse(url).map_err(|e| anyhow!("`{url}` is not a URL ({e}); use file:///dir, s3://bucket/prefix, gs://, az:// or http(s)://"))?;
     let prefix = ObjectPath::from(parsed.path().trim_matches('/'));
-    let opts = object_store::ClientOptions::new().with_allow_http(true);
     let store: Arc<dyn ObjectStore> = match parsed.scheme() {
         "file" => {
             let dir = PathBuf::from(parsed.path());
@@ -136,86 +158,142 @@ fn build_store(url: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
                 ObjectPath::from(""),
             ));
         }
-        "s3" | "s3a" => {
-            let mut b = object_store::aws::AmazonS3Builder::from_env();
-            let profile = aws_profile();
-            let set = |var: &str| std::env::var(var).map(|v| !v.is_empty()).unwrap_or(false);
-            for (file_key, env_var, key) in [
-                (
-                    "aws_access_key_id",
-                    "AWS_ACCESS_KEY_ID",
-                    object_store::aws::AmazonS3ConfigKey::AccessKeyId,
-                ),
-                (
-                    "aws_secret_access_key",
-                    "AWS_SECRET_ACCESS_KEY",
-                    object_store::aws::AmazonS3ConfigKey::SecretAccessKey,
-                ),
-                (
-                    "aws_session_token",
-                    "AWS_SESSION_TOKEN",
-                    object_store::aws::AmazonS3ConfigKey::Token,
-                ),
-                (
-                    "region",
-                    "AWS_REGION",
-                    object_store::aws::AmazonS3ConfigKey::Region,
-                ),
-                (
-                    "endpoint_url",
-                    "AWS_ENDPOINT_URL",
-                    object_store::aws::AmazonS3ConfigKey::Endpoint,
-                ),
-            ] {
-                if !set(env_var)
-                    && let Some(v) = profile.get(file_key)
-                {
-                    b = b.with_config(key, v);
-                }
-            }
-            let bucket = parsed
-                .host_str()
-                .context("an s3:// URL needs a bucket: s3://bucket/prefix")?;
-            Arc::new(
-                b.with_bucket_name(bucket)
-                    .with_client_options(opts)
-                    .build()?,
-            )
-        }
-        "gs" => Arc::new(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(url)
-                .with_client_options(opts)
-                .build()?,
-        ),
-        "az" | "abfs" | "abfss" | "azure" => Arc::new(
-            object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(url)
-                .with_client_options(opts)
-                .build()?,
-        ),
-        "http" | "https" => {
-            let base = format!(
-                "{}://{}",
-                parsed.scheme(),
-                parsed.host_str().unwrap_or_default()
-            );
-            let base = match parsed.port() {
-                Some(p) => format!("{base}:{p}"),
-                None => base,
-            };
-            Arc::new(
-                object_store::http::HttpBuilder::new()
-                    .with_url(base)
-                    .with_client_options(opts)
-                    .build()?,
-            )
-        }
+        "s3" | "s3a" => cloud::s3(&parsed)?,
+        "gs" => cloud::gcs(url)?,
+        "az" | "abfs" | "abfss" | "azure" => cloud::azure(url)?,
+        "http" | "https" => cloud::http(&parsed)?,
         other => {
             bail!("unsupported remote scheme `{other}` in `{url}` (file, s3, gs, az, http, https)")
         }
     };
     Ok((store, prefix))
+}
+
+/// The cloud stores, each behind its default-on feature (`aws`, `gcp`, `azure`, `http`) so that
+/// a minimal build (`--no-default-features`) leaves their clients out; such a build says which
+/// feature a URL needs.
+mod cloud {
+    use std::sync::Arc;
+
+    use anyhow::Result;
+    use object_store::ObjectStore;
+
+    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure", feature = "http"))]
+    fn options() -> object_store::ClientOptions {
+        object_store::ClientOptions::new().with_allow_http(true)
+    }
+
+    #[allow(dead_code)]
+    fn missing(feature: &str, scheme: &str) -> anyhow::Error {
+        anyhow::anyhow!(
+            "this build of spike-pipe has no {scheme} remotes: rebuild with `--features {feature}` (on by default)"
+        )
+    }
+
+    #[cfg(feature = "aws")]
+    pub(super) fn s3(parsed: &url::Url) -> Result<Arc<dyn ObjectStore>> {
+        use anyhow::Context;
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        let mut b = AmazonS3Builder::from_env();
+        let profile = super::aws_profile();
+        let set = |var: &str| std::env::var(var).map(|v| !v.is_empty()).unwrap_or(false);
+        for (file_key, env_var, key) in [
+            (
+                "aws_access_key_id",
+                "AWS_ACCESS_KEY_ID",
+                AmazonS3ConfigKey::AccessKeyId,
+            ),
+            (
+                "aws_secret_access_key",
+                "AWS_SECRET_ACCESS_KEY",
+                AmazonS3ConfigKey::SecretAccessKey,
+            ),
+            (
+                "aws_session_token",
+                "AWS_SESSION_TOKEN",
+                AmazonS3ConfigKey::Token,
+            ),
+            ("region", "AWS_REGION", AmazonS3ConfigKey::Region),
+            (
+                "endpoint_url",
+                "AWS_ENDPOINT_URL",
+                AmazonS3ConfigKey::Endpoint,
+            ),
+        ] {
+            if !set(env_var)
+                && let Some(v) = profile.get(file_key)
+            {
+                b = b.with_config(key, v);
+            }
+        }
+        let bucket = parsed
+            .host_str()
+            .context("an s3:// URL needs a bucket: s3://bucket/prefix")?;
+        Ok(Arc::new(
+            b.with_bucket_name(bucket)
+                .with_client_options(options())
+                .build()?,
+        ))
+    }
+
+    #[cfg(not(feature = "aws"))]
+    pub(super) fn s3(_: &url::Url) -> Result<Arc<dyn ObjectStore>> {
+        Err(missing("aws", "s3://"))
+    }
+
+    #[cfg(feature = "gcp")]
+    pub(super) fn gcs(url: &str) -> Result<Arc<dyn ObjectStore>> {
+        Ok(Arc::new(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url)
+                .with_client_options(options())
+                .build()?,
+        ))
+    }
+
+    #[cfg(not(feature = "gcp"))]
+    pub(super) fn gcs(_: &str) -> Result<Arc<dyn ObjectStore>> {
+        Err(missing("gcp", "gs://"))
+    }
+
+    #[cfg(feature = "azure")]
+    pub(super) fn azure(url: &str) -> Result<Arc<dyn ObjectStore>> {
+        Ok(Arc::new(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url)
+                .with_client_options(options())
+                .build()?,
+        ))
+    }
+
+    #[cfg(not(feature = "azure"))]
+    pub(super) fn azure(_: &str) -> Result<Arc<dyn ObjectStore>> {
+        Err(missing("azure", "az://"))
+    }
+
+    #[cfg(feature = "http")]
+    pub(super) fn http(parsed: &url::Url) -> Result<Arc<dyn ObjectStore>> {
+        let base = format!(
+            "{}://{}",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or_default()
+        );
+        let base = match parsed.port() {
+            Some(p) => format!("{base}:{p}"),
+            None => base,
+        };
+        Ok(Arc::new(
+            object_store::http::HttpBuilder::new()
+                .with_url(base)
+                .with_client_options(options())
+                .build()?,
+        ))
+    }
+
+    #[cfg(not(feature = "http"))]
+    pub(super) fn http(_: &url::Url) -> Result<Arc<dyn ObjectStore>> {
+        Err(missing("http", "http(s)://"))
+    }
 }
 
 fn is_not_found(e: &object_store::Error) -> bool {
@@ -224,11 +302,33 @@ fn is_not_found(e: &object_store::Error) -> bool {
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Transfer {
+    /// A pull (else a push).
+    #[serde(skip)]
+    pub pulled: bool,
     pub entries: usize,
     pub blobs: usize,
     pub bytes: u64,
     /// Entries that were already there.
     pub skipped: usize,
+}
+
+impl std::fmt::Display for Transfer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} entries ({} blobs, {:.1} MB); {} already {}",
+            if self.pulled { "pulled" } else { "pushed" },
+            self.entries,
+            self.blobs,
+            self.bytes as f64 / 1e6,
+            self.skipped,
+            if self.pulled {
+                "in the local cache"
+            } else {
+                "on the remote"
+            }
+        )
+    }
 }
 
 impl Transfer {
@@ -446,6 +546,7 @@ impl Remote {
                 }
                 cache.install(&tmp, key)?;
                 Ok(Some(Transfer {
+                    pulled: true,
                     entries: 1,
                     blobs: sizes.len(),
                     bytes: sizes.iter().sum(),
@@ -460,7 +561,9 @@ impl Remote {
     }
 
     pub fn push(&self, cache: &Cache, key: &str) -> Result<Transfer> {
-        self.runtime.block_on(self.push_async(cache, key))
+        let t = self.runtime.block_on(self.push_async(cache, key))?;
+        tracing::info!(key, remote = %self.url, blobs = t.blobs, bytes = t.bytes, skipped = t.skipped, "pushed");
+        Ok(t)
     }
 
     /// Pulls one entry under its lock; `Ok(None)` when the remote does not have it.
@@ -472,11 +575,18 @@ impl Remote {
                 ..Transfer::default()
             }));
         }
-        self.runtime.block_on(self.pull_async(cache, key))
+        let t = self.runtime.block_on(self.pull_async(cache, key))?;
+        match &t {
+            Some(t) => {
+                tracing::info!(key, remote = %self.url, blobs = t.blobs, bytes = t.bytes, "pulled");
+            }
+            None => tracing::debug!(key, remote = %self.url, "not on the remote"),
+        }
+        Ok(t)
     }
 
     /// Pushes (or pulls) many entries, `jobs` at a time; `progress` sees each finished key.
-    pub fn transfer_many(
+    pub(crate) fn transfer_many(
         &self,
         cache: &Cache,
         keys: &[String],
@@ -500,7 +610,7 @@ impl Remote {
                             Ok(_lock) => self
                                 .pull_async(cache, k)
                                 .await
-                                .map(|t| t.unwrap_or_default()),
+                                .map(Option::unwrap_or_default),
                             Err(e) => Err(e),
                         }
                     } else {
@@ -614,7 +724,7 @@ impl CacheHooks for RemoteHooks<'_> {
 
 /// The keys `push`/`pull` work on: every stage of the pipeline (or, with `all`, every local
 /// entry for a push and every remote entry for a pull).
-pub fn keys_for(
+pub(crate) fn keys_for(
     project: &super::Project,
     remote: &Remote,
     pull: bool,
@@ -651,5 +761,6 @@ pub fn sync(
         keys.len() as u64,
         "entries",
     );
-    remote.transfer_many(&project.cache, &keys, jobs, pull, &|_| bar.inc(1))
+    let t = remote.transfer_many(&project.cache, &keys, jobs, pull, &|_| bar.inc(1))?;
+    Ok(Transfer { pulled: pull, ..t })
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Value, params_from_json};
 
 use super::cache::write_atomic;
-use super::context::NumericEnv;
+use super::key::NumericEnv;
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -24,6 +24,18 @@ pub enum Outcome {
     Failed,
     /// Not run because something it needs failed (or the run stopped early).
     Skipped,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Outcome::Cached => "cached",
+            Outcome::Pulled => "pulled",
+            Outcome::Computed => "computed",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -88,6 +100,61 @@ pub struct RunRecord {
     pub stages: Vec<StageRun>,
 }
 
+/// The totals line `repro` ends with.
+impl std::fmt::Display for RunRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} stages: {} computed, {} cached, {} pulled, {} failed, {} skipped in {:.2}s (profile {}, run {})",
+            self.stages.len(),
+            self.count(Outcome::Computed),
+            self.count(Outcome::Cached),
+            self.count(Outcome::Pulled),
+            self.count(Outcome::Failed),
+            self.count(Outcome::Skipped),
+            self.wall_s,
+            self.profile,
+            self.run_id
+        )
+    }
+}
+
+/// One run in full (`spike-pipe runs show`): its settings and every stage's outcome.
+pub struct Details<'a>(pub &'a RunRecord);
+
+impl std::fmt::Display for Details<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.0;
+        writeln!(f, "run      {}", r.run_id)?;
+        writeln!(f, "name     {}", r.name.as_deref().unwrap_or("-"))?;
+        writeln!(
+            f,
+            "started  {}   finished {}   {:.1} s",
+            r.started, r.finished, r.wall_s
+        )?;
+        writeln!(
+            f,
+            "profile  {}   tool {}   env {:?}",
+            r.profile, r.tool_version, r.env
+        )?;
+        writeln!(f, "command  {}", r.command.join(" "))?;
+        for o in &r.overrides {
+            writeln!(f, "with     -S {o}")?;
+        }
+        for st in &r.stages {
+            writeln!(
+                f,
+                "  {:9} {}  {}  {:.2} s",
+                st.outcome,
+                st.key.get(..12).unwrap_or(&st.key),
+                st.name,
+                st.wall_s
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl RunRecord {
     pub fn count(&self, outcome: Outcome) -> usize {
         self.stages.iter().filter(|s| s.outcome == outcome).count()
@@ -95,7 +162,7 @@ impl RunRecord {
 }
 
 /// `<commit>` or `<commit>+dirty` of the git repository holding `dir`, if it is in one.
-pub fn git_state(dir: &Path) -> Option<String> {
+pub(crate) fn git_state(dir: &Path) -> Option<String> {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .arg("-C")
@@ -118,10 +185,10 @@ pub fn git_state(dir: &Path) -> Option<String> {
 
 /// `host (os arch, N cores)`.
 pub fn machine() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
+    let host = fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown host".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     format!(
         "{host} ({} {}, {cores} cores)",
         std::env::consts::OS,
@@ -134,7 +201,7 @@ pub fn machine() -> String {
 /// `outputs/figures/<name>` (right for the latest run only: later runs replace those files). A
 /// record is a file anyone can edit: a key that is not one, or a name that leaves the figures
 /// directory, is not looked up in the cache.
-pub fn published_file(
+pub(crate) fn published_file(
     outputs: &Path,
     cache_root: &Path,
     key: &str,
@@ -161,11 +228,11 @@ pub fn is_latest(outputs: &Path, record: &RunRecord) -> bool {
     find(outputs, "latest").is_ok_and(|l| l.run_id == record.run_id)
 }
 
-pub fn runs_dir(outputs: &Path) -> PathBuf {
+pub(crate) fn runs_dir(outputs: &Path) -> PathBuf {
     outputs.join("runs")
 }
 
-pub fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     let now = chrono::Utc::now();
     format!(
         "{}-{:05}",
@@ -283,7 +350,7 @@ pub fn find(outputs: &Path, id: &str) -> Result<RunRecord> {
 }
 
 /// The most recent record of each stage name, searching runs newest first.
-pub fn last_seen(outputs: &Path, names: &[&str]) -> HashMap<String, StageRun> {
+pub(crate) fn last_seen(outputs: &Path, names: &[&str]) -> HashMap<String, StageRun> {
     let mut found: HashMap<String, StageRun> = HashMap::new();
     let ids = list(outputs).unwrap_or_default();
     for id in ids.iter().rev().take(200) {
@@ -319,7 +386,10 @@ pub fn changes(prev: &StageRun, cur: &StageRun) -> Vec<String> {
         params_from_json(&cur.params),
     );
     let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-    let show = |v: Option<&Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "(unset)".into());
+    let show = |v: Option<&Value>| {
+        v.map(ToString::to_string)
+            .unwrap_or_else(|| "(unset)".into())
+    };
     let params: Vec<String> = names
         .into_iter()
         .filter(|n| old.get(*n) != new.get(*n))

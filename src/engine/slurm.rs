@@ -111,7 +111,10 @@ impl Default for ExecutorConfig {
 }
 
 impl ExecutorConfig {
-    pub fn from_yaml(v: Option<&serde_yaml::Value>, pipeline: &Pipeline) -> Result<ExecutorConfig> {
+    pub(crate) fn from_yaml(
+        v: Option<&serde_yaml::Value>,
+        pipeline: &Pipeline,
+    ) -> Result<ExecutorConfig> {
         let file = &pipeline.file;
         let Some(v) = v else {
             return Ok(ExecutorConfig::default());
@@ -159,6 +162,58 @@ pub struct JobCommand {
     pub argv: Vec<String>,
     pub flags: Vec<String>,
     pub env: Vec<(String, String)>,
+}
+
+/// What a job must repeat of this command line to plan the same keys and reach the same data.
+pub struct JobSettings {
+    pub backend: String,
+    /// `-S stage.param=value` of the command line.
+    pub overrides: Vec<String>,
+    /// The remote cache URL (it may carry credentials: jobs get it from their environment).
+    pub remote: Option<String>,
+    pub pull: bool,
+    pub push: bool,
+}
+
+impl JobCommand {
+    /// A job reruns this program with the same pipeline, profile, cache, outputs, backend,
+    /// local data copies (each source as `--<name>-dir`) and overrides.
+    pub fn rerun(project: &Project, s: &JobSettings) -> Result<JobCommand> {
+        let abs = |p: &Path| std::path::absolute(p).map(|p| p.display().to_string());
+        let mut argv = vec![
+            std::env::current_exe()?.display().to_string(),
+            "--pipeline".into(),
+            abs(&project.pipeline.file)?,
+            "--profile".into(),
+            project.pipeline.profile.clone(),
+            "--cache-dir".into(),
+            abs(project.cache.root())?,
+            "--outputs".into(),
+            abs(&project.outputs)?,
+            "--backend".into(),
+            s.backend.clone(),
+        ];
+        for (name, dir) in &project.sources {
+            argv.extend([format!("--{name}-dir"), abs(dir)?]);
+        }
+        for o in &s.overrides {
+            argv.extend(["-S".into(), o.clone()]);
+        }
+        let flags = [(s.pull, "--pull"), (s.push, "--push")]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| f.to_string())
+            .collect();
+        Ok(JobCommand {
+            argv,
+            flags,
+            env: s
+                .remote
+                .iter()
+                .map(|r| ("SPIKE_REMOTE".to_string(), r.clone()))
+                .collect(),
+        })
+    }
 }
 
 /// A Slurm executor: its configuration and how its jobs run this program.
@@ -320,7 +375,7 @@ struct Job {
 }
 
 /// Runs the selected stale stages as Slurm jobs; returns one record per selected stage.
-pub fn execute(
+pub(crate) fn execute(
     project: &Project,
     plan: &Plan,
     selected: &[bool],

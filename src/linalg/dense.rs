@@ -23,7 +23,7 @@ pub fn eigh(a: &[Vec<f64>]) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
 
 /// The symmetric matrix of a linear operator on R^n, from its columns (the operator applied to
 /// each unit vector), symmetrised as (A + A^T) / 2; non-finite entries are an error.
-pub fn from_columns(
+pub(crate) fn from_columns(
     n: usize,
     op: &mut dyn FnMut(&[f64]) -> Result<Vec<f64>>,
 ) -> Result<Vec<Vec<f64>>> {
@@ -52,13 +52,13 @@ pub fn norm(a: &[f64]) -> f64 {
 }
 
 /// `y += alpha x`.
-pub fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+pub(crate) fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
     }
 }
 
-pub fn matvec(a: &[Vec<f64>], x: &[f64]) -> Vec<f64> {
+pub(crate) fn matvec(a: &[Vec<f64>], x: &[f64]) -> Vec<f64> {
     a.iter().map(|row| dot(row, x)).collect()
 }
 

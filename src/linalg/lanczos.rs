@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 
 use super::dense::{axpy, dot, eigh, norm};
-use crate::nn::init::SeededRng;
+use crate::rng::SeededRng;
 
 #[derive(Clone, Debug)]
 pub struct LanczosConfig {
@@ -147,7 +147,7 @@ mod tests {
     use crate::linalg::dense::matvec;
 
     /// A random symmetric matrix with the given spectrum: Q diag(l) Q^T, Q orthogonal.
-    pub fn with_spectrum(spectrum: &[f64], seed: u64) -> Vec<Vec<f64>> {
+    pub(crate) fn with_spectrum(spectrum: &[f64], seed: u64) -> Vec<Vec<f64>> {
         let n = spectrum.len();
         let mut rng = SeededRng::new(seed);
         let mut q: Vec<Vec<f64>> = Vec::new();

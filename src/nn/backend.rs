@@ -20,7 +20,7 @@ crate::choice_enum! {
 }
 
 impl Precision {
-    pub fn dtype(self) -> FloatDType {
+    pub(crate) fn dtype(self) -> FloatDType {
         match self {
             Precision::F32 => FloatDType::F32,
             Precision::F64 => FloatDType::F64,
@@ -38,9 +38,7 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
-    pub const DEFAULT: BackendKind = BackendKind::Flex;
-
-    pub fn available() -> Vec<&'static str> {
+    pub(crate) fn available() -> Vec<&'static str> {
         #[allow(unused_mut)]
         let mut v = vec!["flex"];
         #[cfg(feature = "tch")]
@@ -88,7 +86,9 @@ impl BackendKind {
         if self == BackendKind::Cuda {
             const DRIVER: &str = "libcuda.so.1";
             // SAFETY: loading the NVIDIA driver library runs only its own initialisers.
-            if let Err(e) = unsafe { libloading::Library::new(DRIVER) } {
+            #[allow(unsafe_code)]
+            let loaded = unsafe { libloading::Library::new(DRIVER) };
+            if let Err(e) = loaded {
                 bail!(
                     "backend cuda: cannot load the NVIDIA driver ({DRIVER}: {e}); run on a machine \
                      with an NVIDIA GPU and driver (add the driver's folder to LD_LIBRARY_PATH if it \
@@ -101,7 +101,7 @@ impl BackendKind {
 }
 
 /// A computation generic over the backend, run by [`with_backend`].
-pub trait OnBackend {
+pub(crate) trait OnBackend {
     type Output;
     fn run<B: Backend>(self, device: B::Device) -> Self::Output;
 }
@@ -109,7 +109,7 @@ pub trait OnBackend {
 /// Runs `job` on the chosen backend's default device.
 // burn-tch is deprecated upstream; it is here because users asked for LibTorch.
 #[allow(deprecated)]
-pub fn with_backend<J: OnBackend>(kind: BackendKind, job: J) -> J::Output {
+pub(crate) fn with_backend<J: OnBackend>(kind: BackendKind, job: J) -> J::Output {
     match kind {
         BackendKind::Flex => job.run::<Flex>(Default::default()),
         #[cfg(feature = "tch")]
@@ -121,7 +121,7 @@ pub fn with_backend<J: OnBackend>(kind: BackendKind, job: J) -> J::Output {
 
 #[cfg(feature = "tch")]
 #[allow(deprecated)]
-pub fn tch_device() -> burn::backend::libtorch::LibTorchDevice {
+pub(crate) fn tch_device() -> burn::backend::libtorch::LibTorchDevice {
     if std::env::var("SPIKE_TCH_DEVICE").as_deref() == Ok("cuda") {
         burn::backend::libtorch::LibTorchDevice::Cuda(0)
     } else {
@@ -156,7 +156,7 @@ pub fn to_vec<B: Backend>(t: FloatTensor<B>) -> Result<Vec<f64>> {
 }
 
 /// A one-element tensor as f64.
-pub fn scalar<B: Backend>(t: FloatTensor<B>) -> Result<f64> {
+pub(crate) fn scalar<B: Backend>(t: FloatTensor<B>) -> Result<f64> {
     to_vec::<B>(t)?
         .first()
         .copied()

@@ -99,7 +99,7 @@ crate::choice_enum! {
 
 impl Loss {
     /// The loss of outputs `f: [n, d]` against targets `y: [n, d]`.
-    pub fn apply<B: Backend>(self, f: FloatTensor<B>, y: FloatTensor<B>) -> FloatTensor<B> {
+    pub(crate) fn apply<B: Backend>(self, f: FloatTensor<B>, y: FloatTensor<B>) -> FloatTensor<B> {
         match self {
             Loss::Mse => B::float_mean(square::<B>(B::float_sub(f, y))),
             Loss::HalfMse => B::float_mul_scalar(

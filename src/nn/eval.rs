@@ -6,15 +6,13 @@ use burn::backend::Backend;
 
 use super::backend::BackendKind;
 use super::data::Supervised;
-use super::objective::{HvpMethod, hvp, value, value_and_grad};
+use super::objective::{HvpMethod, hvp, value};
 
-pub trait Evaluator {
+pub(crate) trait Evaluator {
     fn loss(&self, theta: &[f64]) -> Result<f64>;
-    fn grad(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)>;
     fn hvp(&self, theta: &[f64], v: &[f64]) -> Result<Vec<f64>>;
     /// Model outputs (flattened `[n, outputs]`) for inputs `x` of shape `x_shape`.
     fn outputs(&self, theta: &[f64], x: &[f64], x_shape: &[usize]) -> Result<Vec<f64>>;
-    fn method(&self) -> HvpMethod;
 }
 
 struct On<'a, B: Backend> {
@@ -27,23 +25,17 @@ impl<B: Backend> Evaluator for On<'_, B> {
     fn loss(&self, theta: &[f64]) -> Result<f64> {
         value::<B, _>(self.obj, theta, &self.device)
     }
-    fn grad(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)> {
-        value_and_grad::<B, _>(self.obj, theta, &self.device)
-    }
     fn hvp(&self, theta: &[f64], v: &[f64]) -> Result<Vec<f64>> {
         hvp::<B, _>(self.obj, self.method, theta, v, &self.device)
     }
     fn outputs(&self, theta: &[f64], x: &[f64], x_shape: &[usize]) -> Result<Vec<f64>> {
         self.obj.outputs::<B>(theta, x, x_shape, &self.device)
     }
-    fn method(&self) -> HvpMethod {
-        self.method
-    }
 }
 
 /// An evaluator of `obj` on `backend`'s default device.
 #[allow(deprecated)] // burn-tch
-pub fn evaluator<'a>(
+pub(crate) fn evaluator<'a>(
     backend: BackendKind,
     obj: &'a Supervised<'a>,
     method: HvpMethod,

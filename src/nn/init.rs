@@ -1,29 +1,18 @@
 //! Parameter initialisation from the project's own seeded RNG (ChaCha8, host side), so that a
 //! seed gives the same initial network on every backend and machine.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
-
 use super::model::{Arch, Block, Role};
+use crate::rng::SeededRng;
 
-pub struct SeededRng(ChaCha8Rng);
-
-impl SeededRng {
-    pub fn new(seed: u64) -> Self {
-        SeededRng(ChaCha8Rng::seed_from_u64(seed))
-    }
-    pub fn normal(&mut self) -> f64 {
-        StandardNormal.sample(&mut self.0)
-    }
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        self.0.random_range(lo..hi)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        self.0.random_range(0..n)
-    }
-    pub fn normals(&mut self, n: usize) -> Vec<f64> {
-        (0..n).map(|_| self.normal()).collect()
+impl Arch {
+    /// Initial theta from `seed` (host-side, so identical on every backend).
+    pub fn init(&self, init: &Init, seed: u64) -> Vec<f64> {
+        let mut rng = SeededRng::new(seed);
+        let mut theta = Vec::with_capacity(self.dim());
+        for block in self.blocks() {
+            theta.extend(init.sample(self, &block, &mut rng));
+        }
+        theta
     }
 }
 
@@ -41,7 +30,7 @@ pub enum Init {
 }
 
 impl Init {
-    pub fn sample(&self, arch: &Arch, block: &Block, rng: &mut SeededRng) -> Vec<f64> {
+    pub(crate) fn sample(&self, arch: &Arch, block: &Block, rng: &mut SeededRng) -> Vec<f64> {
         let n = block.len();
         match (self, block.role) {
             (Init::Gaussian { gamma }, _) => {

@@ -15,7 +15,6 @@ use anyhow::{Result, bail};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Shape, TensorMetadata};
 
-use super::init::{Init, SeededRng};
 use super::ops::{Activation, Order, batch_norm, conv3x3, linear, max_pool2, relu, take};
 
 /// One block of theta.
@@ -68,7 +67,7 @@ pub enum Arch {
     },
 }
 
-pub const IMAGE: [usize; 3] = [3, 32, 32];
+pub(crate) const IMAGE: [usize; 3] = [3, 32, 32];
 const VGG11: [Option<usize>; 13] = [
     Some(64),
     None,
@@ -225,7 +224,7 @@ impl Arch {
     }
 
     /// Input shape of one example.
-    pub fn input_shape(&self) -> Vec<usize> {
+    pub(crate) fn input_shape(&self) -> Vec<usize> {
         match self {
             Arch::Fnn { .. } => vec![1],
             _ => IMAGE.to_vec(),
@@ -320,15 +319,5 @@ impl Arch {
                 linear::<B>(h, w, b)
             }
         }
-    }
-
-    /// Initial theta from `seed` (host-side, so identical on every backend).
-    pub fn init(&self, init: &Init, seed: u64) -> Vec<f64> {
-        let mut rng = SeededRng::new(seed);
-        let mut theta = Vec::with_capacity(self.dim());
-        for block in self.blocks() {
-            theta.extend(init.sample(self, &block, &mut rng));
-        }
-        theta
     }
 }

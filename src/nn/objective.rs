@@ -85,7 +85,7 @@ pub fn value_and_grad<B: Backend, O: Objective>(
 }
 
 /// Loss and gradient with theta staying on the device (the trainer's hot path).
-pub fn grad_tensor<B: Backend, O: Objective>(
+pub(crate) fn grad_tensor<B: Backend, O: Objective>(
     o: &O,
     theta: FloatTensor<B>,
     device: &B::Device,
@@ -100,7 +100,7 @@ pub fn grad_tensor<B: Backend, O: Objective>(
 }
 
 /// Exact Hessian-vector product H(theta) v by reverse-over-reverse autodiff.
-pub fn hvp_exact<B: Backend, O: Objective>(
+pub(crate) fn hvp_exact<B: Backend, O: Objective>(
     o: &O,
     theta: &[f64],
     v: &[f64],
@@ -126,7 +126,7 @@ pub fn hvp_exact<B: Backend, O: Objective>(
 }
 
 /// Central finite-difference Hessian-vector product (use an f64 objective).
-pub fn hvp_central<B: Backend, O: Objective>(
+pub(crate) fn hvp_central<B: Backend, O: Objective>(
     o: &O,
     theta: &[f64],
     v: &[f64],

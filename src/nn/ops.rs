@@ -28,11 +28,11 @@ pub fn scale<B: Backend>(t: FloatTensor<B>, s: f64) -> FloatTensor<B> {
     B::float_mul_scalar(t, Scalar::Float(s))
 }
 
-pub fn add_scalar<B: Backend>(t: FloatTensor<B>, s: f64) -> FloatTensor<B> {
+pub(crate) fn add_scalar<B: Backend>(t: FloatTensor<B>, s: f64) -> FloatTensor<B> {
     B::float_add_scalar(t, Scalar::Float(s))
 }
 
-pub fn square<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
+pub(crate) fn square<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
     B::float_mul(t.clone(), t)
 }
 
@@ -59,7 +59,7 @@ pub enum Activation {
 
 crate::choice_enum! {
     /// An activation by name (the slope of leaky ReLU is a parameter of its own).
-    pub enum ActivationName {
+    pub(crate) enum ActivationName {
         Tanh = "tanh",
         Relu = "relu",
         Sigmoid = "sigmoid",
@@ -68,7 +68,7 @@ crate::choice_enum! {
 }
 
 impl ActivationName {
-    pub fn with_slope(self, leaky_slope: f64) -> Activation {
+    pub(crate) fn with_slope(self, leaky_slope: f64) -> Activation {
         match self {
             ActivationName::Tanh => Activation::Tanh,
             ActivationName::Relu => Activation::Relu,
@@ -79,7 +79,7 @@ impl ActivationName {
 }
 
 impl Activation {
-    pub fn apply<B: Backend>(self, x: FloatTensor<B>, order: Order) -> FloatTensor<B> {
+    pub(crate) fn apply<B: Backend>(self, x: FloatTensor<B>, order: Order) -> FloatTensor<B> {
         match self {
             Activation::Tanh => B::float_tanh(x),
             Activation::Relu => relu::<B>(x, order),
@@ -130,7 +130,7 @@ fn max2<B: Backend>(a: FloatTensor<B>, b: FloatTensor<B>) -> FloatTensor<B> {
 }
 
 /// 2x2 max-pooling with stride 2 of `[n, c, h, w]` (h, w even).
-pub fn max_pool2<B: Backend>(x: FloatTensor<B>, order: Order) -> FloatTensor<B> {
+pub(crate) fn max_pool2<B: Backend>(x: FloatTensor<B>, order: Order) -> FloatTensor<B> {
     if order == Order::First {
         return B::max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false);
     }
@@ -155,7 +155,7 @@ pub fn conv3x3<B: Backend>(
 
 /// Batch normalisation of `[n, c, h, w]` with the batch's own statistics (train mode over the
 /// full batch; biased variance as in PyTorch's normalisation), then `gamma * x_hat + beta`.
-pub fn batch_norm<B: Backend>(
+pub(crate) fn batch_norm<B: Backend>(
     x: FloatTensor<B>,
     gamma: FloatTensor<B>,
     beta: FloatTensor<B>,
@@ -191,7 +191,7 @@ pub fn linear<B: Backend>(
 
 /// Row-wise log-softmax of `[n, classes]`. The max is subtracted as a constant: log-softmax does
 /// not depend on it, so all derivatives stay exact.
-pub fn log_softmax<B: Backend>(z: FloatTensor<B>) -> FloatTensor<B> {
+pub(crate) fn log_softmax<B: Backend>(z: FloatTensor<B>) -> FloatTensor<B> {
     let m = B::float_detach(B::float_max_dim(z.clone(), 1));
     let shifted = B::float_sub(z, m);
     let lse = B::float_log(B::float_sum_dim(B::float_exp(shifted.clone()), 1));

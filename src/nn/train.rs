@@ -14,9 +14,9 @@ use anyhow::{Result, bail};
 use burn::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use super::init::SeededRng;
 use super::objective::{HvpMethod, Objective, hvp, value, value_and_grad};
 use crate::linalg::lanczos::{LanczosConfig, lanczos};
+use crate::rng::SeededRng;
 
 #[derive(Clone, Debug)]
 pub struct Sharpness {
@@ -149,7 +149,7 @@ pub struct Hooks<'a> {
 }
 
 /// Builds the training objective restricted to some examples (for SGD).
-pub type BatchObjective<'a, O> = dyn Fn(&[usize]) -> O + Sync + 'a;
+pub(crate) type BatchObjective<'a, O> = dyn Fn(&[usize]) -> O + Sync + 'a;
 
 /// The objectives a run needs: the training loss, and optionally a Hessian objective (the same
 /// loss on the same data, possibly in another precision) and a test loss.

@@ -8,17 +8,18 @@ pub mod render;
 pub mod spec;
 
 use anyhow::Result;
-use polars::prelude::DataFrame;
 
-use crate::table::TableBuilder;
+use crate::table::Table;
 
-#[derive(Default, Debug, Clone)]
-pub struct FigureData {
-    pub panel: Vec<String>,
-    pub series: Vec<String>,
-    pub x: Vec<f64>,
-    pub y: Vec<f64>,
-    pub z: Vec<Option<f64>>,
+crate::table_schema! {
+    /// The tidy table of a figure, published as `<id>.parquet`.
+    pub struct FigureData in "figure" {
+        pub panel: Vec<String>,
+        pub series: Vec<String>,
+        pub x: Vec<f64>,
+        pub y: Vec<f64>,
+        pub z: Vec<Option<f64>>,
+    }
 }
 
 impl FigureData {
@@ -27,14 +28,14 @@ impl FigureData {
     }
 
     /// A curve or a set of points: y against x.
-    pub fn xy(&mut self, panel: &str, series: &str, xs: &[f64], ys: &[f64]) {
+    pub(crate) fn xy(&mut self, panel: &str, series: &str, xs: &[f64], ys: &[f64]) {
         for (&x, &y) in xs.iter().zip(ys) {
             self.push(panel, series, x, y, None);
         }
     }
 
     /// Points with a third value (a surface sample, a colour).
-    pub fn xyz(&mut self, panel: &str, series: &str, xs: &[f64], ys: &[f64], zs: &[f64]) {
+    pub(crate) fn xyz(&mut self, panel: &str, series: &str, xs: &[f64], ys: &[f64], zs: &[f64]) {
         for ((&x, &y), &z) in xs.iter().zip(ys).zip(zs) {
             self.push(panel, series, x, y, Some(z));
         }
@@ -46,16 +47,6 @@ impl FigureData {
         self.x.push(x);
         self.y.push(y);
         self.z.push(z);
-    }
-
-    pub fn to_frame(&self) -> Result<DataFrame> {
-        TableBuilder::new()
-            .str("panel", self.panel.clone())
-            .str("series", self.series.clone())
-            .f64("x", self.x.clone())
-            .f64("y", self.y.clone())
-            .opt_f64("z", self.z.clone())
-            .build()
     }
 
     /// The (x, y, z) of one series.
@@ -73,7 +64,7 @@ impl FigureData {
 }
 
 /// `n` evenly spaced values from `a` to `b` inclusive.
-pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
+pub(crate) fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
     match n {
         0 => vec![],
         1 => vec![a],
@@ -86,21 +77,14 @@ pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
 impl FigureData {
     /// Reads a figure table (`panel`, `series`, `x`, `y`, `z`) back.
     pub fn read(path: &std::path::Path) -> Result<FigureData> {
-        let df = crate::table::read_parquet(path)?;
-        Ok(FigureData {
-            panel: crate::table::col_str(&df, "panel")?,
-            series: crate::table::col_str(&df, "series")?,
-            x: crate::table::col_f64(&df, "x")?,
-            y: crate::table::col_f64(&df, "y")?,
-            z: crate::table::col_opt_f64(&df, "z")?,
-        })
+        FigureData::from_frame(&crate::table::read_parquet(path)?)
     }
 }
 
 /// Two runs' versions of one figure on the same axes: run A as drawn, run B in a darker shade
 /// of each series' colour with lines dashed, labelled "A: ..." and "B: ...". Surfaces (heat
 /// maps) are A's only: two cannot share a panel.
-pub fn overlay(
+pub(crate) fn overlay(
     spec: &spec::FigureSpec,
     a: &FigureData,
     b: &FigureData,

@@ -113,7 +113,7 @@ fn label(axis: &Axis, v: f64) -> String {
 }
 
 /// A viridis-like colour for t in [0, 1].
-pub fn colormap(t: f64) -> RGBColor {
+pub(crate) fn colormap(t: f64) -> RGBColor {
     const STOPS: [(f64, f64, f64); 5] = [
         (68.0, 1.0, 84.0),
         (59.0, 82.0, 139.0),

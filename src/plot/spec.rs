@@ -60,16 +60,15 @@ pub struct Series {
     pub secondary: bool,
 }
 
-pub const BLACK: [u8; 3] = [0, 0, 0];
-pub const RED: [u8; 3] = [214, 39, 40];
-pub const BLUE: [u8; 3] = [31, 119, 180];
-pub const ORANGE: [u8; 3] = [255, 127, 14];
-pub const GREEN: [u8; 3] = [44, 160, 44];
-pub const GREY: [u8; 3] = [127, 127, 127];
-pub const PURPLE: [u8; 3] = [148, 103, 189];
+pub(crate) const BLACK: [u8; 3] = [0, 0, 0];
+pub(crate) const RED: [u8; 3] = [214, 39, 40];
+pub(crate) const BLUE: [u8; 3] = [31, 119, 180];
+pub(crate) const ORANGE: [u8; 3] = [255, 127, 14];
+pub(crate) const GREEN: [u8; 3] = [44, 160, 44];
+pub(crate) const GREY: [u8; 3] = [127, 127, 127];
 
 impl Axis {
-    pub fn lin(label: &str) -> Axis {
+    pub(crate) fn lin(label: &str) -> Axis {
         Axis {
             label: label.into(),
             log: false,
@@ -110,7 +109,7 @@ impl Panel {
             series: vec![],
         }
     }
-    pub fn right_axis(mut self, axis: Axis) -> Panel {
+    pub(crate) fn right_axis(mut self, axis: Axis) -> Panel {
         self.y2 = Some(axis);
         self
     }

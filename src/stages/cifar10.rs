@@ -14,12 +14,12 @@ use crate::datasets::cifar10::{self, Images, Location, Source};
 use crate::engine::context::StageContext;
 use crate::engine::kind::{External, Kind};
 
-pub struct Cifar10;
+pub(crate) struct Cifar10;
 
 crate::table_schema! {
     /// CIFAR-10 images as imported: `label` (0-9) and `pixels` (3072 bytes: R, G, B planes of
     /// 32x32), in file order; written as `train` and `test`.
-    pub struct CifarImages in "train" {
+    pub(crate) struct CifarImages in "train" {
         pub label: Vec<i64>,
         pub pixels: Vec<Vec<u8>>,
     }
@@ -37,7 +37,7 @@ impl CifarImages {
 }
 
 crate::stage_params! {
-    pub struct Cifar10Params {
+    pub(crate) struct Cifar10Params {
         /// local copy: a directory of .bin batches or one .bin file (SPIKE_CIFAR10_DIR and
         /// --cifar10-dir take precedence)
         pub path: Option<String>,
@@ -58,7 +58,7 @@ impl Kind for Cifar10 {
 
     fn external(&self, p: &Cifar10Params, ext: &External) -> Result<Option<String>> {
         Ok(Some(
-            match cifar10::locate(p.path.as_deref(), ext.data_dir) {
+            match cifar10::locate(ext.source(Self::NAME), p.path.as_deref(), ext.data_dir) {
                 Location::Download => format!("download md5 {}", &p.md5),
                 Location::Local(dir) => {
                     // The download's key only while the files are still the ones extracted
@@ -75,7 +75,7 @@ impl Kind for Cifar10 {
         ))
     }
     fn run(&self, p: &Cifar10Params, ctx: &mut StageContext) -> Result<()> {
-        let dir = match cifar10::locate(p.path.as_deref(), ctx.data_dir()) {
+        let dir = match cifar10::locate(ctx.source(Self::NAME), p.path.as_deref(), ctx.data_dir()) {
             Location::Local(dir) => dir,
             Location::Download => {
                 let url = &p.url;

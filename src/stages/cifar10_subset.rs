@@ -11,17 +11,17 @@ use anyhow::{Result, bail};
 
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
-use crate::nn::init::SeededRng;
+use crate::rng::SeededRng;
 
 use super::cifar10::CifarImages;
 
-use super::data::CLASSES;
+use crate::datasets::cifar10::CLASSES;
 
-pub struct Cifar10Subset;
+pub(crate) struct Cifar10Subset;
 
 crate::choice_enum! {
     /// How a subset is chosen.
-    pub enum Selection {
+    pub(crate) enum Selection {
         /// The first N in the official order.
         First = "first",
         /// N/10 per class, drawn with the seed.
@@ -30,7 +30,7 @@ crate::choice_enum! {
 }
 
 crate::choice_enum! {
-    pub enum Standardize {
+    pub(crate) enum Standardize {
         None = "none",
         PerChannel = "per_channel",
         PerPixel = "per_pixel",
@@ -38,7 +38,7 @@ crate::choice_enum! {
 }
 
 crate::choice_enum! {
-    pub enum Targets {
+    pub(crate) enum Targets {
         Onehot = "onehot",
         Index = "index",
     }
@@ -47,7 +47,7 @@ crate::choice_enum! {
 crate::table_schema! {
     /// A preprocessed image split (`train` or `test`): `label` (0-9), `pixels` (3072 floats,
     /// R, G, B planes) and, for one-hot targets, `target` (10 floats).
-    pub struct SubsetImages in "train" {
+    pub(crate) struct SubsetImages in "train" {
         pub label: Vec<i64>,
         pub pixels: Vec<Vec<f32>>,
         pub target: Option<Vec<Vec<f32>>>,
@@ -55,7 +55,7 @@ crate::table_schema! {
 }
 
 crate::stage_params! {
-    pub struct Cifar10SubsetParams {
+    pub(crate) struct Cifar10SubsetParams {
         /// number of training images
         pub n_train: usize; range(1.0, 50_000.0),
         /// first N in the official order, or N/10 per class
@@ -74,7 +74,7 @@ crate::stage_params! {
 }
 
 /// Indices of the selected examples, in the source's order.
-pub fn select(labels: &[i64], n: usize, how: Selection, seed: u64) -> Result<Vec<usize>> {
+pub(crate) fn select(labels: &[i64], n: usize, how: Selection, seed: u64) -> Result<Vec<usize>> {
     if n > labels.len() {
         bail!(
             "asks for {n} images but the source has only {}",

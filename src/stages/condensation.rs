@@ -17,11 +17,11 @@ use crate::nn::model::Arch;
 
 use super::train::{ModelSpec, TrainParams, checkpoints};
 
-pub struct Condensation;
+pub(crate) struct Condensation;
 
 crate::table_schema! {
     /// The condensed variance at every checkpoint.
-    pub struct VarianceTable in "variance" {
+    pub(crate) struct VarianceTable in "variance" {
         pub epoch: Vec<i64>,
         /// V of Definition 5.2.
         pub v_cond: Vec<f64>,
@@ -36,7 +36,7 @@ crate::table_schema! {
 
 crate::table_schema! {
     /// Per-neuron features at the first and last checkpoint.
-    pub struct FeatureTable in "features" {
+    pub(crate) struct FeatureTable in "features" {
         pub epoch: Vec<i64>,
         pub neuron: Vec<i64>,
         pub orientation: Vec<f64>,

@@ -3,12 +3,12 @@
 
 use anyhow::{Result, bail};
 
+use crate::datasets::cifar10::CLASSES;
+
 use super::cifar10_subset::SubsetImages;
 use super::dataset_1d::Points;
 use crate::engine::context::Input;
 use crate::nn::data::Data;
-
-pub const CLASSES: usize = 10;
 
 /// The `split` (`train` or `test`) of a dataset stage's artifacts.
 pub fn load(input: &Input, split: &str) -> Result<Data> {
@@ -16,7 +16,7 @@ pub fn load(input: &Input, split: &str) -> Result<Data> {
     let names: Vec<String> = df
         .get_column_names()
         .iter()
-        .map(|s| s.to_string())
+        .map(ToString::to_string)
         .collect();
     if names.iter().any(|n| n == "x") {
         let points: Points = input.read_named(split)?;

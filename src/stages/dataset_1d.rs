@@ -14,7 +14,7 @@ crate::choice_enum! {
     ///   pipeline.yaml Fig 5.1(a), 5.2-5.4, B.2, B.3, which the paper trains "with the same
     ///   settings as in Fig. 5.1": Appendix A gives Fig 5.1's data only for 5.1(b), this target),
     /// - `relu_pair`: 0.5 ReLU(-x - 1/3) + 0.5 ReLU(x - 1/3) (Fig A.1).
-    pub enum Target {
+    pub(crate) enum Target {
         SinSin4 = "sin_sin4",
         TanhPair = "tanh_pair",
         ReluPair = "relu_pair",
@@ -22,7 +22,7 @@ crate::choice_enum! {
 }
 
 impl Target {
-    pub fn function(self) -> fn(f64) -> f64 {
+    pub(crate) fn function(self) -> fn(f64) -> f64 {
         match self {
             Target::SinSin4 => |x: f64| x.sin() + (4.0 * x).sin(),
             Target::TanhPair => |x: f64| (x - 6.0).tanh() + (x + 6.0).tanh(),
@@ -35,14 +35,14 @@ impl Target {
 
 crate::table_schema! {
     /// 1-D regression data, written as `train` and `test`.
-    pub struct Points in "train" {
+    pub(crate) struct Points in "train" {
         pub x: Vec<f64>,
         pub y: Vec<f64>,
     }
 }
 
 crate::stage_params! {
-    pub struct Dataset1dParams {
+    pub(crate) struct Dataset1dParams {
         /// target function
         pub target: Target,
         /// number of training points
@@ -56,7 +56,7 @@ crate::stage_params! {
     }
 }
 
-pub struct Dataset1d;
+pub(crate) struct Dataset1d;
 
 impl Kind for Dataset1d {
     const NAME: &'static str = "dataset_1d";

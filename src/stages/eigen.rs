@@ -25,7 +25,7 @@ use super::hessian::HessianParams;
 use super::train::final_theta;
 use super::trained::Trained;
 
-pub struct HessianEigen;
+pub(crate) struct HessianEigen;
 
 pub struct Eigenpairs {
     pub values: Vec<f64>,
@@ -34,7 +34,7 @@ pub struct Eigenpairs {
 
 crate::table_schema! {
     /// Hessian eigenpairs, largest eigenvalue first.
-    pub struct EigenTable in "eigen" {
+    pub(crate) struct EigenTable in "eigen" {
         pub index: Vec<i64>,
         pub eigenvalue: Vec<f64>,
         /// |H v - lambda v|.
@@ -43,7 +43,7 @@ crate::table_schema! {
     }
 }
 
-pub fn read_eigen(input: &Input) -> Result<Eigenpairs> {
+pub(crate) fn read_eigen(input: &Input) -> Result<Eigenpairs> {
     let t: EigenTable = input.read()?;
     Ok(Eigenpairs {
         values: t.eigenvalue,
@@ -52,7 +52,7 @@ pub fn read_eigen(input: &Input) -> Result<Eigenpairs> {
 }
 
 crate::choice_enum! {
-    pub enum EigenMethod {
+    pub(crate) enum EigenMethod {
         /// All eigenpairs from the dense Hessian (small models).
         Dense = "dense",
         /// The top k.
@@ -61,7 +61,7 @@ crate::choice_enum! {
 }
 
 crate::stage_params! {
-    pub struct HessianEigenParams [hessian: HessianParams] {
+    pub(crate) struct HessianEigenParams [hessian: HessianParams] {
         /// dense: all eigenpairs (small models); lanczos: the top k
         pub method: EigenMethod = EigenMethod::Dense,
         /// eigenpairs wanted from Lanczos
@@ -153,10 +153,10 @@ impl Kind for HessianEigen {
     }
 }
 
-pub struct EigenProjection;
+pub(crate) struct EigenProjection;
 
 crate::stage_params! {
-    pub struct EigenProjectionParams {
+    pub(crate) struct EigenProjectionParams {
         /// compute L(i), the test loss after removing the difference along the first i
         /// directions (needs a test split)
         pub removal: bool = false,
@@ -173,7 +173,7 @@ crate::stage_params! {
 
 crate::table_schema! {
     /// The projections of theta_other - theta_base on each eigenvector.
-    pub struct ProjectionTable in "projections" {
+    pub(crate) struct ProjectionTable in "projections" {
         pub index: Vec<i64>,
         pub eigenvalue: Vec<f64>,
         pub projection: Vec<f64>,
@@ -187,7 +187,7 @@ crate::table_schema! {
 
 crate::table_schema! {
     /// L(i): the test loss after removing the difference along the first i directions.
-    pub struct RemovalTable in "removal" {
+    pub(crate) struct RemovalTable in "removal" {
         pub i: Vec<i64>,
         pub test_loss: Vec<f64>,
     }
@@ -195,7 +195,7 @@ crate::table_schema! {
 
 crate::table_schema! {
     /// f(theta + nu_i / sqrt(lambda_i)) - f(theta) on the grid, for each direction i.
-    pub struct DirectionTable in "directions" {
+    pub(crate) struct DirectionTable in "directions" {
         pub direction: Vec<i64>,
         pub x: Vec<f64>,
         pub delta: Vec<f64>,
@@ -204,7 +204,7 @@ crate::table_schema! {
 
 crate::table_schema! {
     /// The LFP of each direction's output change.
-    pub struct DirectionLfp in "direction_lfp" {
+    pub(crate) struct DirectionLfp in "direction_lfp" {
         pub direction: Vec<i64>,
         pub eigenvalue: Vec<f64>,
         pub lfp: Vec<f64>,

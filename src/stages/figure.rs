@@ -10,6 +10,7 @@ use crate::engine::kind::Output;
 use crate::plot::FigureData;
 use crate::plot::render::render;
 use crate::plot::spec::{FigureSpec, Panel};
+use crate::table::Table;
 
 /// What a claim check concluded.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -105,11 +106,36 @@ pub struct ClaimsFile {
     pub notes: Vec<String>,
 }
 
-pub struct Figure {
+pub(crate) struct Figure {
     pub spec: FigureSpec,
     pub data: FigureData,
     pub claims: Vec<Claim>,
     pub notes: Vec<String>,
+}
+
+/// The figures of a pipeline, one per line: id, title, stage and kind (`spike-pipe figures`).
+pub struct Listing<'a>(pub &'a crate::config::Pipeline);
+
+impl std::fmt::Display for Listing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for s in self
+            .0
+            .stages
+            .iter()
+            .filter(|s| s.kind.starts_with("figure"))
+        {
+            let text = |k: &str| s.params.get(k).map(ToString::to_string).unwrap_or_default();
+            writeln!(
+                f,
+                "{:<10} {} ({}, kind {})",
+                text("id"),
+                text("title"),
+                s.name,
+                s.kind
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// The parameters every figure kind starts with (`id`, `title`, `notes`), declared by

@@ -198,10 +198,10 @@ fn condense_claim(
     )
 }
 
-pub struct FigureCondensation;
+pub(crate) struct FigureCondensation;
 
 crate::choice_enum! {
-    pub enum FeatureView {
+    pub(crate) enum FeatureView {
         /// (orientation, A_j) as Fig 5.1.
         Amplitude = "amplitude",
         /// |a_j| and |w_j| over their maxima as Fig B.1.
@@ -212,7 +212,7 @@ crate::choice_enum! {
 crate::figure_params! {
     id: "fig5_1",
     title: "Fig 5.1",
-    pub struct FigureCondensationParams {
+    pub(crate) struct FigureCondensationParams {
         /// amplitude: (orientation, A_j) as Fig 5.1; normalized: |a_j| and |w_j| over their
         /// maxima as Fig B.1
         pub features: FeatureView = FeatureView::Amplitude,
@@ -542,11 +542,11 @@ struct SweepRun {
     lanczos_tol: f64,
 }
 
-pub struct FigureSweep;
+pub(crate) struct FigureSweep;
 
 crate::choice_enum! {
     /// The training parameter a sweep varies.
-    pub enum SweepAxis {
+    pub(crate) enum SweepAxis {
         Lr = "lr",
         InitGamma = "init_gamma",
     }
@@ -564,7 +564,7 @@ impl SweepAxis {
 crate::figure_params! {
     id: "fig5_2",
     title: "Fig 5.2",
-    pub struct FigureSweepParams {
+    pub(crate) struct FigureSweepParams {
         /// the swept parameter of the `runs`
         pub x: SweepAxis = SweepAxis::Lr,
     }
@@ -802,11 +802,11 @@ const SAME_TREND_R: f64 = 0.5;
 /// Fewer points than this outside the spikes: not tested.
 const MIN_POINTS: usize = 10;
 
-pub struct FigureEarly;
+pub(crate) struct FigureEarly;
 
 crate::choice_enum! {
     /// Which of the paper's statements the runs of an early-training figure are held to.
-    pub enum Regime {
+    pub(crate) enum Regime {
         /// Sec 5.2, Fig 5.3, B.3: the trends agree, only the large lr spikes.
         Linear = "linear",
         /// Appendix B.1, Fig A.1: lambda_max rises while the condensed variance falls;
@@ -818,7 +818,7 @@ crate::choice_enum! {
 crate::figure_params! {
     id: "fig5_3",
     title: "Fig 5.3",
-    pub struct FigureEarlyParams {
+    pub(crate) struct FigureEarlyParams {
         /// which of the paper's statements the runs are held to: linear (Sec 5.2, Fig 5.3, B.3:
         /// the trends agree, only the large lr spikes) or condensed (Appendix B.1, Fig A.1:
         /// lambda_max rises while the condensed variance falls; Appendix A: both lrs spike)
@@ -959,7 +959,7 @@ impl Kind for FigureEarly {
 
 /// Condensed variance and lambda_max at the epochs where both were recorded.
 #[derive(Clone, Debug)]
-pub struct TrendSeries {
+pub(crate) struct TrendSeries {
     pub epochs: Vec<usize>,
     /// Definition 5.2.
     pub v: Vec<f64>,
@@ -995,7 +995,7 @@ impl TrendSeries {
     }
 }
 
-pub fn trends_agree_claim(role: &str, lr: f64, s: &TrendSeries) -> Claim {
+pub(crate) fn trends_agree_claim(role: &str, lr: f64, s: &TrendSeries) -> Claim {
     let id = format!("{role}_lr_trends_agree");
     let criterion = format!(
         "Pearson correlation of V_cond (Definition 5.2) and lambda_max over the recorded epochs outside the loss spikes ({PAPER_RULE}, onset to recovery) >= {SAME_TREND_R}, with at least {MIN_POINTS} epochs"
@@ -1035,7 +1035,7 @@ pub fn trends_agree_claim(role: &str, lr: f64, s: &TrendSeries) -> Claim {
 const LAMBDA_RISE: f64 = 2.0;
 const V_FALL: f64 = 0.1;
 
-pub fn trends_differ_claim(role: &str, lr: f64, s: &TrendSeries) -> Claim {
+pub(crate) fn trends_differ_claim(role: &str, lr: f64, s: &TrendSeries) -> Claim {
     let id = format!("{role}_lr_lambda_rises_v_cond_falls");
     let criterion = format!(
         "median lambda_max over the last fifth of the recorded epochs >= {LAMBDA_RISE} x lambda_max at the first, and median V_cond (Definition 5.2) over the same epochs <= (1 - {V_FALL}) x V_cond at the first"

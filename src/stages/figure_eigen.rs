@@ -45,12 +45,12 @@ fn projections(input: &Input) -> Result<Projections> {
     })
 }
 
-pub struct FigureRemoval;
+pub(crate) struct FigureRemoval;
 
 crate::figure_params! {
     id: "fig4_1",
     title: "Fig 4.1: two-layer tanh NN, width 500",
-    pub struct FigureRemovalParams {}
+    pub(crate) struct FigureRemovalParams {}
 }
 
 impl Kind for FigureRemoval {
@@ -168,12 +168,12 @@ impl Kind for FigureRemoval {
     }
 }
 
-pub struct FigureProjection;
+pub(crate) struct FigureProjection;
 
 crate::figure_params! {
     id: "fig4_2",
     title: "Fig 4.2: projections on the Hessian eigendirections",
-    pub struct FigureProjectionParams {
+    pub(crate) struct FigureProjectionParams {
         /// panel titles, one per input role in role order
         pub titles: Vec<String> = Vec::new(),
         /// roles whose claim is the batch-size one (Fig 4.2(d))

@@ -47,13 +47,13 @@ fn landscape_panel(name: &str, title: &str) -> Panel {
 
 /// A PCA of fewer checkpoints than this explains nearly everything by construction (3 points
 /// span a plane): the claim is then not tested.
-pub const MIN_PCA_POINTS: usize = 10;
+pub(crate) const MIN_PCA_POINTS: usize = 10;
 
 /// "The sum of the explained variance ratios of the first two PCA directions is <paper>": at
 /// least `MIN_PCA_POINTS` checkpoints in the window, and the first two ratios sum to >= 0.9 (the
 /// paper reports 0.9882-0.9999 for its three windows; 0.9 asks that two directions carry the
 /// trajectory, not that this run matches the paper's digits).
-pub fn pca_claim(explained: &[f64], points: usize, paper: f64) -> Claim {
+pub(crate) fn pca_claim(explained: &[f64], points: usize, paper: f64) -> Claim {
     let text = format!(
         "The sum of the explained variance ratios of the first two PCA directions is {paper}."
     );
@@ -99,7 +99,7 @@ const EOS_QUOTE: Quote<'static> = Quote {
 /// then exceeded 2/lr: the largest measurement from the later of the first stable one and the
 /// window start up to the onset is above 2/lr; (c) it fell back: the smallest from the peak to
 /// the end is below 2/lr.
-pub fn edge_claim(
+pub(crate) fn edge_claim(
     lambda: &[(usize, f64)],
     onset: usize,
     peak: usize,
@@ -175,7 +175,7 @@ pub fn edge_claim(
     )
 }
 
-pub struct FigureSpike;
+pub(crate) struct FigureSpike;
 
 /// Adds a run's loss and lambda_max over training (with 2/lr) as panel `name`.
 fn loss_panel(
@@ -211,7 +211,7 @@ fn loss_panel(
 crate::figure_params! {
     id: "fig3_1abc",
     title: "Fig 3.1(a-c): two-layer tanh NN, width 20",
-    pub struct FigureSpikeParams {
+    pub(crate) struct FigureSpikeParams {
         /// panel names: [other run,] run, [zoom (with a `sharpness` input),] PCA
         pub panels: Vec<String> = vec!["a".into(), "b".into(), "c".into()],
         /// the paper's explained-variance sum for this figure
@@ -239,7 +239,7 @@ impl Kind for FigureSpike {
             .inputs("sharpness")
             .ok()
             .and_then(|s| s.first())
-            .map(|s| s.read::<SharpnessTable>())
+            .map(Input::read::<SharpnessTable>)
             .transpose()?;
         let want = 2 + usize::from(other.is_some()) + usize::from(sharp.is_some());
         if names.len() != want {
@@ -332,12 +332,12 @@ impl Kind for FigureSpike {
     }
 }
 
-pub struct FigureLandscape;
+pub(crate) struct FigureLandscape;
 
 crate::figure_params! {
     id: "fig3_2a",
     title: "Fig 3.2(a): loss surface along the first two PCA directions at the edge of stability",
-    pub struct FigureLandscapeParams {}
+    pub(crate) struct FigureLandscapeParams {}
 }
 
 impl Kind for FigureLandscape {
@@ -369,12 +369,12 @@ impl Kind for FigureLandscape {
     }
 }
 
-pub struct FigureFrequency;
+pub(crate) struct FigureFrequency;
 
 crate::figure_params! {
     id: "fig3_3",
     title: "Fig 3.3: frequency of the loss spike (two-layer tanh NN, width 20)",
-    pub struct FigureFrequencyParams {}
+    pub(crate) struct FigureFrequencyParams {}
 }
 
 impl Kind for FigureFrequency {
@@ -449,7 +449,7 @@ const LOW_K: [usize; 3] = [1, 2, 3];
 /// "Significantly larger than the initial and the random output difference": at each K of
 /// `LOW_K`, the spike's LFP is above the initial difference's and above every one of the random
 /// samples (an empirical one-sided p < 1/samples; the paper's 100 samples give p < 0.01).
-pub fn frequency_claim(
+pub(crate) fn frequency_claim(
     spike: &[f64],
     initial: &[f64],
     random_max: &[f64],

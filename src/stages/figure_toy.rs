@@ -13,12 +13,12 @@ use crate::plot::{FigureData, linspace};
 use super::figure::{Claim, Figure, FigureParams, Quote};
 use super::train_toy::{ToyLog, TrainToyParams};
 
-pub struct FigureToy;
+pub(crate) struct FigureToy;
 
 crate::figure_params! {
     id: "fig3_2",
     title: "Fig 3.2(c, d): the lower-loss-as-sharper toy model f(x, y) = (50x + 200)y^2 - x + 5",
-    pub struct FigureToyParams {
+    pub(crate) struct FigureToyParams {
         /// surface extent in x
         pub x_range: Vec<f64> = vec![-1.5, 1.0]; len(2, 2),
         /// surface extent in y
@@ -100,7 +100,7 @@ impl Kind for FigureToy {
 /// falls once lambda_max < 2/lr. The toy starts at lambda_max = 450 > 2/lr = 400, so this is not
 /// an edge-of-stability check (the paper makes none for the toy): lambda_max > 2/lr the step
 /// before the onset and < 2/lr at the end of the spike.
-pub fn spike_claim(loss: &[f64], lambda: &[f64], lr: f64) -> Claim {
+pub(crate) fn spike_claim(loss: &[f64], lambda: &[f64], lr: f64) -> Claim {
     let quote = Quote {
         text: "When the maximum eigenvalue of Hessian λmax (red) exceeds 2/η (black dashed line), the loss increases, and when λmax < 2/η, the loss decreases, which are consistent with the linear stability analysis.",
         source: "Sec 3.2; Sec 3.3 says of the toy (Fig 3.2(c, d)) that its loss curve and trajectory \"are similar to the realistic example above\"",

@@ -19,22 +19,22 @@ use crate::engine::kind::Kind;
 use crate::linalg::dense::norm;
 use crate::nn::backend::Precision;
 use crate::nn::eval::evaluator;
-use crate::nn::init::SeededRng;
 use crate::nn::objective::HvpMethod;
 use crate::plot::linspace;
+use crate::rng::SeededRng;
 
 use super::backend_of;
 use super::spikes::picks;
 use super::trained::Trained;
 
-pub struct Frequency;
+pub(crate) struct Frequency;
 
 fn sub(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x - y).collect()
 }
 
 crate::stage_params! {
-    pub struct FrequencyParams {
+    pub(crate) struct FrequencyParams {
         /// points of the uniform output grid over the training interval
         pub grid: usize = 256; range(8.0, 1_048_576.0),
         /// largest low-frequency threshold K
@@ -50,7 +50,7 @@ crate::stage_params! {
 
 crate::table_schema! {
     /// LFP(K) of the spike, initial and random output differences.
-    pub struct LfpTable in "lfp" {
+    pub(crate) struct LfpTable in "lfp" {
         pub k: Vec<i64>,
         pub spike: Vec<f64>,
         pub initial: Vec<f64>,
@@ -62,7 +62,7 @@ crate::table_schema! {
 
 crate::table_schema! {
     /// LFP(lfp_k) of f(theta_e) - f(theta_end) at every checkpoint of the spike window.
-    pub struct LfpEpochs in "epochs" {
+    pub(crate) struct LfpEpochs in "epochs" {
         pub epoch: Vec<i64>,
         pub loss: Vec<f64>,
         pub lfp: Vec<f64>,
@@ -71,7 +71,7 @@ crate::table_schema! {
 
 crate::table_schema! {
     /// The network outputs on the grid.
-    pub struct OutputTable in "outputs" {
+    pub(crate) struct OutputTable in "outputs" {
         pub x: Vec<f64>,
         pub f_max: Vec<f64>,
         pub f_end: Vec<f64>,

@@ -23,10 +23,10 @@ use super::backend_of;
 use super::spikes::picks;
 use super::trained::Trained;
 
-pub struct PcaLandscape;
+pub(crate) struct PcaLandscape;
 
 crate::stage_params! {
-    pub struct PcaLandscapeParams {
+    pub(crate) struct PcaLandscapeParams {
         /// first epoch of the window (default: the spike window of the `spikes` input)
         pub from: Option<usize>; range(0.0, 1e9),
         /// last epoch of the window
@@ -44,7 +44,7 @@ crate::stage_params! {
 
 crate::table_schema! {
     /// Share of the variance of the window's checkpoints explained by each principal component.
-    pub struct PcaTable in "pca" {
+    pub(crate) struct PcaTable in "pca" {
         pub component: Vec<i64>,
         pub explained: Vec<f64>,
     }
@@ -52,7 +52,7 @@ crate::table_schema! {
 
 crate::table_schema! {
     /// The checkpoints of the window in the plane of the first two directions.
-    pub struct Trajectory in "trajectory" {
+    pub(crate) struct Trajectory in "trajectory" {
         pub epoch: Vec<i64>,
         pub alpha: Vec<f64>,
         pub beta: Vec<f64>,
@@ -66,7 +66,7 @@ crate::table_schema! {
 
 crate::table_schema! {
     /// R_S(theta_t + alpha e1 + beta e2) on a grid.
-    pub struct Surface in "surface" {
+    pub(crate) struct Surface in "surface" {
         pub alpha: Vec<f64>,
         pub beta: Vec<f64>,
         pub loss: Vec<f64>,

@@ -27,7 +27,7 @@ crate::stage_params! {
 
 crate::table_schema! {
     /// lambda_max at the checkpoints of a spike's window.
-    pub struct SharpnessTable in "sharpness" {
+    pub(crate) struct SharpnessTable in "sharpness" {
         pub epoch: Vec<i64>,
         pub lambda_max: Vec<f64>,
         /// Relative Ritz residual.

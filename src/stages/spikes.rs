@@ -16,11 +16,11 @@ use crate::engine::kind::Kind;
 use super::train::checkpoints;
 use super::trained::{nearest, read_log};
 
-pub struct Spikes;
+pub(crate) struct Spikes;
 
 /// What the spike analyses use (epochs).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Picks {
+pub(crate) struct Picks {
     pub spike: usize,
     pub onset: usize,
     pub peak: usize,
@@ -37,7 +37,7 @@ pub struct Picks {
 
 impl Picks {
     /// "onset epoch .., peak .. (loss .. -> ..), end ..", as figures and logs describe it.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "onset epoch {}, peak {} (loss {:.3e} -> {:.3e}), end {}{}",
             self.onset,
@@ -55,13 +55,13 @@ impl Picks {
 }
 
 /// The picks of a `spikes` stage.
-pub fn picks(input: &Input) -> Result<Picks> {
+pub(crate) fn picks(input: &Input) -> Result<Picks> {
     Ok(serde_json::from_value(input.read_json("picks.json")?)?)
 }
 
 crate::choice_enum! {
     /// Which spike of a run the analyses use.
-    pub enum Pick {
+    pub(crate) enum Pick {
         /// The highest peak / pre-spike ratio.
         Largest = "largest",
         First = "first",
@@ -70,7 +70,7 @@ crate::choice_enum! {
 }
 
 crate::stage_params! {
-    pub struct SpikesParams {
+    pub(crate) struct SpikesParams {
         /// a spike starts when the loss exceeds factor x the lowest of the previous `lookback`
         /// epochs
         pub factor: f64 = 10.0; open_range(1.0, 1e12),
@@ -97,7 +97,7 @@ impl SpikesParams {
 
 crate::table_schema! {
     /// Every loss spike of a training log (epochs).
-    pub struct SpikeTable in "spikes" {
+    pub(crate) struct SpikeTable in "spikes" {
         pub onset: Vec<i64>,
         pub peak: Vec<i64>,
         pub end: Vec<i64>,

@@ -29,7 +29,7 @@ use crate::table::Table;
 use super::{backend_of, data};
 
 crate::choice_enum! {
-    pub enum ModelName {
+    pub(crate) enum ModelName {
         /// Two-layer, 1-D input.
         Fnn = "fnn",
         /// Table A.1.
@@ -43,7 +43,7 @@ crate::choice_enum! {
 }
 
 crate::choice_enum! {
-    pub enum InitName {
+    pub(crate) enum InitName {
         /// gaussian for fnn, xavier for cnns, kaiming for vgg11
         Default = "default",
         Gaussian = "gaussian",
@@ -53,7 +53,7 @@ crate::choice_enum! {
 }
 
 crate::choice_enum! {
-    pub enum BatchNorm {
+    pub(crate) enum BatchNorm {
         /// The statistics of the batch the loss is evaluated on.
         BatchStatistics = "batch_statistics",
     }
@@ -62,7 +62,7 @@ crate::choice_enum! {
 crate::stage_params! {
     /// The parameters that define a network and its loss (shared by every stage that rebuilds
     /// the model of a `train` stage from its parameters).
-    pub struct ModelParams {
+    pub(crate) struct ModelParams {
         /// fnn (two-layer, 1-D input), cnn2/cnn3/cnn5 (Tables A.1-A.3), vgg11
         pub model: ModelName,
         /// hidden width m of the fnn
@@ -92,7 +92,7 @@ crate::stage_params! {
     }
 }
 
-pub struct ModelSpec {
+pub(crate) struct ModelSpec {
     pub arch: Arch,
     pub loss: Loss,
     pub precision: Precision,
@@ -101,7 +101,7 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    pub fn from_params(p: &ModelParams) -> Result<ModelSpec> {
+    pub(crate) fn from_params(p: &ModelParams) -> Result<ModelSpec> {
         let arch = if p.model == ModelName::Fnn {
             Arch::Fnn {
                 width: p.width,
@@ -134,7 +134,7 @@ impl ModelSpec {
 
 crate::table_schema! {
     /// The saved parameter vectors of a `train` stage, in epoch order.
-    pub struct CheckpointTable in "checkpoints" {
+    pub(crate) struct CheckpointTable in "checkpoints" {
         pub epoch: Vec<i64>,
         /// Why it was saved (every k epochs, a spike, ...).
         pub reason: Vec<String>,
@@ -144,7 +144,7 @@ crate::table_schema! {
 
 crate::table_schema! {
     /// The per-epoch log of a `train` stage.
-    pub struct TrainLog in "log" {
+    pub(crate) struct TrainLog in "log" {
         pub epoch: Vec<i64>,
         pub loss: Vec<f64>,
         pub test_loss: Vec<Option<f64>>,
@@ -166,7 +166,7 @@ pub fn checkpoints(input: &Input) -> Result<Vec<(usize, String, Vec<f64>)>> {
 }
 
 /// The last checkpoint (the trained theta) of a `train` stage.
-pub fn final_theta(input: &Input) -> Result<Vec<f64>> {
+pub(crate) fn final_theta(input: &Input) -> Result<Vec<f64>> {
     checkpoints(input)?
         .into_iter()
         .max_by_key(|c| c.0)
@@ -174,17 +174,17 @@ pub fn final_theta(input: &Input) -> Result<Vec<f64>> {
         .with_context(|| format!("input `{}` has no checkpoints", input.stage))
 }
 
-pub struct Train;
+pub(crate) struct Train;
 
 crate::choice_enum! {
-    pub enum Split {
+    pub(crate) enum Split {
         Train = "train",
         Test = "test",
     }
 }
 
 crate::stage_params! {
-    pub struct TrainParams [model: ModelParams] {
+    pub(crate) struct TrainParams [model: ModelParams] {
         /// learning rate
         pub lr: f64; positive(1e6),
         /// number of epochs (updates for GD)
@@ -307,6 +307,7 @@ impl Kind for Train {
             &serde_json::json!({
                 "dim": model.arch.dim(),
                 "hvp_method": method.name(),
+                "batch_norm": p.model.batch_norm.as_str(),
                 "examples": train_data.len(),
                 "final_loss": state.rows.last().map(|r| r.loss),
             }),

@@ -13,7 +13,7 @@ use crate::nn::toy::Toy;
 
 use super::backend_of;
 
-pub struct TrainToy;
+pub(crate) struct TrainToy;
 
 crate::table_schema! {
     /// One row per step: the state before the update of that step.
@@ -27,7 +27,7 @@ crate::table_schema! {
 }
 
 crate::stage_params! {
-    pub struct TrainToyParams {
+    pub(crate) struct TrainToyParams {
         /// learning rate (paper: 5e-3)
         pub lr: f64 = 5e-3; positive(1e6),
         /// initial x (paper: 0.5), in the model's domain x > -4

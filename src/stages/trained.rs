@@ -11,7 +11,7 @@ use crate::nn::model::Arch;
 use super::data;
 use super::train::{ModelSpec, TrainLog, TrainParams, checkpoints};
 
-pub struct Trained<'a> {
+pub(crate) struct Trained<'a> {
     pub input: &'a Input,
     pub model: ModelSpec,
     pub lr: f64,
@@ -21,10 +21,9 @@ pub struct Trained<'a> {
 }
 
 /// Log columns of a `train` stage.
-pub struct Log {
+pub(crate) struct Log {
     pub epoch: Vec<usize>,
     pub loss: Vec<f64>,
-    pub test_loss: Vec<Option<f64>>,
     /// (epoch, lambda_max) where it was measured.
     pub lambda: Vec<(usize, f64)>,
 }
@@ -32,7 +31,7 @@ pub struct Log {
 impl<'a> Trained<'a> {
     /// The `train` stage under role `train_role` and the dataset under `data_role`, which must be
     /// the one it was trained on (or, for a run on the test split, the one it came from).
-    pub fn from_roles(
+    pub(crate) fn from_roles(
         ctx: &'a StageContext,
         train_role: &str,
         data_role: &str,
@@ -80,7 +79,7 @@ impl<'a> Trained<'a> {
         self.model.objective(&self.train, precision)
     }
 
-    pub fn test_objective(&self, precision: Precision) -> Result<Supervised<'_>> {
+    pub(crate) fn test_objective(&self, precision: Precision) -> Result<Supervised<'_>> {
         let test = self
             .test
             .as_ref()
@@ -97,7 +96,7 @@ impl<'a> Trained<'a> {
     }
 
     /// The width of a two-layer net (the analyses of 1-D nets need it).
-    pub fn fnn_width(&self) -> Result<usize> {
+    pub(crate) fn fnn_width(&self) -> Result<usize> {
         match self.model.arch {
             Arch::Fnn { width, .. } => Ok(width),
             _ => bail!(
@@ -108,7 +107,7 @@ impl<'a> Trained<'a> {
     }
 
     /// The interval of the training inputs (1-D data).
-    pub fn input_range(&self) -> (f64, f64) {
+    pub(crate) fn input_range(&self) -> (f64, f64) {
         let lo = self.train.x.iter().cloned().fold(f64::INFINITY, f64::min);
         let hi = self
             .train
@@ -120,7 +119,7 @@ impl<'a> Trained<'a> {
     }
 }
 
-pub fn read_log(input: &Input) -> Result<Log> {
+pub(crate) fn read_log(input: &Input) -> Result<Log> {
     let t: TrainLog = input.read()?;
     let epoch: Vec<usize> = t.epoch.into_iter().map(|e| e as usize).collect();
     let lambda = epoch
@@ -130,14 +129,13 @@ pub fn read_log(input: &Input) -> Result<Log> {
         .collect();
     Ok(Log {
         loss: t.loss,
-        test_loss: t.test_loss,
         lambda,
         epoch,
     })
 }
 
 /// The checkpoint nearest to `epoch` (ties: the later one), optionally restricted to a range.
-pub fn nearest(
+pub(crate) fn nearest(
     checkpoints: &[(usize, String, Vec<f64>)],
     epoch: usize,
     within: Option<(usize, usize)>,
