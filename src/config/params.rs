@@ -96,12 +96,12 @@ impl ParamSpec {
         self
     }
     /// Optional parameter that is absent (null) unless given.
-    pub(crate) fn optional(mut self) -> Self {
+    pub fn optional(mut self) -> Self {
         self.default = Some(Value::Null);
         self
     }
     /// min <= value <= max.
-    pub(crate) fn range(mut self, min: f64, max: f64) -> Self {
+    pub fn range(mut self, min: f64, max: f64) -> Self {
         self.range = Some(Range {
             min,
             max,
@@ -111,7 +111,7 @@ impl ParamSpec {
         self
     }
     /// min < value < max.
-    pub(crate) fn open_range(mut self, min: f64, max: f64) -> Self {
+    pub fn open_range(mut self, min: f64, max: f64) -> Self {
         self.range = Some(Range {
             min,
             max,
@@ -121,7 +121,7 @@ impl ParamSpec {
         self
     }
     /// 0 < value <= max.
-    pub(crate) fn positive(mut self, max: f64) -> Self {
+    pub fn positive(mut self, max: f64) -> Self {
         self.range = Some(Range {
             min: 0.0,
             max,
@@ -158,7 +158,7 @@ impl ParamSpec {
     }
 
     /// The allowed values in words, for errors and docs ("" when anything of the type goes).
-    pub(crate) fn constraint(&self) -> String {
+    pub fn constraint(&self) -> String {
         let mut parts = Vec::new();
         if let Some(r) = self.range {
             parts.push(r.describe());

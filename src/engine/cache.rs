@@ -180,7 +180,7 @@ impl Cache {
     }
 
     /// The directory of entry `key`, once `key` is checked to be a stage key.
-    pub(crate) fn entry_dir(&self, key: &str) -> Result<PathBuf> {
+    pub fn entry_dir(&self, key: &str) -> Result<PathBuf> {
         check_key(key)?;
         Ok(self.dir_of(key))
     }

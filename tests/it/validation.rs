@@ -1,9 +1,7 @@
 //! Every validation error of pipeline.yaml: exit code 2, a message that names the place and the
 //! fix, and nothing run or written.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn rejected(pipeline: &str, expect: &[&str]) {
     let p = Proj::new(pipeline);

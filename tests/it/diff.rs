@@ -1,9 +1,7 @@
 //! `spike-pipe diff`: stage key changes with reasons, table differences under tolerances,
 //! headline metrics, output formats and exit codes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const PIPELINE: &str = r#"
 stages:

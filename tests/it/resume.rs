@@ -1,11 +1,9 @@
 //! A training stage killed mid-run resumes from its last snapshot and ends exactly where an
 //! uninterrupted run ends.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use spike_pipe::table::read_parquet;
 
 const PIPELINE: &str = r#"

@@ -1,12 +1,10 @@
 //! The engine end to end through the binary: caching, invalidation, canonical keys, corruption,
 //! crashes, concurrency, targets and failures.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const TOY: &str = r#"
 default_profile: quick

@@ -1,8 +1,7 @@
 //! The trainer and the models against plain-Rust references: forward passes, one GD step of each
 //! model, determinism, divergence, spike-triggered checkpoints, SGD batches.
 
-mod reference;
-
+use crate::reference;
 use spike_pipe::linalg::lanczos::LanczosConfig;
 use spike_pipe::nn::backend::{Flex, Precision, tensor, to_vec};
 use spike_pipe::nn::data::{Data, Loss, Supervised};

@@ -2,13 +2,10 @@
 //! SeaweedFS, started here on free ports): machine A pushes, machine B pulls and computes
 //! nothing; interrupted pushes, corrupted blobs and unreachable remotes.
 
-mod common;
-mod servers;
-
 use std::path::Path;
 
-use common::*;
-use servers::S3Server;
+use crate::common::*;
+use crate::servers::{self, S3Server};
 
 const PIPELINE: &str = r#"
 stages:

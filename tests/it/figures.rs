@@ -1,9 +1,7 @@
 //! The paper's pipeline end to end on the `smoke` profile: every figure is published (table,
 //! PNG, SVG, claims), the report links them, `verify` reads them, and sweeps are cached per point.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use spike_pipe::table::{col_str, read_parquet};
 
 fn project() -> Proj {

@@ -1,12 +1,10 @@
 //! Datasets: the real CIFAR-10 subset in ../shared, the download path against a local HTTP
 //! server serving archives built here, and the error cases.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use spike_pipe::datasets::cifar10;
 use spike_pipe::table::{col_f64_lists, col_i64, read_parquet};
 

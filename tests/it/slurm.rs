@@ -2,11 +2,9 @@
 //! started by scripts/test.sh): same results as a local run, failures with exit codes and
 //! cancelled dependents, nothing resubmitted, Ctrl-C and a dead driver.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn require_slurm() {
     let ok = std::process::Command::new("sinfo")
