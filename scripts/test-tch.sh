@@ -8,4 +8,4 @@ if ! ./scripts/setup-libtorch.sh; then
   exit 0
 fi
 source .venv-torch/env.sh
-cargo test --release --locked --features tch --test backends
+cargo test --release --locked --features tch --test it backends::

@@ -183,11 +183,28 @@ mod cloud {
         object_store::ClientOptions::new().with_allow_http(true)
     }
 
+    /// A URL whose client this build leaves out.
+    #[derive(Debug)]
+    pub(super) struct MissingFeature {
+        feature: &'static str,
+        scheme: &'static str,
+    }
+
+    impl std::fmt::Display for MissingFeature {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(
+                f,
+                "this build of spike-pipe has no {} remotes: rebuild with `--features {}` (on by default)",
+                self.scheme, self.feature
+            )
+        }
+    }
+
+    impl std::error::Error for MissingFeature {}
+
     #[allow(dead_code)]
-    fn missing(feature: &str, scheme: &str) -> anyhow::Error {
-        anyhow::anyhow!(
-            "this build of spike-pipe has no {scheme} remotes: rebuild with `--features {feature}` (on by default)"
-        )
+    fn missing(feature: &'static str, scheme: &'static str) -> anyhow::Error {
+        MissingFeature { feature, scheme }.into()
     }
 
     #[cfg(feature = "aws")]
@@ -342,8 +359,11 @@ impl Transfer {
 
 impl Remote {
     pub fn open(url: &str) -> Result<Remote> {
-        let (store, prefix) =
-            build_store(url).with_context(|| format!("remote {url}: {}", hint(url)))?;
+        let (store, prefix) = match build_store(url) {
+            // Not a connection problem: the hint would mislead.
+            Err(e) if e.is::<cloud::MissingFeature>() => return Err(e),
+            built => built.with_context(|| format!("remote {url}: {}", hint(url)))?,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
