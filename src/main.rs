@@ -453,12 +453,15 @@ fn repro(g: &Global, a: ReproArgs) -> Result<ExitCode> {
 
 fn status(g: &Global, json: bool, quiet: bool) -> Result<ExitCode> {
     let status = Status::of(&project(g)?);
+    if quiet {
+        return Ok(exit(status.stale() == 0));
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&status.stages)?);
-    } else if !quiet {
+    } else {
         print!("{status}");
     }
-    Ok(exit(!quiet || status.stale() == 0))
+    Ok(ExitCode::SUCCESS)
 }
 
 fn kinds(kind: Option<&str>) -> Result<ExitCode> {

@@ -12,8 +12,8 @@ use crate::analysis::spikes::PAPER_RULE;
 use crate::engine::cache::write_atomic;
 use crate::engine::diff::{Metric, close};
 use crate::engine::runs::{RunRecord, published_file};
+use crate::plot::FigureData;
 use crate::stages::figure::{ClaimsFile, Verdict};
-use crate::table::{col_f64, col_str, read_parquet};
 
 /// The claims files a run published, in stage order: each from the run's own cache entry, or
 /// for the latest run from `outputs/figures/`.
@@ -442,16 +442,11 @@ pub fn headline(
         let series = |p: Option<&Path>| -> Result<BTreeMap<(String, String), Vec<f64>>> {
             let mut m: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
             let Some(p) = p else { return Ok(m) };
-            let t = read_parquet(p)?;
-            let (panel, series, y) = (
-                col_str(&t, "panel")?,
-                col_str(&t, "series")?,
-                col_f64(&t, "y")?,
-            );
-            for i in 0..y.len() {
-                m.entry((panel[i].clone(), series[i].clone()))
+            let t = FigureData::read(p)?;
+            for i in 0..t.y.len() {
+                m.entry((t.panel[i].clone(), t.series[i].clone()))
                     .or_default()
-                    .push(y[i]);
+                    .push(t.y[i]);
             }
             Ok(m)
         };

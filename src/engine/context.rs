@@ -78,12 +78,12 @@ impl Input {
 
     /// Reads a declared table from `<name>.parquet` (for tables written under several names,
     /// as the `train` and `test` splits of a dataset).
-    pub(crate) fn read_named<T: Table>(&self, name: &str) -> Result<T> {
+    pub fn read_named<T: Table>(&self, name: &str) -> Result<T> {
         T::from_frame(&self.table(name)?)
             .with_context(|| format!("input `{}`, table `{name}`", self.stage))
     }
 
-    pub(crate) fn read_json(&self, name: &str) -> Result<serde_json::Value> {
+    pub fn read_json(&self, name: &str) -> Result<serde_json::Value> {
         let path = self.file(name)?;
         let text = std::fs::read_to_string(&path)?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
@@ -131,7 +131,7 @@ impl<'a> StageContext<'a> {
     }
 
     /// The project's `data/` directory: where dataset downloads go (import stages only).
-    pub(crate) fn data_dir(&self) -> &Path {
+    pub fn data_dir(&self) -> &Path {
         &self.dirs.data
     }
 
@@ -154,7 +154,7 @@ impl<'a> StageContext<'a> {
     }
 
     /// All inputs of a role (a matrix group gives several).
-    pub(crate) fn inputs(&self, role: &str) -> Result<&[Input]> {
+    pub fn inputs(&self, role: &str) -> Result<&[Input]> {
         self.inputs.get(role).map(Vec::as_slice).ok_or_else(|| {
             let roles: Vec<&str> = self.inputs.keys().map(String::as_str).collect();
             anyhow!(
@@ -165,12 +165,12 @@ impl<'a> StageContext<'a> {
         })
     }
 
-    pub(crate) fn roles(&self) -> impl Iterator<Item = &str> {
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
         self.inputs.keys().map(String::as_str)
     }
 
     /// Path for a new artifact in this stage's output directory.
-    pub(crate) fn output_path(&self, name: &str) -> Result<PathBuf> {
+    pub fn output_path(&self, name: &str) -> Result<PathBuf> {
         check_relative(name)?;
         let path = self.dirs.out.join(name);
         if let Some(parent) = path.parent() {
@@ -180,7 +180,7 @@ impl<'a> StageContext<'a> {
     }
 
     /// Writes `<name>.parquet`.
-    pub(crate) fn write_table(&self, name: &str, df: &mut DataFrame) -> Result<()> {
+    pub fn write_table(&self, name: &str, df: &mut DataFrame) -> Result<()> {
         table::write_parquet(&self.output_path(&format!("{name}.parquet"))?, df)
     }
 
@@ -190,11 +190,11 @@ impl<'a> StageContext<'a> {
     }
 
     /// Writes a declared table to `<name>.parquet`.
-    pub(crate) fn write_named<T: Table>(&self, name: &str, table: &T) -> Result<()> {
+    pub fn write_named<T: Table>(&self, name: &str, table: &T) -> Result<()> {
         self.write_table(name, &mut table.to_frame()?)
     }
 
-    pub(crate) fn write_json(&self, name: &str, value: &serde_json::Value) -> Result<()> {
+    pub fn write_json(&self, name: &str, value: &serde_json::Value) -> Result<()> {
         std::fs::write(
             self.output_path(name)?,
             serde_json::to_string_pretty(value)?,
@@ -203,7 +203,7 @@ impl<'a> StageContext<'a> {
     }
 
     /// Path of a file that the engine copies to `outputs/figures/` when this stage is published.
-    pub(crate) fn publish_path(&self, file_name: &str) -> Result<PathBuf> {
+    pub fn publish_path(&self, file_name: &str) -> Result<PathBuf> {
         if file_name.contains('/') {
             bail!("published file `{file_name}` must be a plain file name");
         }
@@ -212,7 +212,7 @@ impl<'a> StageContext<'a> {
 
     /// A directory that survives a crash of this stage (for resumable checkpoints); removed
     /// once the stage's entry is committed.
-    pub(crate) fn scratch_dir(&self) -> Result<&Path> {
+    pub fn scratch_dir(&self) -> Result<&Path> {
         std::fs::create_dir_all(&self.dirs.scratch)?;
         Ok(&self.dirs.scratch)
     }

@@ -107,7 +107,7 @@ impl<'a> External<'a> {
         self.sources.get(name).map(PathBuf::as_path)
     }
     /// blake3 of a file's content (memoised by size and mtime).
-    pub(crate) fn hash_file(&self, path: &Path) -> Result<String> {
+    pub fn hash_file(&self, path: &Path) -> Result<String> {
         (self.hash)(path)
     }
 }
