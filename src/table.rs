@@ -5,9 +5,10 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
+pub use polars::prelude::DataFrame;
 use polars::prelude::{
-    Column, DataFrame, DataType, NamedFrom, ParquetCompression, ParquetReader, ParquetWriter,
-    PlSmallStr, SerReader, Series,
+    Column, DataType, NamedFrom, ParquetCompression, ParquetReader, ParquetWriter, PlSmallStr,
+    SerReader, Series,
 };
 
 // Outside `lists`, whose where clause would otherwise steer `Column::new`'s inference to `T`.
@@ -232,12 +233,12 @@ macro_rules! table_schema {
         impl $crate::table::Table for $name {
             const NAME: &'static str = $file;
             const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),*];
-            fn to_frame(&self) -> anyhow::Result<polars::prelude::DataFrame> {
+            fn to_frame(&self) -> anyhow::Result<$crate::table::DataFrame> {
                 let mut columns = Vec::new();
                 $( $crate::table::TableColumn::push(&self.$field, stringify!($field), &mut columns); )*
                 $crate::table::frame(columns)
             }
-            fn from_frame(df: &polars::prelude::DataFrame) -> anyhow::Result<Self> {
+            fn from_frame(df: &$crate::table::DataFrame) -> anyhow::Result<Self> {
                 Ok($name {
                     $( $field: <$ty as $crate::table::TableColumn>::read(df, stringify!($field))?, )*
                 })
