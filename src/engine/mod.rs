@@ -20,7 +20,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::config::{self, Pipeline};
 use cache::Cache;
@@ -349,6 +349,8 @@ fn publish(project: &Project, stages: &mut [StageRun]) -> bool {
         BTreeSet::new()
     };
     let mut ok = true;
+    // File name -> the stage of this run that published it: two stages may not share one.
+    let mut claimed: BTreeMap<String, String> = BTreeMap::new();
     for s in stages.iter_mut() {
         if !matches!(
             s.outcome,
@@ -356,7 +358,8 @@ fn publish(project: &Project, stages: &mut [StageRun]) -> bool {
         ) {
             continue;
         }
-        if let Err(e) = publish_stage(project, s, &dir, &mut registry, &recorded) {
+        let published = publish_stage(project, s, &dir, &mut registry, &recorded, &mut claimed);
+        if let Err(e) = published {
             eprintln!("error: publishing the files of {}: {e:#}", s.name);
             s.error = Some(format!("publishing its files: {e:#}"));
             ok = false;
@@ -377,14 +380,28 @@ fn publish_stage(
     dir: &Path,
     registry: &mut BTreeMap<String, String>,
     recorded: &BTreeSet<String>,
+    claimed: &mut BTreeMap<String, String>,
 ) -> Result<()> {
     let manifest = project.cache.manifest(&s.key)?;
     s.compute_s = Some(manifest.wall_s);
-    for f in manifest.published() {
+    let prefix = format!("{}/", cache::PUBLISH_DIR);
+    let files: Vec<(&str, &cache::FileRecord)> = manifest
+        .published()
+        .map(|f| (f.path.trim_start_matches(&prefix), f))
+        .collect();
+    // Nothing of a stage is published when one of its files is another stage's.
+    if let Some((name, other)) = files
+        .iter()
+        .find_map(|(name, _)| claimed.get(*name).map(|other| (name, other)))
+    {
+        bail!(
+            "`{name}` is also published by stage `{other}` in this run, and one would overwrite the other in {}; give one of the two stages another `id`",
+            dir.display()
+        );
+    }
+    for (name, f) in files {
+        claimed.insert(name.to_string(), s.name.clone());
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let name = f
-            .path
-            .trim_start_matches(&format!("{}/", cache::PUBLISH_DIR));
         let dest = dir.join(name);
         let current = cache::hash_file(&dest).ok().map(|(h, _)| h);
         if current.as_deref() != Some(f.blake3.as_str()) {

@@ -70,6 +70,31 @@ impl Kind for Sum {
     }
 }
 
+spike_pipe::stage_params! {
+    pub struct NoteParams {
+        /// published as `<id>.txt`
+        pub id: String,
+        /// its content
+        pub text: String,
+    }
+}
+
+/// Publishes one file, `<id>.txt`.
+struct Note;
+
+impl Kind for Note {
+    const NAME: &'static str = "note";
+    const VERSION: u32 = 1;
+    const DOC: &'static str = "a published note";
+    type Params = NoteParams;
+    type Output = ();
+
+    fn run(&self, p: &NoteParams, ctx: &mut StageContext) -> Result<()> {
+        std::fs::write(ctx.publish_path(&format!("{}.txt", p.id))?, &p.text)?;
+        Ok(())
+    }
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     loc: Locations,
@@ -89,7 +114,7 @@ impl Fixture {
     }
 
     fn project(&self, backend: &str) -> Result<Project> {
-        let registry = Registry::new(vec![Box::new(Source), Box::new(Sum)]);
+        let registry = Registry::new(vec![Box::new(Source), Box::new(Sum), Box::new(Note)]);
         let env = [("backend".to_string(), backend.to_string())].into();
         Project::load(&self.loc, None, &[], registry, env)
     }
@@ -263,4 +288,37 @@ fn the_kind_documents_itself_from_its_declaration() {
         text.contains("fail (a boolean; default false): fail on purpose"),
         "{text}"
     );
+}
+
+#[test]
+fn two_stages_may_not_publish_the_same_file() {
+    let notes = r#"
+stages:
+  - name: first
+    kind: note
+    params: {id: n, text: one}
+  - name: second
+    kind: note
+    params: {id: n, text: two}
+  - name: third
+    kind: note
+    params: {id: m, text: three}
+"#;
+    let f = Fixture::new(notes);
+    let run = f.repro();
+    let figures = f.loc.outputs.join("figures");
+    let read = |name: &str| std::fs::read_to_string(figures.join(name)).unwrap();
+    assert_eq!(read("n.txt"), "one");
+    assert_eq!(read("m.txt"), "three");
+    let error = run[1].2.as_deref().unwrap();
+    assert!(
+        error.contains("`n.txt` is also published by stage `first`")
+            && error.contains("another `id`"),
+        "{error}"
+    );
+    assert!(run[0].2.is_none() && run[2].2.is_none(), "{run:?}");
+    // Distinct ids: all published.
+    f.rewrite(&notes.replace("{id: n, text: two}", "{id: k, text: two}"));
+    assert!(f.repro().iter().all(|s| s.2.is_none()));
+    assert_eq!(read("k.txt"), "two");
 }
