@@ -4,12 +4,14 @@
 //! the file, the place (line and column where known, otherwise the stage and field) and what to
 //! do. Nothing is run or written before loading succeeds.
 
+mod inputs;
 mod params;
 mod pipeline;
 mod suggest;
 mod typed;
 mod value;
 
+pub use inputs::{ANY_ROLE, Count, InputSpec, check_inputs};
 pub use params::{ParamError, ParamSpec, ParamType, check_params};
 pub use pipeline::{KindSchema, Override, Pipeline, StageDef, load, parse};
 pub use suggest::{closest, did_you_mean};

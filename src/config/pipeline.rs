@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::ConfigError;
+use super::inputs::{InputSpec, check_inputs};
 use super::params::{ParamSpec, ParamType, check_all};
 use super::suggest::{closest, did_you_mean};
 use super::value::{Params, Value};
@@ -14,6 +15,10 @@ use super::value::{Params, Value};
 pub trait KindSchema {
     fn kind_names(&self) -> Vec<&'static str>;
     fn kind_params(&self, kind: &str) -> Option<Vec<ParamSpec>>;
+    /// The inputs a kind takes; `None` leaves its `needs` unchecked.
+    fn kind_inputs(&self, _kind: &str) -> Option<&'static [InputSpec]> {
+        None
+    }
 }
 
 /// A validated, fully expanded pipeline.
@@ -361,6 +366,7 @@ pub fn parse(
 
     resolve_needs(&cx, &raw.stages, &mut expanded)?;
     let stages = topo_sort(&cx, expanded)?;
+    check_needs(&cx, kinds, &stages)?;
     let mut extra = BTreeMap::new();
     if let Some(c) = raw.cache {
         extra.insert("cache".to_string(), c);
@@ -761,6 +767,34 @@ fn resolve_needs(cx: &Ctx, raw: &[RawStage], stages: &mut [StageDef]) -> Result<
         }
     }
     Ok(())
+}
+
+/// Every stage's `needs` against the inputs its kind declares; all errors at once.
+fn check_needs(cx: &Ctx, kinds: &dyn KindSchema, stages: &[StageDef]) -> Result<(), ConfigError> {
+    let kind_of: HashMap<&str, &str> = stages
+        .iter()
+        .map(|s| (s.name.as_str(), s.kind.as_str()))
+        .collect();
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for s in stages {
+        let Some(specs) = kinds.kind_inputs(&s.kind) else {
+            continue;
+        };
+        let found = check_inputs(specs, &s.needs, &|n| {
+            kind_of.get(n).map(ToString::to_string)
+        });
+        for message in found {
+            // The members of a matrix stage repeat their group's error: report it once.
+            if seen.insert((s.base.clone(), message.clone())) {
+                errors.push(cx.err(
+                    cx.stage_line(&s.base),
+                    format!("stage `{}` (kind `{}`): {message}", s.base, s.kind),
+                ));
+            }
+        }
+    }
+    ConfigError::all(errors).map_or(Ok(()), Err)
 }
 
 fn topo_sort(cx: &Ctx, stages: Vec<StageDef>) -> Result<Vec<StageDef>, ConfigError> {

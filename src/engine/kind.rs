@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::config::{ParamSpec, Params, StageParams};
+use crate::config::{InputSpec, ParamSpec, Params, StageParams};
 
 use super::context::StageContext;
 
@@ -21,6 +21,8 @@ pub trait Kind: Send + Sync + 'static {
     const DOC: &'static str;
     /// Whether results depend on the numeric environment (backend); if so it is part of the key.
     const NUMERIC: bool = false;
+    /// What it takes under `needs:` (checked when `pipeline.yaml` is loaded).
+    const INPUTS: &'static [InputSpec] = &[];
     type Params: StageParams;
     /// What `run` returns beyond the artifacts it wrote: `()`, or something the kind's output
     /// type publishes (a figure) in one place.
@@ -51,6 +53,7 @@ pub trait StageKind: Send + Sync {
     fn version(&self) -> u32;
     fn doc(&self) -> &'static str;
     fn params(&self) -> Vec<ParamSpec>;
+    fn inputs(&self) -> &'static [InputSpec];
     fn numeric(&self) -> bool;
     /// `params` are validated against [`StageKind::params`].
     fn external(&self, params: &Params, ext: &External) -> Result<Option<String>>;
@@ -69,6 +72,9 @@ impl<K: Kind> StageKind for K {
     }
     fn params(&self) -> Vec<ParamSpec> {
         K::Params::specs()
+    }
+    fn inputs(&self) -> &'static [InputSpec] {
+        K::INPUTS
     }
     fn numeric(&self) -> bool {
         K::NUMERIC
@@ -151,6 +157,9 @@ impl Registry {
         for k in kinds {
             out.push_str(&format!("{} (v{}): {}\n", k.name(), k.version(), k.doc()));
             if only.is_some() {
+                for i in k.inputs() {
+                    out.push_str(&format!("  {}\n", i.listing()));
+                }
                 for p in k.params() {
                     out.push_str(&format!("  {}\n", p.listing()));
                 }
@@ -166,5 +175,8 @@ impl crate::config::KindSchema for Registry {
     }
     fn kind_params(&self, kind: &str) -> Option<Vec<ParamSpec>> {
         self.get(kind).map(StageKind::params)
+    }
+    fn kind_inputs(&self, kind: &str) -> Option<&'static [InputSpec]> {
+        self.get(kind).map(StageKind::inputs)
     }
 }

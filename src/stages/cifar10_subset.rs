@@ -9,6 +9,7 @@
 
 use anyhow::{Result, bail};
 
+use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
 use crate::rng::SeededRng;
@@ -143,6 +144,7 @@ impl Kind for Cifar10Subset {
     const VERSION: u32 = 1;
     const DOC: &'static str =
         "A CIFAR-10 subset (first N or class-balanced), scaled and standardised";
+    const INPUTS: &'static [InputSpec] = &[InputSpec::one("source", &["cifar10"])];
     type Params = Cifar10SubsetParams;
     type Output = ();
 

@@ -10,6 +10,7 @@
 use anyhow::{Result, bail};
 
 use crate::analysis::condensation::{network_variances, neurons};
+use crate::config::InputSpec;
 use crate::config::NoParams;
 use crate::engine::context::StageContext;
 use crate::engine::kind::Kind;
@@ -50,6 +51,7 @@ impl Kind for Condensation {
     const NAME: &'static str = "condensation";
     const VERSION: u32 = 2;
     const DOC: &'static str = "Condensed variance per checkpoint (the paper's Definition 5.2 and a circular variant) and neuron features of a two-layer net";
+    const INPUTS: &'static [InputSpec] = &[InputSpec::one("train", &["train"])];
     type Params = NoParams;
     type Output = ();
 

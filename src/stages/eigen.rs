@@ -11,6 +11,7 @@
 use anyhow::{Context, Result, bail};
 
 use crate::analysis::frequency::lfp;
+use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
 use crate::linalg::dense::{axpy, dot, eigh, from_columns, matvec, norm};
@@ -20,6 +21,7 @@ use crate::nn::eval::evaluator;
 use crate::nn::objective::HvpMethod;
 use crate::plot::linspace;
 
+use super::DATASETS;
 use super::backend_of;
 use super::hessian::HessianParams;
 use super::train::final_theta;
@@ -76,6 +78,10 @@ impl Kind for HessianEigen {
     const VERSION: u32 = 1;
     const DOC: &'static str = "Hessian eigenpairs at a checkpoint: dense (all) or Lanczos (top k)";
     const NUMERIC: bool = true;
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::one("train", &["train"]),
+        InputSpec::one("data", DATASETS),
+    ];
     type Params = HessianEigenParams;
     type Output = ();
 
@@ -216,6 +222,12 @@ impl Kind for EigenProjection {
     const VERSION: u32 = 1;
     const DOC: &'static str = "Projections of a parameter difference on Hessian eigenvectors, test loss after removing them, output changes along them";
     const NUMERIC: bool = true;
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::one("base", &["train"]),
+        InputSpec::one("data", DATASETS),
+        InputSpec::one("eigen", &["hessian_eigen"]),
+        InputSpec::one("other", &["train"]),
+    ];
     type Params = EigenProjectionParams;
     type Output = ();
 

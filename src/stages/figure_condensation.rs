@@ -14,12 +14,14 @@ use anyhow::{Context, Result, bail};
 use crate::analysis::condensation::{VERTICAL_BAND, effective_orientations};
 use crate::analysis::spikes::PAPER_RULE;
 use crate::analysis::stats::{ALPHA, mean, median, pearson, spearman, spearman_p, std_dev};
+use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
 use crate::linalg::dense::norm;
 use crate::plot::FigureData;
 use crate::plot::spec::{Axis, BLACK, BLUE, GREEN, GREY, Mark, ORANGE, Panel, RED, Series};
 
+use super::DATASETS;
 use super::condensation::{FeatureTable, VarianceTable};
 use super::figure::{Claim, Figure, FigureParams, Quote};
 use super::train::{TrainParams, checkpoints, final_theta};
@@ -223,6 +225,12 @@ impl Kind for FigureCondensation {
     const NAME: &'static str = "figure_condensation";
     const VERSION: u32 = 2;
     const DOC: &'static str = "Fig 5.1 / B.1: small vs large learning rate from one initialisation: loss, output, neuron features, condensed variance";
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::one("small", &["train"]),
+        InputSpec::one("large", &["train"]),
+        InputSpec::one("data", DATASETS),
+        InputSpec::many("cond", &["condensation"]),
+    ];
     type Params = FigureCondensationParams;
     type Output = Figure;
 
@@ -574,6 +582,10 @@ impl Kind for FigureSweep {
     const NAME: &'static str = "figure_sweep";
     const VERSION: u32 = 3;
     const DOC: &'static str = "Fig 5.2 / 5.4 / B.2: final condensed variance and lambda_max against a swept training parameter (mean +- std over seeds)";
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::many("runs", &["train"]),
+        InputSpec::many("cond", &["condensation"]),
+    ];
     type Params = FigureSweepParams;
     type Output = Figure;
 
@@ -830,6 +842,11 @@ impl Kind for FigureEarly {
     const NAME: &'static str = "figure_early";
     const VERSION: u32 = 3;
     const DOC: &'static str = "Fig 5.3 / A.1 / B.3: condensed variance and lambda_max during early training, small and large learning rate";
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::one("small", &["train"]),
+        InputSpec::one("large", &["train"]),
+        InputSpec::many("cond", &["condensation"]),
+    ];
     type Params = FigureEarlyParams;
     type Output = Figure;
 

@@ -5,6 +5,7 @@
 
 use anyhow::Result;
 
+use crate::config::{ANY_ROLE, InputSpec};
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
 use crate::plot::FigureData;
@@ -57,6 +58,7 @@ impl Kind for FigureRemoval {
     const NAME: &'static str = "figure_removal";
     const VERSION: u32 = 2;
     const DOC: &'static str = "Fig 4.1: test loss after removing the train/test difference along the top eigendirections, output changes along them";
+    const INPUTS: &'static [InputSpec] = &[InputSpec::one("projection", &["eigen_projection"])];
     type Params = FigureRemovalParams;
     type Output = Figure;
 
@@ -188,6 +190,7 @@ impl Kind for FigureProjection {
     const NAME: &'static str = "figure_projection";
     const VERSION: u32 = 2;
     const DOC: &'static str = "Fig 4.2: projections of parameter differences on Hessian eigenvectors and the cumulative lambda^2 ratio";
+    const INPUTS: &'static [InputSpec] = &[InputSpec::one(ANY_ROLE, &["eigen_projection"])];
     type Params = FigureProjectionParams;
     type Output = Figure;
 

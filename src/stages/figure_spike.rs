@@ -5,6 +5,7 @@
 
 use anyhow::{Result, bail};
 
+use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
 use crate::plot::FigureData;
@@ -225,6 +226,13 @@ impl Kind for FigureSpike {
     const NAME: &'static str = "figure_spike";
     const VERSION: u32 = 4;
     const DOC: &'static str = "Fig 3.1: loss and lambda_max with 2/lr (optionally of a second run), a zoom on the spike, and its PCA landscape";
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::one("train", &["train"]),
+        InputSpec::one("spikes", &["spikes"]),
+        InputSpec::one("pca", &["pca_landscape"]),
+        InputSpec::optional("sharpness", &["sharpness"]),
+        InputSpec::optional("other", &["train"]),
+    ];
     type Params = FigureSpikeParams;
     type Output = Figure;
 
@@ -345,6 +353,7 @@ impl Kind for FigureLandscape {
     const VERSION: u32 = 2;
     const DOC: &'static str =
         "Fig 3.2(a): the PCA landscape of a stretch of training at the edge of stability";
+    const INPUTS: &'static [InputSpec] = &[InputSpec::one("pca", &["pca_landscape"])];
     type Params = FigureLandscapeParams;
     type Output = Figure;
 
@@ -382,6 +391,7 @@ impl Kind for FigureFrequency {
     const VERSION: u32 = 2;
     const DOC: &'static str =
         "Fig 3.3: low-frequency proportion of the spike, initial and random output differences";
+    const INPUTS: &'static [InputSpec] = &[InputSpec::one("frequency", &["frequency"])];
     type Params = FigureFrequencyParams;
     type Output = Figure;
 

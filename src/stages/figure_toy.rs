@@ -4,6 +4,7 @@
 use anyhow::Result;
 
 use crate::analysis::spikes::PAPER_RULE;
+use crate::config::InputSpec;
 use crate::engine::context::StageContext;
 use crate::engine::kind::Kind;
 use crate::nn::toy;
@@ -32,6 +33,7 @@ impl Kind for FigureToy {
     const NAME: &'static str = "figure_toy";
     const VERSION: u32 = 3;
     const DOC: &'static str = "Fig 3.2(c, d): loss and lambda_max of the toy model with 2/lr, loss surface and trajectory";
+    const INPUTS: &'static [InputSpec] = &[InputSpec::one("train", &["train_toy"])];
     type Params = FigureToyParams;
     type Output = Figure;
 

@@ -14,6 +14,7 @@
 use anyhow::{Context, Result, bail};
 
 use crate::analysis::frequency::lfp;
+use crate::config::InputSpec;
 use crate::engine::context::StageContext;
 use crate::engine::kind::Kind;
 use crate::linalg::dense::norm;
@@ -23,6 +24,7 @@ use crate::nn::objective::HvpMethod;
 use crate::plot::linspace;
 use crate::rng::SeededRng;
 
+use super::DATASETS;
 use super::backend_of;
 use super::spikes::picks;
 use super::trained::Trained;
@@ -85,6 +87,11 @@ impl Kind for Frequency {
     const DOC: &'static str =
         "Low-frequency proportion of the spike, initial and random output differences (Fig 3.3)";
     const NUMERIC: bool = true;
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::one("train", &["train"]),
+        InputSpec::one("data", DATASETS),
+        InputSpec::one("spikes", &["spikes"]),
+    ];
     type Params = FrequencyParams;
     type Output = ();
 

@@ -27,6 +27,9 @@ use crate::engine::context::StageContext;
 use crate::engine::kind::Registry;
 use crate::nn::backend::BackendKind;
 
+/// The kinds whose stages are datasets (a `data` input).
+pub(crate) const DATASETS: &[&str] = &["dataset_1d", "cifar10_subset"];
+
 /// Every stage kind `pipeline.yaml` may use.
 pub fn registry() -> Registry {
     Registry::new(vec![

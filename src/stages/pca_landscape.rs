@@ -10,6 +10,7 @@
 
 use anyhow::{Result, bail};
 
+use crate::config::InputSpec;
 use crate::engine::context::StageContext;
 use crate::engine::kind::Kind;
 use crate::linalg::dense::{axpy, dot, norm};
@@ -19,6 +20,7 @@ use crate::nn::eval::evaluator;
 use crate::nn::objective::HvpMethod;
 use crate::plot::linspace;
 
+use super::DATASETS;
 use super::backend_of;
 use super::spikes::picks;
 use super::trained::Trained;
@@ -78,6 +80,11 @@ impl Kind for PcaLandscape {
     const VERSION: u32 = 1;
     const DOC: &'static str = "PCA of a window of checkpoints, the trajectory in the first two directions and the loss surface";
     const NUMERIC: bool = true;
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::one("train", &["train"]),
+        InputSpec::one("data", DATASETS),
+        InputSpec::optional("spikes", &["spikes"]),
+    ];
     type Params = PcaLandscapeParams;
     type Output = ();
 

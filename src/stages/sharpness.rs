@@ -6,11 +6,13 @@
 
 use anyhow::Result;
 
+use crate::config::InputSpec;
 use crate::engine::context::StageContext;
 use crate::engine::kind::Kind;
 use crate::linalg::lanczos::lanczos;
 use crate::nn::eval::evaluator;
 
+use super::DATASETS;
 use super::backend_of;
 use super::hessian::HessianParams;
 use super::spikes::picks;
@@ -42,6 +44,11 @@ impl Kind for Sharpness {
     const VERSION: u32 = 1;
     const DOC: &'static str = "lambda_max at the checkpoints of a spike's window";
     const NUMERIC: bool = true;
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::one("train", &["train"]),
+        InputSpec::one("data", DATASETS),
+        InputSpec::one("spikes", &["spikes"]),
+    ];
     type Params = SharpnessParams;
     type Output = ();
 

@@ -10,6 +10,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::spikes::{Rule, Spike, first_at_or_below};
+use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
 
@@ -114,6 +115,7 @@ impl Kind for Spikes {
     const VERSION: u32 = 1;
     const DOC: &'static str =
         "Loss spikes of a training log and the checkpoints that describe one of them";
+    const INPUTS: &'static [InputSpec] = &[InputSpec::one("train", &["train"])];
     type Params = SpikesParams;
     type Output = ();
 

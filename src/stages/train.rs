@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use anyhow::{Context, Result, bail};
 use burn::backend::Backend;
 
+use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
 use crate::linalg::lanczos::LanczosConfig;
@@ -26,6 +27,7 @@ use crate::nn::train::{
 };
 use crate::table::Table;
 
+use super::DATASETS;
 use super::{backend_of, data};
 
 crate::choice_enum! {
@@ -238,6 +240,10 @@ impl Kind for Train {
     const DOC: &'static str =
         "Train a network (GD or SGD) with per-epoch log, lambda_max tracking and checkpoints";
     const NUMERIC: bool = true;
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::one("data", DATASETS),
+        InputSpec::optional("init", &["train"]),
+    ];
     type Params = TrainParams;
     type Output = ();
 

@@ -4,7 +4,7 @@
 //! panics are contained.
 
 use anyhow::{Result, bail};
-use spike_pipe::config::NoParams;
+use spike_pipe::config::{InputSpec, NoParams};
 use spike_pipe::engine::context::StageContext;
 use spike_pipe::engine::exec::NoHooks;
 use spike_pipe::engine::kind::{Kind, Registry};
@@ -57,6 +57,7 @@ impl Kind for Sum {
     const VERSION: u32 = 1;
     const DOC: &'static str = "sum of numbers";
     const NUMERIC: bool = true;
+    const INPUTS: &'static [InputSpec] = &[InputSpec::one("source", &["source"])];
     type Params = NoParams;
     type Output = ();
 

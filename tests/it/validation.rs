@@ -231,3 +231,27 @@ fn slurm_settings_are_checked_at_load() {
         );
     }
 }
+
+#[test]
+fn needs_are_checked_against_the_inputs_each_kind_declares() {
+    // A misspelt role, a missing one and an input of the wrong kind: all reported at load, with
+    // the stage's line.
+    rejected(
+        r#"
+stages:
+  - name: train.toy
+    kind: train_toy
+  - name: fig
+    kind: figure_toy
+    needs: {trian: train.toy}
+  - name: spikes.toy
+    kind: spikes
+    needs: {train: train.toy}
+"#,
+        &[
+            "pipeline.yaml:5: stage `fig` (kind `figure_toy`): needs `trian`, which this kind does not take (did you mean `train`?); it takes: train",
+            "stage `fig` (kind `figure_toy`): needs no `train`; this kind needs one `train_toy` stage under `train`",
+            "pipeline.yaml:8: stage `spikes.toy` (kind `spikes`): needs `train`: `train.toy` is a `train_toy` stage; `train` takes one `train` stage",
+        ],
+    );
+}
