@@ -79,36 +79,48 @@ pub fn col_str(df: &DataFrame, name: &str) -> Result<Vec<String>> {
     Ok(ca.iter().map(|s| s.unwrap_or("").to_string()).collect())
 }
 
-/// A list column as one `Vec<f64>` per row.
-pub fn col_f64_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<f64>>> {
+/// Each row of a list column, as a Series of its elements.
+fn list_rows<T>(
+    df: &DataFrame,
+    name: &str,
+    row: impl Fn(Series) -> Result<Vec<T>>,
+) -> Result<Vec<Vec<T>>> {
     let c = column(df, name)?;
     let lists = c
         .list()
         .with_context(|| format!("column `{name}` is not a list column"))?;
     (0..lists.len())
-        .map(|row| {
+        .map(|i| {
             let s = lists
-                .get_as_series(row)
-                .ok_or_else(|| anyhow!("column `{name}` row {row} is missing"))?;
-            let s = s.cast(&DataType::Float64)?;
-            Ok(s.f64()?.into_no_null_iter().collect())
+                .get_as_series(i)
+                .ok_or_else(|| anyhow!("column `{name}` row {i} is missing"))?;
+            row(s)
         })
         .collect()
 }
 
+/// A list column as one `Vec<f64>` per row.
+pub fn col_f64_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<f64>>> {
+    list_rows(df, name, |s| {
+        Ok(s.cast(&DataType::Float64)?
+            .f64()?
+            .into_no_null_iter()
+            .collect())
+    })
+}
+
+/// A list column as one `Vec<f32>` per row.
+pub(crate) fn col_f32_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<f32>>> {
+    list_rows(df, name, |s| {
+        Ok(s.cast(&DataType::Float32)?
+            .f32()?
+            .into_no_null_iter()
+            .collect())
+    })
+}
+
 pub fn col_u8_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<u8>>> {
-    let c = column(df, name)?;
-    let lists = c
-        .list()
-        .with_context(|| format!("column `{name}` is not a list column"))?;
-    (0..lists.len())
-        .map(|row| {
-            let s = lists
-                .get_as_series(row)
-                .ok_or_else(|| anyhow!("column `{name}` row {row} is missing"))?;
-            Ok(s.u8()?.into_no_null_iter().collect())
-        })
-        .collect()
+    list_rows(df, name, |s| Ok(s.u8()?.into_no_null_iter().collect()))
 }
 
 pub(crate) fn col_bool(df: &DataFrame, name: &str) -> Result<Vec<bool>> {
@@ -119,14 +131,6 @@ pub(crate) fn col_bool(df: &DataFrame, name: &str) -> Result<Vec<bool>> {
     ca.iter()
         .map(|v| v.ok_or_else(|| anyhow!("column `{name}` has missing values")))
         .collect()
-}
-
-/// A list column as one `Vec<f32>` per row.
-pub(crate) fn col_f32_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<f32>>> {
-    Ok(col_f64_lists(df, name)?
-        .into_iter()
-        .map(|r| r.into_iter().map(|x| x as f32).collect())
-        .collect())
 }
 
 /// A table whose columns (names and types) are declared once, with [`table_schema!`]

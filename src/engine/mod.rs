@@ -522,12 +522,7 @@ impl Status {
             .collect();
         Status {
             profile: project.pipeline.profile.clone(),
-            overrides: project
-                .pipeline
-                .overrides
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            overrides: project.pipeline.overrides.clone(),
             stages,
         }
     }
