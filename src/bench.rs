@@ -6,13 +6,13 @@ use anyhow::Result;
 
 use crate::datasets::cifar10::{self, Location, Source};
 use crate::linalg::lanczos::{LanczosConfig, lanczos};
-use burn::backend::Backend;
 
-use crate::nn::backend::{BackendKind, OnBackend, Precision, with_backend};
+use crate::nn::backend::{BackendKind, Precision};
 use crate::nn::data::{Data, Loss, Supervised};
+use crate::nn::eval::{Derivatives, evaluator};
 use crate::nn::init::Init;
 use crate::nn::model::Arch;
-use crate::nn::objective::{HvpMethod, hvp, value_and_grad};
+use crate::nn::objective::HvpMethod;
 use crate::nn::ops::Activation;
 use crate::nn::train::{CheckpointPlan, Hooks, Objectives, TrainSpec, TrainState, train};
 use crate::plot::linspace;
@@ -29,22 +29,6 @@ pub struct Options {
 /// is a download: the timings are the same).
 pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()> {
     println!("backend: {}", backend.name());
-    with_backend(backend, Bench { opts, cifar })
-}
-
-struct Bench<'a> {
-    opts: &'a Options,
-    cifar: &'a Location,
-}
-
-impl OnBackend for Bench<'_> {
-    type Output = Result<()>;
-    fn run<B: Backend>(self, dev: B::Device) -> Result<()> {
-        bench::<B>(self.opts, self.cifar, &dev)
-    }
-}
-
-fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Result<()> {
     println!(
         "benchmark net: two-layer tanh, width 20, 64 points on [-pi, pi], sin x + sin 4x, MSE, full-batch GD lr 0.05, f64"
     );
@@ -56,7 +40,11 @@ fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Resul
         act: Activation::Tanh,
         out_bias: false,
     };
-    let obj = Supervised::new(&arch, &data, Loss::Mse, Precision::F64);
+    let obj = evaluator(
+        backend,
+        Supervised::new(&arch, &data, Loss::Mse, Precision::F64),
+        HvpMethod::Exact,
+    );
     let spec = TrainSpec {
         lr: 0.05,
         epochs: opts.epochs,
@@ -69,8 +57,8 @@ fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Resul
         stop_fraction: None,
     };
     let objs = Objectives {
-        train: &obj,
-        hessian: &obj,
+        train: &*obj,
+        hessian: &*obj,
         test: None,
         batch: None,
         n_examples: data.len(),
@@ -82,12 +70,11 @@ fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Resul
         snapshot: &mut snapshot,
     };
     let start = Instant::now();
-    let state = train::<B, _>(
+    let state = train(
         &objs,
         &spec,
         TrainState::new(arch.init(&Init::Gaussian { gamma: 1.0 }, 0)),
         &mut hooks,
-        dev,
     )?;
     let secs = start.elapsed().as_secs_f64();
     println!(
@@ -98,6 +85,16 @@ fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Resul
         state.rows.last().map_or(f64::NAN, |r| r.loss)
     );
     let theta = state.theta;
+    let reps = 200;
+    let start = Instant::now();
+    let mut lambda = 0.0;
+    for _ in 0..reps {
+        lambda = power_iteration(&*obj, &theta, 20)?;
+    }
+    println!(
+        "  lambda_max by 20 power iterations (exact HVPs, as the anchors): {:.3} ms ({lambda:.6})",
+        start.elapsed().as_secs_f64() * 1e3 / reps as f64
+    );
     let cfg = LanczosConfig {
         k: 1,
         max_iter: 100,
@@ -105,22 +102,17 @@ fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Resul
         seed: 1,
     };
     let start = Instant::now();
-    let eig = lanczos(
-        theta.len(),
-        &mut |v| hvp::<B, _>(&obj, HvpMethod::Exact, &theta, v, dev),
-        &cfg,
-        None,
-    )?;
+    let eig = lanczos(theta.len(), &mut |v| obj.hvp(&theta, v), &cfg, None)?;
     let cold = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let warm = lanczos(
         theta.len(),
-        &mut |v| hvp::<B, _>(&obj, HvpMethod::Exact, &theta, v, dev),
+        &mut |v| obj.hvp(&theta, v),
         &cfg,
         eig.vectors.first().map(Vec::as_slice),
     )?;
     println!(
-        "  lambda_max = {:.6} (exact HVPs, tol 1e-8): {:.2} ms cold ({} HVPs, residual {:.1e}), {:.2} ms warm-started ({} HVPs)",
+        "  lambda_max = {:.6} (Lanczos, exact HVPs, tol 1e-8): {:.2} ms cold ({} HVPs, residual {:.1e}), {:.2} ms warm-started ({} HVPs)",
         eig.values[0],
         cold * 1e3,
         eig.matvecs,
@@ -136,16 +128,17 @@ fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Resul
     println!("two-layer CNN (Fig 3.1(d)/Table A.1) on 1000 {origin} images, MSE, f32");
     let cnn = Arch::named("cnn2", 1.0)?;
     let theta = cnn.init(&Init::Xavier, 0);
-    let f32_obj = Supervised::new(&cnn, &images, Loss::Mse, Precision::F32);
-    value_and_grad::<B, _>(&f32_obj, &theta, dev)?;
-    let reps = 3;
-    let start = Instant::now();
-    for _ in 0..reps {
-        value_and_grad::<B, _>(&f32_obj, &theta, dev)?;
-    }
+    let on = |precision, method| {
+        evaluator(
+            backend,
+            Supervised::new(&cnn, &images, Loss::Mse, precision),
+            method,
+        )
+    };
+    let f32_obj = on(Precision::F32, HvpMethod::Exact);
     println!(
         "  {:.0} ms per epoch (forward + backward, full batch)",
-        start.elapsed().as_secs_f64() * 1e3 / reps as f64
+        time_epoch(&*f32_obj, &theta, 5)? * 1e3
     );
     let v = SeededRng::new(2).normals(theta.len());
     for (name, method, precision) in [
@@ -157,12 +150,16 @@ fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Resul
             Precision::F64,
         ),
     ] {
-        let o = Supervised::new(&cnn, &images, Loss::Mse, precision);
+        let o = on(precision, method);
+        o.hvp(&theta, &v)?;
+        let reps = 3;
         let start = Instant::now();
-        hvp::<B, _>(&o, method, &theta, &v, dev)?;
+        for _ in 0..reps {
+            o.hvp(&theta, &v)?;
+        }
         println!(
             "  {:.0} ms per HVP ({name})",
-            start.elapsed().as_secs_f64() * 1e3
+            start.elapsed().as_secs_f64() * 1e3 / reps as f64
         );
     }
     let cfg = LanczosConfig {
@@ -172,12 +169,7 @@ fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Resul
         seed: 1,
     };
     let start = Instant::now();
-    let eig = lanczos(
-        theta.len(),
-        &mut |v| hvp::<B, _>(&f32_obj, HvpMethod::Exact, &theta, v, dev),
-        &cfg,
-        None,
-    )?;
+    let eig = lanczos(theta.len(), &mut |v| f32_obj.hvp(&theta, v), &cfg, None)?;
     println!(
         "  top-{} Lanczos (exact HVPs, f32, tol 1e-4): {:.1} s, {} HVPs, lambda_1 = {:.4}, lambda_{} = {:.4}, max residual {:.1e}",
         opts.lanczos_k,
@@ -188,7 +180,45 @@ fn bench<B: Backend>(opts: &Options, cifar: &Location, dev: &B::Device) -> Resul
         eig.values.last().copied().unwrap_or(f64::NAN),
         eig.residuals.iter().cloned().fold(0.0, f64::max)
     );
+    let first_256 = images.rows(&(0..256).collect::<Vec<_>>());
+    for width in [0.125, 1.0] {
+        let vgg = Arch::named("vgg11", width)?;
+        let theta = vgg.init(&Init::Xavier, 0);
+        let o = evaluator(
+            backend,
+            Supervised::new(&vgg, &first_256, Loss::Mse, Precision::F32),
+            HvpMethod::Exact,
+        );
+        println!(
+            "VGG-11 BN, width {width}, 256 {origin} images, MSE, f32: {:.0} ms per epoch (forward + backward, full batch)",
+            time_epoch(&*o, &theta, 3)? * 1e3
+        );
+    }
     Ok(())
+}
+
+/// Seconds per full-batch loss and gradient, after one warm-up.
+fn time_epoch(o: &dyn Derivatives, theta: &[f64], reps: usize) -> Result<f64> {
+    o.loss_and_grad(theta)?;
+    let start = Instant::now();
+    for _ in 0..reps {
+        o.loss_and_grad(theta)?;
+    }
+    Ok(start.elapsed().as_secs_f64() / reps as f64)
+}
+
+/// lambda_max by `iters` power iterations from the all-ones vector (the anchors' estimate).
+fn power_iteration(o: &dyn Derivatives, theta: &[f64], iters: usize) -> Result<f64> {
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let mut v = vec![1.0 / (theta.len() as f64).sqrt(); theta.len()];
+    let mut lambda = 0.0;
+    for _ in 0..iters {
+        let hv = o.hvp(theta, &v)?;
+        lambda = v.iter().zip(&hv).map(|(a, b)| a * b).sum();
+        let n = norm(&hv);
+        v = hv.iter().map(|x| x / n).collect();
+    }
+    Ok(lambda)
 }
 
 /// The first 1000 CIFAR-10 training images (scaled to [0, 1]) from the local copy, or random

@@ -74,8 +74,9 @@ struct Global {
         value_name = "STAGE.PARAM=VALUE"
     )]
     set: Vec<String>,
-    /// Numeric backend: flex (default), tch or cuda when compiled in.
-    #[arg(long, global = true, default_value = "flex", value_parser = ["flex", "tch", "cuda"])]
+    /// Numeric backend: native (spike-pipe's own CPU path, default), flex (burn's autodiff on
+    /// the CPU, the reference), tch or cuda when compiled in.
+    #[arg(long, global = true, default_value = "native", value_parser = ["native", "flex", "tch", "cuda"])]
     backend: String,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

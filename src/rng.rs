@@ -12,10 +12,10 @@ impl SeededRng {
     pub fn new(seed: u64) -> Self {
         SeededRng(ChaCha8Rng::seed_from_u64(seed))
     }
-    pub(crate) fn normal(&mut self) -> f64 {
+    pub fn normal(&mut self) -> f64 {
         StandardNormal.sample(&mut self.0)
     }
-    pub(crate) fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
         self.0.random_range(lo..hi)
     }
     pub fn below(&mut self, n: usize) -> usize {

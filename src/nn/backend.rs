@@ -2,8 +2,9 @@
 //!
 //! All numerical code is generic over burn's `Backend` trait at the primitive level
 //! (`B::float_*`), with `Autodiff<B>` for gradients and `Autodiff<Autodiff<B>>` for exact
-//! Hessian-vector products. The backend is chosen at run time from [`BackendKind`]; `flex`
-//! (pure Rust, CPU) is the default, `tch` and `cuda` are cargo features.
+//! Hessian-vector products. The backend is chosen at run time from [`BackendKind`]: `native`
+//! (spike-pipe's own CPU path, `nn::native`, the default) does not go through burn; `flex`
+//! (burn's pure-Rust CPU backend) is the autodiff reference; `tch` and `cuda` are cargo features.
 
 use anyhow::{Result, anyhow, bail};
 use burn::backend::tensor::FloatTensor;
@@ -30,6 +31,7 @@ impl Precision {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
+    Native,
     Flex,
     #[cfg(feature = "tch")]
     Tch,
@@ -40,7 +42,7 @@ pub enum BackendKind {
 impl BackendKind {
     pub(crate) fn available() -> Vec<&'static str> {
         #[allow(unused_mut)]
-        let mut v = vec!["flex"];
+        let mut v = vec!["native", "flex"];
         #[cfg(feature = "tch")]
         v.push("tch");
         #[cfg(feature = "cuda")]
@@ -50,6 +52,7 @@ impl BackendKind {
 
     pub fn parse(s: &str) -> Result<BackendKind> {
         match s {
+            "native" => return Ok(BackendKind::Native),
             "flex" => return Ok(BackendKind::Flex),
             #[cfg(feature = "tch")]
             "tch" => return Ok(BackendKind::Tch),
@@ -70,6 +73,7 @@ impl BackendKind {
 
     pub fn name(self) -> &'static str {
         match self {
+            BackendKind::Native => "native",
             BackendKind::Flex => "flex",
             #[cfg(feature = "tch")]
             BackendKind::Tch => "tch",
@@ -92,30 +96,11 @@ impl BackendKind {
                 bail!(
                     "backend cuda: cannot load the NVIDIA driver ({DRIVER}: {e}); run on a machine \
                      with an NVIDIA GPU and driver (add the driver's folder to LD_LIBRARY_PATH if it \
-                     is installed elsewhere), or choose another backend with --backend flex"
+                     is installed elsewhere), or choose another backend with --backend native"
                 );
             }
         }
         Ok(())
-    }
-}
-
-/// A computation generic over the backend, run by [`with_backend`].
-pub(crate) trait OnBackend {
-    type Output;
-    fn run<B: Backend>(self, device: B::Device) -> Self::Output;
-}
-
-/// Runs `job` on the chosen backend's default device.
-// burn-tch is deprecated upstream; it is here because users asked for LibTorch.
-#[allow(deprecated)]
-pub(crate) fn with_backend<J: OnBackend>(kind: BackendKind, job: J) -> J::Output {
-    match kind {
-        BackendKind::Flex => job.run::<Flex>(Default::default()),
-        #[cfg(feature = "tch")]
-        BackendKind::Tch => job.run::<burn::backend::LibTorch>(tch_device()),
-        #[cfg(feature = "cuda")]
-        BackendKind::Cuda => job.run::<burn::backend::Cuda>(Default::default()),
     }
 }
 

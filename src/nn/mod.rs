@@ -5,6 +5,7 @@ pub mod data;
 pub mod eval;
 pub mod init;
 pub mod model;
+pub mod native;
 pub mod objective;
 pub mod ops;
 pub mod toy;

@@ -113,7 +113,7 @@ impl Arch {
         })
     }
 
-    fn vgg_channels(width: f64) -> Vec<Option<usize>> {
+    pub(crate) fn vgg_channels(width: f64) -> Vec<Option<usize>> {
         VGG11
             .iter()
             .map(|c| c.map(|c| ((c as f64 * width).round() as usize).max(1)))

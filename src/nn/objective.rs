@@ -125,13 +125,12 @@ pub(crate) fn hvp_exact<B: Backend, O: Objective>(
     }
 }
 
-/// Central finite-difference Hessian-vector product (use an f64 objective).
-pub(crate) fn hvp_central<B: Backend, O: Objective>(
-    o: &O,
+/// Central finite-difference Hessian-vector product from a gradient (use f64).
+pub(crate) fn hvp_central(
+    grad: &mut dyn FnMut(&[f64]) -> Result<Vec<f64>>,
     theta: &[f64],
     v: &[f64],
     rel_eps: f64,
-    device: &B::Device,
 ) -> Result<Vec<f64>> {
     let norm = |x: &[f64]| x.iter().map(|a| a * a).sum::<f64>().sqrt();
     let vn = norm(v);
@@ -141,8 +140,8 @@ pub(crate) fn hvp_central<B: Backend, O: Objective>(
     let eps = rel_eps * (1.0 + norm(theta)) / vn;
     let plus: Vec<f64> = theta.iter().zip(v).map(|(t, d)| t + eps * d).collect();
     let minus: Vec<f64> = theta.iter().zip(v).map(|(t, d)| t - eps * d).collect();
-    let (_, gp) = value_and_grad::<B, O>(o, &plus, device)?;
-    let (_, gm) = value_and_grad::<B, O>(o, &minus, device)?;
+    let gp = grad(&plus)?;
+    let gm = grad(&minus)?;
     Ok(gp
         .iter()
         .zip(&gm)
@@ -161,17 +160,8 @@ pub fn hvp<B: Backend, O: Objective>(
     match method {
         HvpMethod::Exact => hvp_exact::<B, O>(o, theta, v, device),
         HvpMethod::CentralDifference { rel_eps } => {
-            hvp_central::<B, O>(o, theta, v, rel_eps, device)
+            let mut grad = |t: &[f64]| Ok(value_and_grad::<B, O>(o, t, device)?.1);
+            hvp_central(&mut grad, theta, v, rel_eps)
         }
     }
-}
-
-/// The dense Hessian, column by column from HVPs (small models only), symmetrised.
-pub fn dense_hessian<B: Backend, O: Objective>(
-    o: &O,
-    method: HvpMethod,
-    theta: &[f64],
-    device: &B::Device,
-) -> Result<Vec<Vec<f64>>> {
-    crate::linalg::dense::from_columns(o.dim(), &mut |e| hvp::<B, O>(o, method, theta, e, device))
 }

@@ -11,10 +11,9 @@
 use std::collections::VecDeque;
 
 use anyhow::{Result, bail};
-use burn::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use super::objective::{HvpMethod, Objective, hvp, value, value_and_grad};
+use super::eval::Derivatives;
 use crate::linalg::lanczos::{LanczosConfig, lanczos};
 use crate::rng::SeededRng;
 
@@ -22,8 +21,8 @@ use crate::rng::SeededRng;
 pub struct Sharpness {
     /// lambda_max every `every` epochs (and at the last epoch).
     pub every: usize,
+    /// Hessian-vector products come from the Hessian objective of [`Objectives`].
     pub lanczos: LanczosConfig,
-    pub method: HvpMethod,
 }
 
 #[derive(Clone, Debug)]
@@ -149,26 +148,26 @@ pub struct Hooks<'a> {
 }
 
 /// Builds the training objective restricted to some examples (for SGD).
-pub(crate) type BatchObjective<'a, O> = dyn Fn(&[usize]) -> O + Sync + 'a;
+pub type BatchObjective<'a> = dyn Fn(&[usize]) -> Box<dyn Derivatives + 'a> + 'a;
 
 /// The objectives a run needs: the training loss, and optionally a Hessian objective (the same
-/// loss on the same data, possibly in another precision) and a test loss.
-pub struct Objectives<'a, O: Objective> {
-    pub train: &'a O,
-    pub hessian: &'a O,
-    pub test: Option<&'a O>,
+/// loss on the same data, possibly in another precision, with the HVP method of the run) and a
+/// test loss.
+pub struct Objectives<'a> {
+    pub train: &'a dyn Derivatives,
+    pub hessian: &'a dyn Derivatives,
+    pub test: Option<&'a dyn Derivatives>,
     /// For SGD: the training objective restricted to a list of example indices.
-    pub batch: Option<&'a BatchObjective<'a, O>>,
+    pub batch: Option<&'a BatchObjective<'a>>,
     pub n_examples: usize,
 }
 
 /// Trains from `state` (a fresh [`TrainState::new`] or a resumed snapshot) to `spec.epochs`.
-pub fn train<B: Backend, O: Objective>(
-    obj: &Objectives<O>,
+pub fn train(
+    obj: &Objectives,
     spec: &TrainSpec,
     mut state: TrainState,
     hooks: &mut Hooks,
-    device: &B::Device,
 ) -> Result<TrainState> {
     if spec.batch_size.is_some() && obj.batch.is_none() {
         bail!("mini-batch training needs a batch objective");
@@ -177,10 +176,10 @@ pub fn train<B: Backend, O: Objective>(
         let e = state.epoch;
         let (loss, grad) = match spec.batch_size {
             None => {
-                let (l, g) = value_and_grad::<B, O>(obj.train, &state.theta, device)?;
+                let (l, g) = obj.train.loss_and_grad(&state.theta)?;
                 (l, Some(g))
             }
-            Some(_) => (value::<B, O>(obj.train, &state.theta, device)?, None),
+            Some(_) => (obj.train.loss(&state.theta)?, None),
         };
         if !loss.is_finite() {
             return Err(Diverged {
@@ -201,13 +200,13 @@ pub fn train<B: Backend, O: Objective>(
             && spec.test_every > 0
             && (e.is_multiple_of(spec.test_every) || last)
         {
-            row.test_loss = Some(value::<B, O>(test, &state.theta, device)?);
+            row.test_loss = Some(test.loss(&state.theta)?);
         }
         if let Some(sh) = &spec.sharpness
             && (e.is_multiple_of(sh.every.max(1)) || last)
         {
             let theta = state.theta.clone();
-            let mut op = |v: &[f64]| hvp::<B, O>(obj.hessian, sh.method, &theta, v, device);
+            let mut op = |v: &[f64]| obj.hessian.hvp(&theta, v);
             let eig = lanczos(theta.len(), &mut op, &sh.lanczos, state.warm.as_deref())?;
             row.lambda_max = Some(eig.values[0]);
             row.lambda_residual = Some(eig.residuals[0]);
@@ -233,7 +232,7 @@ pub fn train<B: Backend, O: Objective>(
             (Some(bs), _) => {
                 let make = obj.batch.expect("checked above");
                 for rows in epoch_batches(obj.n_examples, bs, spec.shuffle_seed, e) {
-                    let (_, g) = value_and_grad::<B, O>(&make(&rows), &state.theta, device)?;
+                    let (_, g) = make(&rows).loss_and_grad(&state.theta)?;
                     for (t, g) in state.theta.iter_mut().zip(&g) {
                         *t -= spec.lr * g;
                     }

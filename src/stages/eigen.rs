@@ -100,7 +100,7 @@ impl Kind for HessianEigen {
         };
         let settings = &p.hessian;
         let obj = trained.objective(settings.hessian_dtype);
-        let eval = evaluator(backend_of(ctx)?, &obj, settings.method());
+        let eval = evaluator(backend_of(ctx)?, obj, settings.method());
         let n = theta.len();
         let (values, vectors, residuals, meta) = match p.method {
             EigenMethod::Dense => {
@@ -280,7 +280,7 @@ impl Kind for EigenProjection {
         let backend = backend_of(ctx)?;
         if p.removal {
             let test = base.test_objective(Precision::F64)?;
-            let eval = evaluator(backend, &test, HvpMethod::Exact);
+            let eval = evaluator(backend, test, HvpMethod::Exact);
             let step = p.removal_step.max(1);
             let mut theta = theta_base.clone();
             let (mut is, mut losses) = (vec![0i64], vec![eval.loss(&theta)?]);
@@ -305,7 +305,7 @@ impl Kind for EigenProjection {
         if nd > 0 {
             base.fnn_width()?;
             let obj = base.objective(Precision::F64);
-            let eval = evaluator(backend, &obj, HvpMethod::Exact);
+            let eval = evaluator(backend, obj, HvpMethod::Exact);
             let (lo, hi) = base.input_range();
             let n = p.grid;
             let x = linspace(lo, hi, n);

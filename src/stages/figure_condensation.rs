@@ -251,7 +251,7 @@ impl Kind for FigureCondensation {
             let obj = t.objective(crate::nn::backend::Precision::F64);
             let eval = crate::nn::eval::evaluator(
                 super::backend_of(ctx)?,
-                &obj,
+                obj,
                 crate::nn::objective::HvpMethod::Exact,
             );
             data.xy(

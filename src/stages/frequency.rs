@@ -118,7 +118,7 @@ impl Kind for Frequency {
             theta_at(ini_epoch)?,
         );
         let obj = trained.objective(Precision::F64);
-        let eval = evaluator(backend_of(ctx)?, &obj, HvpMethod::Exact);
+        let eval = evaluator(backend_of(ctx)?, obj, HvpMethod::Exact);
         let (lo, hi) = trained.input_range();
         let n = p.grid;
         let x = linspace(lo, hi, n);

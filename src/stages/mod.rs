@@ -59,7 +59,12 @@ pub fn registry() -> Registry {
 
 /// The backend a numeric stage runs on (from the numeric environment of its key).
 pub(crate) fn backend_of(ctx: &StageContext) -> Result<BackendKind> {
-    let kind = BackendKind::parse(ctx.env.get("backend").map(String::as_str).unwrap_or("flex"))?;
+    let kind = BackendKind::parse(
+        ctx.env
+            .get("backend")
+            .map(String::as_str)
+            .unwrap_or("native"),
+    )?;
     kind.ensure_usable()?;
     Ok(kind)
 }

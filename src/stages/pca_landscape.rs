@@ -127,7 +127,7 @@ impl Kind for PcaLandscape {
             t
         };
         let obj = trained.objective(p.dtype);
-        let eval = evaluator(backend_of(ctx)?, &obj, HvpMethod::Exact);
+        let eval = evaluator(backend_of(ctx)?, obj, HvpMethod::Exact);
         let grid = p.grid.max(2);
         let bar = ctx.progress((ck.len() * 2 + grid * grid) as u64, "loss evaluations");
 

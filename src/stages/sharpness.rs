@@ -57,7 +57,7 @@ impl Kind for Sharpness {
         let picks = picks(ctx.input("spikes")?)?;
         let settings = &p.hessian;
         let obj = trained.objective(settings.hessian_dtype);
-        let eval = evaluator(backend_of(ctx)?, &obj, settings.method());
+        let eval = evaluator(backend_of(ctx)?, obj, settings.method());
         let stride = p.stride.max(1);
         let chosen: Vec<(usize, Vec<f64>)> = trained
             .checkpoints()?

@@ -8,15 +8,13 @@
 
 use std::borrow::Cow;
 
-use anyhow::{Context, Result, bail};
-use burn::backend::Backend;
-
 use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
 use crate::linalg::lanczos::LanczosConfig;
-use crate::nn::backend::{OnBackend, Precision, with_backend};
+use crate::nn::backend::{BackendKind, Precision};
 use crate::nn::data::{Data, Loss, Supervised};
+use crate::nn::eval::{Derivatives, evaluator};
 use crate::nn::init::Init;
 use crate::nn::model::Arch;
 use crate::nn::objective::Hvp;
@@ -26,6 +24,7 @@ use crate::nn::train::{
     train,
 };
 use crate::table::Table;
+use anyhow::{Context, Result, bail};
 
 use super::DATASETS;
 use super::{backend_of, data};
@@ -279,6 +278,8 @@ impl Kind for Train {
         }
         let bar = ctx.progress(spec.epochs as u64 + 1, "epochs");
         let job = Job {
+            backend: backend_of(ctx)?,
+            hvp: p.hvp,
             model: &model,
             train: &train_data,
             test: test_data.as_ref(),
@@ -288,7 +289,7 @@ impl Kind for Train {
             snapshot_path: &snapshot_path,
             on_epoch: &|e| bar.set_position(e as u64 + 1),
         };
-        let state = match with_backend(backend_of(ctx)?, job) {
+        let state = match job.run() {
             Ok(s) => s,
             Err(e) => {
                 if let Some(d) = e.downcast_ref::<Diverged>() {
@@ -351,7 +352,6 @@ fn train_spec(p: &TrainParams) -> Result<TrainSpec> {
                 tol: p.lanczos_tol,
                 seed: 1,
             },
-            method: p.hvp.method(),
         }),
         checkpoints: CheckpointPlan {
             every: every(p.checkpoint_every),
@@ -398,6 +398,8 @@ fn log_table(state: &TrainState) -> TrainLog {
 }
 
 struct Job<'a> {
+    backend: BackendKind,
+    hvp: Hvp,
     model: &'a ModelSpec,
     train: &'a Data,
     test: Option<&'a Data>,
@@ -420,23 +422,29 @@ fn write_snapshot(path: &std::path::Path, state: &TrainState) -> Result<()> {
     crate::engine::cache::write_atomic(path, &bytes)
 }
 
-impl OnBackend for Job<'_> {
-    type Output = Result<TrainState>;
-    fn run<B: Backend>(self, device: B::Device) -> Result<TrainState> {
+impl<'a> Job<'a> {
+    fn run(self) -> Result<TrainState> {
         let m = self.model;
-        let train_obj = m.objective(self.train, m.precision);
-        let hessian_obj = m.objective(self.train, self.hessian_precision);
-        let test_obj = self.test.map(|t| m.objective(t, m.precision));
-        let batch = |rows: &[usize]| Supervised {
-            arch: &m.arch,
-            data: Cow::Owned(self.train.rows(rows)),
-            loss: m.loss,
-            precision: m.precision,
+        let on = |data: &'a Data, precision, method| {
+            evaluator(self.backend, m.objective(data, precision), method)
+        };
+        let exact = Hvp::Exact.method();
+        let train_obj = on(self.train, m.precision, exact);
+        let hessian_obj = on(self.train, self.hessian_precision, self.hvp.method());
+        let test_obj = self.test.map(|t| on(t, m.precision, exact));
+        let batch = |rows: &[usize]| -> Box<dyn Derivatives> {
+            let sub = Supervised {
+                arch: &m.arch,
+                data: Cow::Owned(self.train.rows(rows)),
+                loss: m.loss,
+                precision: m.precision,
+            };
+            evaluator(self.backend, sub, exact)
         };
         let objs = Objectives {
-            train: &train_obj,
-            hessian: &hessian_obj,
-            test: test_obj.as_ref(),
+            train: &*train_obj,
+            hessian: &*hessian_obj,
+            test: test_obj.as_deref().map(|t| t as &dyn Derivatives),
             batch: Some(&batch),
             n_examples: self.train.len(),
         };
@@ -446,6 +454,6 @@ impl OnBackend for Job<'_> {
             progress: &mut progress,
             snapshot: &mut snapshot,
         };
-        train::<B, _>(&objs, self.spec, self.start, &mut hooks, &device)
+        train(&objs, self.spec, self.start, &mut hooks)
     }
 }

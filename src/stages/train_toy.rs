@@ -2,14 +2,13 @@
 //! step the loss, (x, y) and lambda_max of the exact 2x2 Hessian.
 
 use anyhow::{Result, bail};
-use burn::backend::Backend;
 
 use crate::engine::context::StageContext;
 use crate::engine::kind::Kind;
 use crate::linalg::sym2;
-use crate::nn::backend::{OnBackend, with_backend};
-use crate::nn::objective::{HvpMethod, dense_hessian, value_and_grad};
-use crate::nn::toy::Toy;
+use crate::nn::backend::BackendKind;
+use crate::nn::eval;
+use crate::nn::objective::HvpMethod;
 
 use super::backend_of;
 
@@ -39,63 +38,38 @@ crate::stage_params! {
     }
 }
 
-struct Run<'a> {
-    lr: f64,
-    x0: f64,
-    y0: f64,
-    steps: usize,
-    on_step: &'a (dyn Fn(usize) + Sync),
-}
-
-impl OnBackend for Run<'_> {
-    type Output = Result<ToyLog>;
-    fn run<B: Backend>(self, device: B::Device) -> Result<ToyLog> {
-        let mut theta = vec![self.x0, self.y0];
-        let mut log = ToyLog::default();
-        for step in 0..=self.steps {
-            let (loss, grad) = value_and_grad::<B, _>(&Toy, &theta, &device)?;
-            if !loss.is_finite() {
-                bail!("the toy model diverged at step {step} (loss {loss}); lower lr");
-            }
-            let h = dense_hessian::<B, _>(&Toy, HvpMethod::Exact, &theta, &device)?;
-            log.step.push(step as i64);
-            log.loss.push(loss);
-            log.x.push(theta[0]);
-            log.y.push(theta[1]);
-            log.lambda_max
-                .push(sym2::eigenvalues(h[0][0], h[0][1], h[1][1])[0]);
-            if step < self.steps {
-                theta = theta
-                    .iter()
-                    .zip(&grad)
-                    .map(|(t, g)| t - self.lr * g)
-                    .collect();
-            }
-            (self.on_step)(step);
-        }
-        Ok(log)
-    }
-}
-
-/// Trains the toy model with burn autodiff on the given backend; `on_step` sees each step.
+/// Trains the toy model on the given backend; `on_step` sees each step.
 pub fn train(
-    backend: crate::nn::backend::BackendKind,
+    backend: BackendKind,
     lr: f64,
     x0: f64,
     y0: f64,
     steps: usize,
     on_step: &(dyn Fn(usize) + Sync),
 ) -> Result<ToyLog> {
-    with_backend(
-        backend,
-        Run {
-            lr,
-            x0,
-            y0,
-            steps,
-            on_step,
-        },
-    )
+    let toy = eval::toy(backend, HvpMethod::Exact);
+    let mut theta = vec![x0, y0];
+    let mut log = ToyLog::default();
+    for step in 0..=steps {
+        let (loss, grad) = toy.loss_and_grad(&theta)?;
+        if !loss.is_finite() {
+            bail!("the toy model diverged at step {step} (loss {loss}); lower lr");
+        }
+        let h = eval::dense_hessian(&*toy, &theta)?;
+        log.step.push(step as i64);
+        log.loss.push(loss);
+        log.x.push(theta[0]);
+        log.y.push(theta[1]);
+        log.lambda_max
+            .push(sym2::eigenvalues(h[0][0], h[0][1], h[1][1])[0]);
+        if step < steps {
+            for (t, g) in theta.iter_mut().zip(&grad) {
+                *t -= lr * g;
+            }
+        }
+        on_step(step);
+    }
+    Ok(log)
 }
 
 impl Kind for TrainToy {

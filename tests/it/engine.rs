@@ -201,7 +201,8 @@ fn wait_for_tmp_entry(p: &Proj, timeout: Duration) -> bool {
 #[test]
 fn sigkill_in_the_middle_of_a_stage_leaves_a_usable_cache() {
     let p = Proj::new(SLOW);
-    let mut child = p.spawn(&["repro"]);
+    // burn's autodiff, slow enough on the toy to be killed in the middle
+    let mut child = p.spawn(&["--backend", "flex", "repro"]);
     assert!(
         wait_for_tmp_entry(&p, Duration::from_secs(60)),
         "the stage never started"
@@ -213,7 +214,7 @@ fn sigkill_in_the_middle_of_a_stage_leaves_a_usable_cache() {
         .unwrap()
         .collect();
     assert!(entries.is_empty(), "a killed stage left an entry");
-    p.ok(&["repro"]);
+    p.ok(&["--backend", "flex", "repro"]);
     assert_eq!(
         p.outcomes(),
         map(&[("train.slow", "computed"), ("figure.slow", "computed")])
@@ -225,7 +226,7 @@ fn sigkill_in_the_middle_of_a_stage_leaves_a_usable_cache() {
     );
     // Same result as an uninterrupted run elsewhere.
     let q = Proj::new(SLOW);
-    q.ok(&["repro"]);
+    q.ok(&["--backend", "flex", "repro"]);
     let a =
         spike_pipe::table::read_parquet(&p.path().join("outputs/figures/slow.parquet")).unwrap();
     let b =
@@ -236,8 +237,9 @@ fn sigkill_in_the_middle_of_a_stage_leaves_a_usable_cache() {
 #[test]
 fn two_concurrent_runs_both_succeed_and_compute_each_stage_once() {
     let p = Proj::new(&SLOW.replace("15000", "6000"));
-    let a = p.spawn(&["repro"]);
-    let b = p.spawn(&["repro"]);
+    // burn's autodiff: slow enough on the toy for the two runs to meet
+    let a = p.spawn(&["--backend", "flex", "repro"]);
+    let b = p.spawn(&["--backend", "flex", "repro"]);
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success(), "{}", stderr(&a));
     assert!(b.status.success(), "{}", stderr(&b));

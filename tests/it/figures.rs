@@ -81,7 +81,7 @@ fn every_figure_is_published_with_its_claims() {
             "the report lacks {id}"
         );
     }
-    assert!(report.contains("profile <b>smoke</b>") && report.contains("backend <b>flex</b>"));
+    assert!(report.contains("profile <b>smoke</b>") && report.contains("backend <b>native</b>"));
     // Every link and image of the report resolves (anchors to a figure on the page).
     let dir = p.path().join("outputs/report");
     for attr in ["href=\"", "src=\""] {

@@ -8,6 +8,7 @@ mod diff;
 mod engine;
 mod engine_contract;
 mod figures;
+mod native;
 mod numerics;
 mod reference;
 mod remote;

@@ -3,11 +3,12 @@
 
 use spike_pipe::linalg::dense::{dot, eigh, norm};
 use spike_pipe::linalg::lanczos::{LanczosConfig, lanczos};
-use spike_pipe::nn::backend::{Flex, Precision};
+use spike_pipe::nn::backend::{BackendKind, Flex, Precision};
 use spike_pipe::nn::data::{Data, Loss, Supervised};
+use spike_pipe::nn::eval::{dense_hessian, evaluator};
 use spike_pipe::nn::init::Init;
 use spike_pipe::nn::model::Arch;
-use spike_pipe::nn::objective::{HvpMethod, dense_hessian, hvp, value, value_and_grad};
+use spike_pipe::nn::objective::{HvpMethod, hvp, value, value_and_grad};
 use spike_pipe::nn::ops::Activation;
 use spike_pipe::rng::SeededRng;
 
@@ -162,47 +163,53 @@ fn tanh_net_matches_the_analytic_hessian_and_lanczos_matches_eigh() {
     let m = 8;
     let arch = fnn(Activation::Tanh, m, false);
     let theta = arch.init(&Init::Gaussian { gamma: 0.5 }, 11);
-    let obj = Supervised::new(&arch, &data, Loss::Mse, Precision::F64);
-    let (loss, g) = value_and_grad::<Flex, _>(&obj, &theta, &dev()).unwrap();
     let (rl, rg, rh) = tanh_net_reference(&theta, &data.x, &data.y, m);
-    assert!((loss - rl).abs() < 1e-14 * rl);
-    let gerr = norm(&g.iter().zip(&rg).map(|(a, b)| a - b).collect::<Vec<_>>()) / norm(&rg);
-    // f64 all the way: an f32 rounding anywhere (e.g. a div_scalar backward) would show as ~1e-8.
-    assert!(gerr < 1e-13, "gradient relative error {gerr:e}");
-    let h = dense_hessian::<Flex, _>(&obj, HvpMethod::Exact, &theta, &dev()).unwrap();
-    let mut worst: f64 = 0.0;
-    let scale = rh.iter().flatten().fold(0.0f64, |a, b| a.max(b.abs()));
-    for i in 0..3 * m {
-        for j in 0..3 * m {
-            worst = worst.max((h[i][j] - rh[i][j]).abs());
-        }
-    }
-    assert!(
-        worst < 1e-12 * scale,
-        "Hessian max error {worst:e} (scale {scale:e})"
-    );
-
     let (dense_vals, dense_vecs) = eigh(&rh).unwrap();
-    let cfg = LanczosConfig {
-        k: 5,
-        max_iter: 3 * m,
-        tol: 1e-10,
-        seed: 4,
-    };
-    let e = lanczos(
-        3 * m,
-        &mut |v| hvp::<Flex, _>(&obj, HvpMethod::Exact, &theta, v, &dev()),
-        &cfg,
-        None,
-    )
-    .unwrap();
-    for i in 0..5 {
-        assert!(
-            (e.values[i] - dense_vals[i]).abs() < 1e-8 * dense_vals[0].abs(),
-            "eigenvalue {i}"
+    // both the autodiff reference and the native path
+    for backend in [BackendKind::Flex, BackendKind::Native] {
+        let obj = evaluator(
+            backend,
+            Supervised::new(&arch, &data, Loss::Mse, Precision::F64),
+            HvpMethod::Exact,
         );
-        let overlap = dot(&e.vectors[i], &dense_vecs[i]).abs();
-        assert!(overlap > 1.0 - 1e-6, "eigenvector {i} overlap {overlap}");
+        let (loss, g) = obj.loss_and_grad(&theta).unwrap();
+        assert!((loss - rl).abs() < 1e-14 * rl, "{backend:?}");
+        let gerr = norm(&g.iter().zip(&rg).map(|(a, b)| a - b).collect::<Vec<_>>()) / norm(&rg);
+        // f64 all the way: an f32 rounding anywhere (e.g. a div_scalar backward) would show as ~1e-8.
+        assert!(
+            gerr < 1e-13,
+            "{backend:?}: gradient relative error {gerr:e}"
+        );
+        let h = dense_hessian(&*obj, &theta).unwrap();
+        let mut worst: f64 = 0.0;
+        let scale = rh.iter().flatten().fold(0.0f64, |a, b| a.max(b.abs()));
+        for i in 0..3 * m {
+            for j in 0..3 * m {
+                worst = worst.max((h[i][j] - rh[i][j]).abs());
+            }
+        }
+        assert!(
+            worst < 1e-12 * scale,
+            "{backend:?}: Hessian max error {worst:e} (scale {scale:e})"
+        );
+        let cfg = LanczosConfig {
+            k: 5,
+            max_iter: 3 * m,
+            tol: 1e-10,
+            seed: 4,
+        };
+        let e = lanczos(3 * m, &mut |v| obj.hvp(&theta, v), &cfg, None).unwrap();
+        for i in 0..5 {
+            assert!(
+                (e.values[i] - dense_vals[i]).abs() < 1e-8 * dense_vals[0].abs(),
+                "{backend:?}: eigenvalue {i}"
+            );
+            let overlap = dot(&e.vectors[i], &dense_vecs[i]).abs();
+            assert!(
+                overlap > 1.0 - 1e-6,
+                "{backend:?}: eigenvector {i} overlap {overlap}"
+            );
+        }
     }
 }
 

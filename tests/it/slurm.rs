@@ -190,7 +190,8 @@ fn job_state(id: &str) -> String {
 fn ctrl_c_cancels_the_submitted_jobs() {
     require_slurm();
     let p = Proj::new(SLOW);
-    let mut child = p.spawn(&["repro"]);
+    // burn's autodiff: slow enough on the toy for the jobs to be running when cancelled
+    let mut child = p.spawn(&["--backend", "flex", "repro"]);
     let text = wait_for_text(&mut child, "submitted 2 Slurm jobs");
     let ids = job_ids(&text);
     assert_eq!(ids.len(), 2, "{text}");

@@ -2,7 +2,8 @@
 
 use spike_pipe::linalg::sym2;
 use spike_pipe::nn::backend::{BackendKind, Flex};
-use spike_pipe::nn::objective::{HvpMethod, dense_hessian, value_and_grad};
+use spike_pipe::nn::eval::{self, dense_hessian};
+use spike_pipe::nn::objective::{HvpMethod, value_and_grad};
 use spike_pipe::nn::toy::{self, Toy};
 use spike_pipe::stages::train_toy::train;
 
@@ -53,7 +54,7 @@ fn gradient_and_hessian_match_the_closed_forms() {
                 gc[i]
             );
         }
-        let h = dense_hessian::<Flex, _>(&Toy, HvpMethod::Exact, &[x, y], &dev).unwrap();
+        let h = dense_hessian(&*eval::toy(BackendKind::Flex, HvpMethod::Exact), &[x, y]).unwrap();
         let hc = toy::hessian(x, y);
         for i in 0..2 {
             for j in 0..2 {

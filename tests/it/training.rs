@@ -3,13 +3,13 @@
 
 use crate::reference;
 use spike_pipe::linalg::lanczos::LanczosConfig;
-use spike_pipe::nn::backend::{Flex, Precision, tensor, to_vec};
+use spike_pipe::nn::backend::{BackendKind, Flex, Precision, tensor, to_vec};
 use spike_pipe::nn::data::{Data, Loss, Supervised};
+use spike_pipe::nn::eval::{Derivatives, Evaluator, evaluator};
 use spike_pipe::nn::init::Init;
 use spike_pipe::nn::model::Arch;
 use spike_pipe::nn::objective::HvpMethod;
 use spike_pipe::nn::ops::{Activation, Order};
-use spike_pipe::nn::toy::Toy;
 use spike_pipe::nn::train::{
     CheckpointPlan, Diverged, Hooks, Objectives, Sharpness, SpikeTrigger, TrainSpec, TrainState,
     epoch_batches, train,
@@ -34,11 +34,7 @@ fn spec(lr: f64, epochs: usize) -> TrainSpec {
     }
 }
 
-fn run<O: spike_pipe::nn::objective::Objective>(
-    obj: &O,
-    spec: &TrainSpec,
-    theta: Vec<f64>,
-) -> anyhow::Result<TrainState> {
+fn run(obj: &dyn Derivatives, spec: &TrainSpec, theta: Vec<f64>) -> anyhow::Result<TrainState> {
     let objs = Objectives {
         train: obj,
         hessian: obj,
@@ -52,7 +48,16 @@ fn run<O: spike_pipe::nn::objective::Objective>(
         progress: &mut progress,
         snapshot: &mut snapshot,
     };
-    train::<Flex, O>(&objs, spec, TrainState::new(theta), &mut hooks, &dev())
+    train(&objs, spec, TrainState::new(theta), &mut hooks)
+}
+
+/// The model on flex, burn's autodiff (the reference backend).
+fn on_flex(obj: Supervised<'_>) -> Box<dyn Evaluator + '_> {
+    evaluator(BackendKind::Flex, obj, HvpMethod::Exact)
+}
+
+fn toy() -> Box<dyn Derivatives> {
+    spike_pipe::nn::eval::toy(BackendKind::Flex, HvpMethod::Exact)
 }
 
 /// `steps` GD steps of the toy from (0.5, 1e-5) at lr 5e-3 in closed form: the points and
@@ -104,7 +109,7 @@ fn one_step_matches_reference(arch: &Arch, data: &Data, init: Init, lr: f64) {
     );
 
     let obj = Supervised::new(arch, data, Loss::Mse, Precision::F64);
-    let state = run(&obj, &spec(lr, 1), theta.clone()).unwrap();
+    let state = run(&*on_flex(obj), &spec(lr, 1), theta.clone()).unwrap();
     let loss = |t: &[f64]| reference::mse(arch, t, &data.x, &data.y, n);
     let g = reference::fd_gradient(&loss, &theta, 1e-6);
     let expected: Vec<f64> = theta.iter().zip(&g).map(|(t, g)| t - lr * g).collect();
@@ -207,7 +212,7 @@ fn same_seed_same_backend_is_bitwise_identical() {
     let xs: Vec<f64> = (0..16).map(|i| -3.0 + 0.4 * i as f64).collect();
     let ys: Vec<f64> = xs.iter().map(|x| x.sin() + (4.0 * x).sin()).collect();
     let data = Data::regression(&xs, &ys);
-    let obj = Supervised::new(&arch, &data, Loss::Mse, Precision::F64);
+    let obj = on_flex(Supervised::new(&arch, &data, Loss::Mse, Precision::F64));
     let mut s = spec(0.05, 200);
     s.sharpness = Some(Sharpness {
         every: 50,
@@ -217,10 +222,9 @@ fn same_seed_same_backend_is_bitwise_identical() {
             tol: 1e-8,
             seed: 1,
         },
-        method: HvpMethod::Exact,
     });
-    let a = run(&obj, &s, arch.init(&Init::Gaussian { gamma: 1.0 }, 5)).unwrap();
-    let b = run(&obj, &s, arch.init(&Init::Gaussian { gamma: 1.0 }, 5)).unwrap();
+    let a = run(&*obj, &s, arch.init(&Init::Gaussian { gamma: 1.0 }, 5)).unwrap();
+    let b = run(&*obj, &s, arch.init(&Init::Gaussian { gamma: 1.0 }, 5)).unwrap();
     assert_eq!(a, b);
     assert!(a.rows[200].loss < a.rows[0].loss);
     assert!(
@@ -232,7 +236,7 @@ fn same_seed_same_backend_is_bitwise_identical() {
 
 #[test]
 fn divergence_names_the_epoch_and_keeps_the_log() {
-    let err = run(&Toy, &spec(1.0, 500), vec![0.5, 1e-5]).unwrap_err();
+    let err = run(&*toy(), &spec(1.0, 500), vec![0.5, 1e-5]).unwrap_err();
     let d = err.downcast_ref::<Diverged>().expect("a divergence error");
     assert!(d.epoch > 2 && d.epoch < 500);
     assert_eq!(d.state.rows.len(), d.epoch);
@@ -259,7 +263,7 @@ fn spike_triggered_checkpoints_cover_the_window_and_the_spike() {
             max_epochs: 30,
         }),
     };
-    let state = run(&Toy, &s, vec![0.5, 1e-5]).unwrap();
+    let state = run(&*toy(), &s, vec![0.5, 1e-5]).unwrap();
     // The closed-form trajectory says where the rule first fires.
     let (traj, loss) = toy_gd(100);
     let onset = (1..=100).find(|&e| loss[e] > 1.1 * loss[e - 1]).unwrap();
@@ -306,7 +310,7 @@ fn stop_fraction_ends_training_at_the_first_epoch_at_or_below_it() {
     assert!((3..=10).contains(&stop), "{stop}");
     let mut s = spec(5e-3, 150);
     s.stop_fraction = Some(0.995);
-    let state = run(&Toy, &s, vec![0.5, 1e-5]).unwrap();
+    let state = run(&*toy(), &s, vec![0.5, 1e-5]).unwrap();
     assert_eq!(state.rows.len(), stop + 1);
     let last = state.rows.last().unwrap();
     assert_eq!(last.epoch, stop);
@@ -316,6 +320,6 @@ fn stop_fraction_ends_training_at_the_first_epoch_at_or_below_it() {
     assert_eq!((final_ck.epoch, final_ck.reason.as_str()), (stop, "final"));
     assert!((final_ck.theta[0] - traj[stop].0).abs() < 1e-12);
     // Without it, all 150 epochs run.
-    let all = run(&Toy, &spec(5e-3, 150), vec![0.5, 1e-5]).unwrap();
+    let all = run(&*toy(), &spec(5e-3, 150), vec![0.5, 1e-5]).unwrap();
     assert_eq!(all.rows.len(), 151);
 }
