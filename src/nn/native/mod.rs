@@ -19,9 +19,10 @@ use super::eval::{Derivatives, Evaluator};
 use super::model::Arch;
 use super::objective::{HvpMethod, hvp_central};
 
-/// Runs `f` compiled for the widest vector instructions this CPU has (pulp chooses at run time;
+/// Runs `f` compiled for AVX2 (x86-64-v3) when this CPU has it (pulp chooses at run time;
 /// `f` must be an `#[inline(always)]` closure for its loops to be compiled that way). Rust never
-/// fuses a multiply and an add on its own, so the bits do not depend on the CPU.
+/// fuses a multiply and an add on its own, so these loops give the same bits on any CPU (faer's
+/// GEMM kernels, chosen per CPU, may not).
 pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     struct Op<F>(F);
     impl<R, F: FnOnce() -> R> pulp::WithSimd for Op<F> {
