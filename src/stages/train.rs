@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use anyhow::{Context, Result, bail};
+
 use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
@@ -24,7 +26,6 @@ use crate::nn::train::{
     train,
 };
 use crate::table::Table;
-use anyhow::{Context, Result, bail};
 
 use super::DATASETS;
 use super::{backend_of, data};
