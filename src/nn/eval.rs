@@ -56,11 +56,7 @@ impl<B: Backend> Evaluator for OnBurn<B, Supervised<'_>> {
     }
 }
 
-fn on_burn<'a, B: Backend, O: 'a>(
-    obj: O,
-    device: B::Device,
-    method: HvpMethod,
-) -> Box<OnBurn<B, O>> {
+fn on_burn<B: Backend, O>(obj: O, device: B::Device, method: HvpMethod) -> Box<OnBurn<B, O>> {
     Box::new(OnBurn {
         obj,
         device,

@@ -1,6 +1,7 @@
 //! The native CPU path against burn's autodiff (flex): losses, gradients, exact HVPs and 100 GD
 //! steps of every architecture, to 1e-12 relative in f64 and to float32 rounding in f32.
 
+use crate::numerics::curve;
 use spike_pipe::nn::backend::{BackendKind, Precision};
 use spike_pipe::nn::data::{Data, Loss, Supervised};
 use spike_pipe::nn::eval::{Derivatives, Evaluator, evaluator};
@@ -29,14 +30,6 @@ fn images(n: usize, seed: u64) -> Data {
         y[i * 10 + rng.below(10)] = 1.0;
     }
     Data::new(x, vec![n, 3, 32, 32], y, 10).unwrap()
-}
-
-fn curve(n: usize) -> Data {
-    let xs: Vec<f64> = (0..n)
-        .map(|i| -3.0 + 6.0 * i as f64 / (n - 1) as f64)
-        .collect();
-    let ys: Vec<f64> = xs.iter().map(|x| x.sin() + (4.0 * x).sin()).collect();
-    Data::regression(&xs, &ys)
 }
 
 struct Case {

@@ -24,7 +24,8 @@ fn fnn(act: Activation, width: usize, out_bias: bool) -> Arch {
     }
 }
 
-fn curve(n: usize) -> Data {
+/// sin x + sin 4x on `n` evenly spaced points of [-3, 3].
+pub(crate) fn curve(n: usize) -> Data {
     let xs: Vec<f64> = (0..n)
         .map(|i| -3.0 + 6.0 * i as f64 / (n - 1) as f64)
         .collect();
