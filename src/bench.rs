@@ -65,9 +65,11 @@ pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()>
     };
     let mut progress = |_: usize, _: usize| {};
     let mut snapshot = |_: &TrainState| Ok(());
+    let mut extendable = |_: &TrainState| Ok(());
     let mut hooks = Hooks {
         progress: &mut progress,
         snapshot: &mut snapshot,
+        extendable: &mut extendable,
     };
     let start = Instant::now();
     let state = train(

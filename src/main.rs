@@ -199,7 +199,7 @@ enum Command {
         /// The claims files as JSON (quote, source, criterion, verdict, measured of each claim).
         #[arg(long, conflicts_with = "md")]
         json: bool,
-        /// Exit with 1 when a claim is not supported ("not tested" does not fail).
+        /// Exit with 1 when a claim is not supported ("not tested" and "not reproduced" do not fail).
         #[arg(long)]
         strict: bool,
     },

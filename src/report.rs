@@ -242,10 +242,11 @@ fn class(v: Verdict) -> &'static str {
         Verdict::Supported => "ok",
         Verdict::NotSupported => "no",
         Verdict::NotTested => "nt",
+        Verdict::NotReproduced => "nr",
     }
 }
 
-/// "n supported, m not supported, k not tested of N".
+/// "n of N claims supported, m not supported, r not reproduced in this profile, k not tested".
 pub fn claims_summary(files: &[ClaimsFile]) -> String {
     let all: Vec<Verdict> = files
         .iter()
@@ -254,10 +255,11 @@ pub fn claims_summary(files: &[ClaimsFile]) -> String {
         .collect();
     let count = |v: Verdict| all.iter().filter(|&&x| x == v).count();
     format!(
-        "{} of {} claims supported, {} not supported, {} not tested",
+        "{} of {} claims supported, {} not supported, {} not reproduced in this profile, {} not tested",
         count(Verdict::Supported),
         all.len(),
         count(Verdict::NotSupported),
+        count(Verdict::NotReproduced),
         count(Verdict::NotTested)
     )
 }
@@ -320,7 +322,7 @@ pub fn write_html(outputs: &Path, cache_root: &Path, record: &RunRecord) -> Resu
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>spike-pipe report {run}</title><style>\
          body{{font-family:sans-serif;max-width:1600px;margin:auto;padding:1em}}img{{max-width:100%;border:1px solid #ccc}}\
          table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}}\
-         .ok{{color:#17702a;font-weight:bold}}.no{{color:#b3261e;font-weight:bold}}.nt{{color:#8a6d00;font-weight:bold}}blockquote{{margin:0;font-style:italic}}.fig{{margin:2em 0}}code{{font-size:90%}}</style></head><body>\
+         .ok{{color:#17702a;font-weight:bold}}.no{{color:#b3261e;font-weight:bold}}.nt{{color:#8a6d00;font-weight:bold}}.nr{{color:#5b3a9e;font-weight:bold}}blockquote{{margin:0;font-style:italic}}.fig{{margin:2em 0}}code{{font-size:90%}}</style></head><body>\
          <h1>Loss Spike in Training Neural Networks: reproduction report</h1>\
          <p>Run <code>{run}</code>, profile <b>{profile}</b>, backend <b>{backend}</b>, started {started}, {wall:.1} s, spike-pipe {ver}, pipeline <code>{pipeline}</code>. \
          {summary} by this run.</p>\
@@ -493,6 +495,7 @@ pub fn headline(
                 Some(Verdict::Supported) => "pass",
                 Some(Verdict::NotSupported) => "fail",
                 Some(Verdict::NotTested) => "not tested",
+                Some(Verdict::NotReproduced) => "not reproduced",
                 None => "-",
             };
             let (va, vb) = (show(ca.get(id)), show(cb.get(id)));

@@ -94,6 +94,54 @@ pub(crate) fn first_at_or_below(loss: &[f64], level: f64) -> Option<usize> {
     loss.iter().position(|&l| l <= level)
 }
 
+crate::choice_enum! {
+    /// What a loss spike is, judged by the lambda_max measured during training up to its onset.
+    pub(crate) enum Event {
+        /// lambda_max >= 2/lr at every measurement up to the onset: the initialisation was
+        /// already sharper than GD at this learning rate can follow, and GD "catapults" out of
+        /// it (Sec 2: "when the initial sharpness exceeds 2/eta, gradient descent 'catapults'
+        /// into a stable region").
+        Catapult = "catapult",
+        /// Some measurement before the onset below 2/lr (stable training), and the last one up
+        /// to the onset at 2/lr or above it, within `EDGE_TOLERANCE`: lambda_max sharpened back
+        /// to the edge, where the paper's spikes happen (Sec 3.1: "the loss spikes occur at the
+        /// EoS stage").
+        EdgeOfStability = "edge_of_stability",
+        /// The last measurement up to the onset is below the edge: not explained by linear
+        /// stability.
+        BelowEdge = "below_edge",
+        /// No lambda_max measured up to the onset.
+        Unmeasured = "unmeasured",
+    }
+}
+
+/// How far below 2/lr the last lambda_max before a spike may be and still count as "at the
+/// edge". lambda_max hovers at 2/lr with fluctuations of a few percent at the edge of
+/// stability, and the log measures it only every `sharpness_every` epochs, so the last
+/// measurement can be slightly below the value at the onset.
+pub(crate) const EDGE_TOLERANCE: f64 = 0.05;
+
+/// Classifies a spike with onset epoch `onset` from `lambda` (epoch, lambda_max), sorted by
+/// epoch.
+pub(crate) fn classify(onset: usize, lambda: &[(usize, f64)], lr: f64) -> Event {
+    let edge = 2.0 / lr;
+    let before: Vec<f64> = lambda
+        .iter()
+        .filter(|(e, _)| *e <= onset)
+        .map(|l| l.1)
+        .collect();
+    let Some(&last) = before.last() else {
+        return Event::Unmeasured;
+    };
+    if before.iter().all(|&l| l >= edge) {
+        Event::Catapult
+    } else if last >= (1.0 - EDGE_TOLERANCE) * edge {
+        Event::EdgeOfStability
+    } else {
+        Event::BelowEdge
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +168,26 @@ mod tests {
         let s = detect(&loss[..26], 3.0, 10, 1.0);
         assert!(!s[0].recovered && s[0].end == 25);
         assert_eq!(first_at_or_below(&[3.0, 2.0, 1.0], 2.5), Some(1));
+    }
+
+    #[test]
+    fn classifies_catapults_and_spikes_at_the_edge() {
+        // lr 0.1, 2/lr = 20; the measurements of the quick cnn2 run (73 at epoch 0, then
+        // sharpening) and variations.
+        let run = [(0, 73.0), (50, 0.9), (100, 1.3), (1450, 19.3), (1500, 20.8)];
+        assert_eq!(classify(1, &run, 0.1), Event::Catapult);
+        assert_eq!(classify(1510, &run, 0.1), Event::EdgeOfStability);
+        // 19.3 is within 5% of 20 (19.0); 1.3 is not.
+        assert_eq!(classify(1460, &run, 0.1), Event::EdgeOfStability);
+        assert_eq!(classify(120, &run, 0.1), Event::BelowEdge);
+        let near = [(0, 5.0), (100, 18.9)];
+        assert_eq!(classify(150, &near, 0.1), Event::BelowEdge);
+        // Never below 2/lr before the onset: a catapult however late it comes.
+        assert_eq!(
+            classify(300, &[(0, 25.0), (100, 21.0)], 0.1),
+            Event::Catapult
+        );
+        assert_eq!(classify(5, &[(10, 1.0)], 0.1), Event::Unmeasured);
+        assert_eq!(classify(5, &[], 0.1), Event::Unmeasured);
     }
 }

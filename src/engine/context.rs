@@ -100,6 +100,8 @@ pub struct StageDirs {
     pub data: PathBuf,
     /// Local copies of external datasets by name (see `Locations::sources`).
     pub sources: BTreeMap<String, PathBuf>,
+    /// A cached result this stage may extend (kinds with `Kind::EXTENDS`).
+    pub base: Option<Input>,
 }
 
 pub struct StageContext<'a> {
@@ -208,6 +210,12 @@ impl<'a> StageContext<'a> {
             bail!("published file `{file_name}` must be a plain file name");
         }
         self.output_path(&format!("{PUBLISH_DIR}/{file_name}"))
+    }
+
+    /// The cached result of this same computation with a smaller value of the kind's
+    /// `Kind::EXTENDS` parameter, if there is one: the stage may continue from it.
+    pub fn extends(&self) -> Option<&Input> {
+        self.dirs.base.as_ref()
     }
 
     /// A directory that survives a crash of this stage (for resumable checkpoints); removed

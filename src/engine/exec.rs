@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 
-use crate::config::params_to_json;
+use crate::config::{params_from_json, params_to_json};
 
 use super::Project;
 use super::cache::{Manifest, Validity};
 use super::context::{Input, StageContext, StageDirs};
+use super::extend;
 use super::plan::Plan;
 use super::progress::Progress;
 use super::runs::{Outcome, StageRun};
@@ -262,6 +263,30 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
         inputs.insert(role.clone(), list);
     }
 
+    let input_keys: BTreeMap<String, Vec<String>> = planned
+        .inputs
+        .iter()
+        .map(|(r, refs)| (r.clone(), refs.iter().map(|x| x.key.clone()).collect()))
+        .collect();
+    let wanted = extend::Wanted {
+        kind: &def.kind,
+        version: planned.version,
+        params: &def.params,
+        inputs: &input_keys,
+        env: &planned.env,
+        external: planned.external.as_deref(),
+    };
+    let base = match kind
+        .extends()
+        .and_then(|param| extend::base(cache, &wanted, param))
+    {
+        Some(m) => {
+            let mut input = Input::new(def, cache.entry_dir(&m.key)?, &m);
+            input.params = params_from_json(&m.params);
+            Some(input)
+        }
+        None => None,
+    };
     let tmp = cache.begin(&planned.key)?;
     let start = Instant::now();
     let env = planned.env.clone();
@@ -276,6 +301,7 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
                 scratch: cache.scratch_dir(&planned.key),
                 data: project.data_dir.clone(),
                 sources: project.sources.clone(),
+                base,
             },
             progress,
         );
@@ -302,11 +328,7 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
         version: planned.version,
         stage: def.name.clone(),
         params: params_to_json(&def.params),
-        inputs: planned
-            .inputs
-            .iter()
-            .map(|(r, refs)| (r.clone(), refs.iter().map(|x| x.key.clone()).collect()))
-            .collect(),
+        inputs: input_keys,
         env: planned.env.clone(),
         external: planned.external.clone(),
         files: vec![],

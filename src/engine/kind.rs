@@ -23,6 +23,10 @@ pub trait Kind: Send + Sync + 'static {
     const NUMERIC: bool = false;
     /// What it takes under `needs:` (checked when `pipeline.yaml` is loaded).
     const INPUTS: &'static [InputSpec] = &[];
+    /// An integer parameter whose increase continues a cached result instead of recomputing it
+    /// (see [`super::extend`]): the stage is then offered that result as
+    /// [`StageContext::extends`], and must end exactly where a computation from scratch ends.
+    const EXTENDS: Option<&'static str> = None;
     type Params: StageParams;
     /// What `run` returns beyond the artifacts it wrote: `()`, or something the kind's output
     /// type publishes (a figure) in one place.
@@ -55,6 +59,7 @@ pub trait StageKind: Send + Sync {
     fn params(&self) -> Vec<ParamSpec>;
     fn inputs(&self) -> &'static [InputSpec];
     fn numeric(&self) -> bool;
+    fn extends(&self) -> Option<&'static str>;
     /// `params` are validated against [`StageKind::params`].
     fn external(&self, params: &Params, ext: &External) -> Result<Option<String>>;
     fn run(&self, ctx: &mut StageContext) -> Result<()>;
@@ -78,6 +83,9 @@ impl<K: Kind> StageKind for K {
     }
     fn numeric(&self) -> bool {
         K::NUMERIC
+    }
+    fn extends(&self) -> Option<&'static str> {
+        K::EXTENDS
     }
     fn external(&self, params: &Params, ext: &External) -> Result<Option<String>> {
         Kind::external(self, &K::Params::from_params(params)?, ext)

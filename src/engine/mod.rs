@@ -6,6 +6,7 @@ pub mod context;
 pub mod dag;
 pub mod diff;
 pub mod exec;
+pub mod extend;
 pub mod gc;
 pub mod key;
 pub mod kind;

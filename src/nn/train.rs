@@ -145,6 +145,10 @@ pub struct Hooks<'a> {
     pub progress: &'a mut dyn FnMut(usize, usize),
     /// Called with a resumable state every `snapshot_every` epochs.
     pub snapshot: &'a mut dyn FnMut(&TrainState) -> Result<()>,
+    /// Called once, at the start of epoch `spec.epochs` (before it is logged), with the state
+    /// without its checkpoints (the caller has them all at the end): a longer run continues
+    /// from it, and then logs that epoch as an ordinary one.
+    pub extendable: &'a mut dyn FnMut(&TrainState) -> Result<()>,
 }
 
 /// Builds the training objective restricted to some examples (for SGD).
@@ -174,6 +178,11 @@ pub fn train(
     }
     while state.epoch <= spec.epochs {
         let e = state.epoch;
+        if e == spec.epochs {
+            let checkpoints = std::mem::take(&mut state.checkpoints);
+            (hooks.extendable)(&state)?;
+            state.checkpoints = checkpoints;
+        }
         let (loss, grad) = match spec.batch_size {
             None => {
                 let (l, g) = obj.train.loss_and_grad(&state.theta)?;

@@ -20,6 +20,9 @@ pub enum Verdict {
     NotSupported,
     /// The run cannot decide (window too short, no spike found, ...); `measured` says why.
     NotTested,
+    /// The run looked for the phenomenon the claim is about, within its profile's budget, and
+    /// did not find it; `measured` says what it found instead.
+    NotReproduced,
 }
 
 impl Verdict {
@@ -38,6 +41,7 @@ impl std::fmt::Display for Verdict {
             Verdict::Supported => "supported",
             Verdict::NotSupported => "NOT supported",
             Verdict::NotTested => "not tested",
+            Verdict::NotReproduced => "not reproduced in this profile",
         })
     }
 }
@@ -89,6 +93,14 @@ impl Claim {
         Claim {
             verdict: Verdict::NotTested,
             ..Claim::new(id, quote, criterion, false, reason)
+        }
+    }
+
+    /// A claim whose phenomenon this run looked for and did not find.
+    pub fn not_reproduced(id: &str, quote: Quote<'_>, criterion: &str, found: String) -> Claim {
+        Claim {
+            verdict: Verdict::NotReproduced,
+            ..Claim::new(id, quote, criterion, false, found)
         }
     }
 

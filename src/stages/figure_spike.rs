@@ -5,6 +5,7 @@
 
 use anyhow::{Result, bail};
 
+use crate::analysis::spikes::{EDGE_TOLERANCE, Event, Rule};
 use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
@@ -15,9 +16,9 @@ use super::figure::{Claim, Figure, FigureParams, Quote};
 use super::frequency::{FrequencyParams, LfpEpochs, LfpTable};
 use super::pca_landscape::{PcaTable, Surface, Trajectory};
 use super::sharpness::SharpnessTable;
-use super::spikes::picks;
+use super::spikes::{SpikeTable, SpikesParams, picks};
 use super::train::TrainParams;
-use super::trained::read_log;
+use super::trained::{Log, read_log};
 
 /// Adds the PCA landscape of a `pca_landscape` input to `data` as panel `name`; returns the
 /// explained-variance ratios and the number of checkpoints in the window.
@@ -55,37 +56,53 @@ pub(crate) const MIN_PCA_POINTS: usize = 10;
 /// paper reports 0.9882-0.9999 for its three windows; 0.9 asks that two directions carry the
 /// trajectory, not that this run matches the paper's digits).
 pub(crate) fn pca_claim(explained: &[f64], points: usize, paper: f64) -> Claim {
-    let text = format!(
-        "The sum of the explained variance ratios of the first two PCA directions is {paper}."
-    );
-    let quote = Quote {
-        text: &text,
-        source: "Fig 3.1 caption",
-    };
-    let criterion = format!(
-        "at least {MIN_PCA_POINTS} checkpoints in the PCA window, and the sum of the first two explained variance ratios >= 0.9"
-    );
     if points < MIN_PCA_POINTS {
-        return Claim::not_tested(
-            "pca_two_directions",
-            quote,
-            &criterion,
+        return pca_not_tested(
+            paper,
             format!(
                 "{points} checkpoints in the window: a PCA of so few points explains (nearly) all by construction"
             ),
         );
     }
     let two = explained.iter().take(2).sum::<f64>();
+    let text = pca_sentence(paper);
     Claim::new(
         "pca_two_directions",
-        quote,
-        &criterion,
+        pca_quote(&text),
+        &pca_criterion(),
         two >= 0.9,
         format!(
             "first two: {:.4} + {:.4} = {two:.4} over {points} checkpoints",
             explained.first().copied().unwrap_or(0.0),
             explained.get(1).copied().unwrap_or(0.0)
         ),
+    )
+}
+
+fn pca_not_tested(paper: f64, reason: String) -> Claim {
+    let text = pca_sentence(paper);
+    Claim::not_tested(
+        "pca_two_directions",
+        pca_quote(&text),
+        &pca_criterion(),
+        reason,
+    )
+}
+
+fn pca_sentence(paper: f64) -> String {
+    format!("The sum of the explained variance ratios of the first two PCA directions is {paper}.")
+}
+
+fn pca_quote(text: &str) -> Quote<'_> {
+    Quote {
+        text,
+        source: "Fig 3.1 caption",
+    }
+}
+
+fn pca_criterion() -> String {
+    format!(
+        "at least {MIN_PCA_POINTS} checkpoints in the PCA window, and the sum of the first two explained variance ratios >= 0.9"
     )
 }
 
@@ -108,8 +125,7 @@ pub(crate) fn edge_claim(
     lr: f64,
     window_start: usize,
 ) -> Claim {
-    let id = "spike_at_edge_of_stability";
-    let criterion = "(a) some lambda_max measured before the onset < 2/lr (stable training, not a catapult from a sharper initialisation); (b) max lambda_max from the later of that measurement and the window start to the onset > 2/lr; (c) min lambda_max from the peak to the end < 2/lr";
+    let (id, criterion) = (EDGE_ID, EDGE_CRITERION);
     let two = 2.0 / lr;
     let before: Vec<(usize, f64)> = lambda
         .iter()
@@ -176,6 +192,70 @@ pub(crate) fn edge_claim(
     )
 }
 
+const EDGE_ID: &str = "spike_at_edge_of_stability";
+const EDGE_CRITERION: &str = "(a) some lambda_max measured before the onset < 2/lr (stable training, not a catapult from a sharper initialisation); (b) max lambda_max from the later of that measurement and the window start to the onset > 2/lr; (c) min lambda_max from the peak to the end < 2/lr";
+
+/// The spike claim of a run in which the `spikes` stage found no spike at the edge of
+/// stability: not reproduced in this profile, with what the run did instead. Says whether
+/// lambda_max came back to the edge after training was stable (within `EDGE_TOLERANCE`, as the
+/// classification), how it moved from then on, and the largest loss rise after it by the rule's
+/// lookback (set against the rule's factor).
+pub(crate) fn absent_claim(log: &Log, lr: f64, rule: &Rule) -> Claim {
+    let two = 2.0 / lr;
+    let last_epoch = log.epoch.last().copied().unwrap_or(0);
+    let stable = log.lambda.iter().position(|l| l.1 < two);
+    let found = match stable {
+        None => format!(
+            "no spike at the edge of stability in {last_epoch} epochs: lambda_max was never measured below 2/lr = {two:.3} ({} measurements)",
+            log.lambda.len()
+        ),
+        Some(s) => {
+            let edge = log.lambda[s..]
+                .iter()
+                .find(|l| l.1 >= (1.0 - EDGE_TOLERANCE) * two);
+            match edge {
+                None => format!(
+                    "no spike at the edge of stability in {last_epoch} epochs: after training was stable (epoch {}: lambda_max {:.3}) lambda_max stayed below {:.0}% of 2/lr = {two:.3} (largest {:.3})",
+                    log.lambda[s].0,
+                    log.lambda[s].1,
+                    100.0 * (1.0 - EDGE_TOLERANCE),
+                    log.lambda[s..]
+                        .iter()
+                        .map(|l| l.1)
+                        .fold(f64::NEG_INFINITY, f64::max)
+                ),
+                Some(&(at, value)) => {
+                    let after: Vec<f64> = log
+                        .lambda
+                        .iter()
+                        .filter(|l| l.0 >= at)
+                        .map(|l| l.1)
+                        .collect();
+                    let lo = after.iter().cloned().fold(f64::INFINITY, f64::min);
+                    let hi = after.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let from = log.epoch.iter().position(|&e| e >= at).unwrap_or(0);
+                    let lookback = rule.lookback.max(1);
+                    let (rise, rise_epoch) = (from.max(1)..log.loss.len())
+                        .map(|i| {
+                            let pre = log.loss[i.saturating_sub(lookback)..i]
+                                .iter()
+                                .cloned()
+                                .fold(f64::INFINITY, f64::min);
+                            (log.loss[i] / pre, log.epoch[i])
+                        })
+                        .fold((0.0, 0), |a, b| if b.0 > a.0 { b } else { a });
+                    format!(
+                        "no spike at the edge of stability in {last_epoch} epochs: lambda_max sharpened back to 2/lr = {two:.3} by epoch {at} ({value:.3}) and stayed in [{lo:.3}, {hi:.3}] over the {} measurements from then on; the largest loss rise after epoch {at} was x{rise:.3} at epoch {rise_epoch} (a spike needs x{})",
+                        after.len(),
+                        rule.factor
+                    )
+                }
+            }
+        }
+    };
+    Claim::not_reproduced(EDGE_ID, EOS_QUOTE, EDGE_CRITERION, found)
+}
+
 pub(crate) struct FigureSpike;
 
 /// Adds a run's loss and lambda_max over training (with 2/lr) as panel `name`.
@@ -183,7 +263,7 @@ fn loss_panel(
     data: &mut FigureData,
     name: &str,
     title: &str,
-    log: &super::trained::Log,
+    log: &Log,
     lr: f64,
     thin: usize,
 ) -> Panel {
@@ -224,7 +304,7 @@ crate::figure_params! {
 
 impl Kind for FigureSpike {
     const NAME: &'static str = "figure_spike";
-    const VERSION: u32 = 4;
+    const VERSION: u32 = 5;
     const DOC: &'static str = "Fig 3.1: loss and lambda_max with 2/lr (optionally of a second run), a zoom on the spike, and its PCA landscape";
     const INPUTS: &'static [InputSpec] = &[
         InputSpec::one("train", &["train"]),
@@ -232,6 +312,7 @@ impl Kind for FigureSpike {
         InputSpec::one("pca", &["pca_landscape"]),
         InputSpec::optional("sharpness", &["sharpness"]),
         InputSpec::optional("other", &["train"]),
+        InputSpec::optional("other_spikes", &["spikes"]),
     ];
     type Params = FigureSpikeParams;
     type Output = Figure;
@@ -241,8 +322,12 @@ impl Kind for FigureSpike {
         let train = ctx.input("train")?;
         let lr = train.params::<TrainParams>()?.lr;
         let log = read_log(train)?;
-        let picks = picks(ctx.input("spikes")?)?;
+        let spikes = ctx.input("spikes")?;
         let other = ctx.inputs("other").ok().and_then(|o| o.first());
+        let other_spikes = ctx.inputs("other_spikes").ok().and_then(|o| o.first());
+        if other_spikes.is_some() && other.is_none() {
+            bail!("`other_spikes` needs the `other` run it was found in");
+        }
         let sharp = ctx
             .inputs("sharpness")
             .ok()
@@ -257,24 +342,47 @@ impl Kind for FigureSpike {
             );
         }
         let thin = p.thin.max(1);
-        let (w0, w1) = picks.window;
         let mut data = FigureData::new();
         let mut panels = Vec::new();
+        let mut notes = Vec::new();
+        let mut claims = Vec::new();
         let mut next = names.iter();
+        // With two runs, each claim says which panel's run it is about.
+        let prefix = |n: &str| {
+            if other.is_some() {
+                format!("{n}: ")
+            } else {
+                String::new()
+            }
+        };
         if let Some(o) = other {
             let olr = o.params::<TrainParams>()?.lr;
+            let olog = read_log(o)?;
             let n = next.next().expect("counted");
-            panels.push(loss_panel(
+            let mut panel = loss_panel(
                 &mut data,
                 n,
                 &format!("({n}) lr = {olr}: loss and lambda_max"),
-                &read_log(o)?,
+                &olog,
                 olr,
                 thin,
-            ));
+            );
+            if let Some(os) = other_spikes {
+                panel = mark_events(&mut data, panel, n, &os.read()?);
+                notes.extend(event_notes(&prefix(n), os)?);
+                let mut claim = match picks(os)? {
+                    Some(pk) => {
+                        edge_claim(&olog.lambda, pk.onset, pk.peak, pk.end, olr, pk.window.0)
+                    }
+                    None => absent_claim(&olog, olr, &os.params::<SpikesParams>()?.rule()),
+                };
+                claim.id = format!("{}{}", prefix(n), claim.id);
+                claims.push(claim);
+            }
+            panels.push(panel);
         }
         let n = next.next().expect("counted");
-        let mut main = loss_panel(
+        let main = loss_panel(
             &mut data,
             n,
             &format!("({n}) lr = {lr}: loss and lambda_max"),
@@ -282,9 +390,26 @@ impl Kind for FigureSpike {
             lr,
             thin,
         );
-        data.xy(n, "peak", &[picks.peak as f64], &[picks.peak_loss]);
-        main = main.with(Series::new("peak", "analysed spike", Mark::Points, GREEN));
-        panels.push(main);
+        panels.push(mark_events(&mut data, main, n, &spikes.read()?));
+        notes.extend(event_notes(&prefix(n), spikes)?);
+        let main_prefix = prefix(n);
+        let Some(picks) = picks(spikes)? else {
+            notes.push(format!(
+                "{main_prefix}no spike picked (`pick: {}`): the zoom and PCA panels are left out",
+                spikes.params::<SpikesParams>()?.pick
+            ));
+            let mut edge = absent_claim(&log, lr, &spikes.params::<SpikesParams>()?.rule());
+            edge.id = format!("{main_prefix}{}", edge.id);
+            claims.push(edge);
+            claims.push(pca_not_tested(p.paper_pca, "no spike to analyse".into()));
+            return Ok(Figure {
+                spec: p.spec(panels.len(), panels),
+                data,
+                claims,
+                notes,
+            });
+        };
+        let (w0, w1) = picks.window;
         let mut lambda: Vec<(usize, f64)> = log.lambda.clone();
         if let Some(sharp) = &sharp {
             let n = next.next().expect("counted");
@@ -326,18 +451,65 @@ impl Kind for FigureSpike {
             n,
             &format!("({n}) loss surface, PCA of epochs {w0}-{w1}"),
         ));
-
-        let claims = vec![
-            edge_claim(&lambda, picks.onset, picks.peak, picks.end, lr, w0),
-            pca_claim(&explained, points, p.paper_pca),
-        ];
+        let mut edge = edge_claim(&lambda, picks.onset, picks.peak, picks.end, lr, w0);
+        edge.id = format!("{main_prefix}{}", edge.id);
+        claims.push(edge);
+        claims.push(pca_claim(&explained, points, p.paper_pca));
+        notes.push(format!("{main_prefix}spike analysed: {}", picks.describe()));
         Ok(Figure {
             spec: p.spec(panels.len(), panels),
             data,
             claims,
-            notes: vec![format!("spike picked automatically: {}", picks.describe())],
+            notes,
         })
     }
+}
+
+/// Marks the peak of every spike of `events` on a loss panel, by what the spike is.
+fn mark_events(data: &mut FigureData, mut panel: Panel, name: &str, events: &SpikeTable) -> Panel {
+    for (event, label, colour) in [
+        (Event::Catapult, "catapult", ORANGE),
+        (
+            Event::EdgeOfStability,
+            "spike at the edge of stability",
+            GREEN,
+        ),
+        (Event::BelowEdge, "spike below the edge", BLUE),
+        (Event::Unmeasured, "spike (lambda_max not measured)", GREY),
+    ] {
+        let (x, y): (Vec<f64>, Vec<f64>) = (0..events.peak.len())
+            .filter(|&i| events.event[i] == event.as_str())
+            .map(|i| (events.peak[i] as f64, events.peak_loss[i]))
+            .unzip();
+        if !x.is_empty() {
+            data.xy(name, event.as_str(), &x, &y);
+            panel = panel.with(Series::new(event.as_str(), label, Mark::Points, colour));
+        }
+    }
+    panel
+}
+
+/// One note per spike a `spikes` stage found (what it is, when, how large), and its rule.
+fn event_notes(prefix: &str, spikes: &Input) -> Result<Vec<String>> {
+    let t: SpikeTable = spikes.read()?;
+    let mut notes: Vec<String> = (0..t.onset.len())
+        .map(|i| {
+            format!(
+                "{prefix}{}: onset epoch {}, peak {} (loss {:.3e} -> {:.3e}, x{:.1})",
+                t.event[i].replace('_', " "),
+                t.onset[i],
+                t.peak[i],
+                t.pre_loss[i],
+                t.peak_loss[i],
+                t.ratio[i]
+            )
+        })
+        .collect();
+    notes.push(format!(
+        "{prefix}spike rule: {}",
+        spikes.params::<SpikesParams>()?.rule()
+    ));
+    Ok(notes)
 }
 
 pub(crate) struct FigureLandscape;
@@ -539,6 +711,60 @@ mod tests {
         // No measurement after the peak: not tested.
         let c = edge_claim(&good[..3], 100, 110, 120, 0.1, 90);
         assert_eq!(c.verdict, Verdict::NotTested, "{}", c.measured);
+    }
+
+    #[test]
+    fn a_run_without_a_spike_at_the_edge_is_not_reproduced() {
+        // lr 0.1: a catapult from 73, sharpening to the edge by epoch 300, then small
+        // loss rise of x1.6 at epoch 410.
+        let epoch: Vec<usize> = (0..=500).collect();
+        let loss: Vec<f64> = epoch
+            .iter()
+            .map(|&e| match e {
+                0 => 0.36,
+                1 => 3.3,
+                410 => 0.052,
+                _ => 0.3 / (1.0 + e as f64 / 50.0),
+            })
+            .collect();
+        let lambda = vec![(0, 73.0), (100, 5.0), (200, 15.0), (300, 19.8), (400, 20.7)];
+        let log = Log {
+            epoch,
+            loss,
+            lambda,
+        };
+        let rule = Rule {
+            factor: 2.0,
+            lookback: 20,
+            recovery: 1.0,
+        };
+        let c = absent_claim(&log, 0.1, &rule);
+        assert_eq!(c.verdict, Verdict::NotReproduced);
+        assert!(
+            c.measured.contains("by epoch 300 (19.800)") && c.measured.contains("[19.800, 20.700]"),
+            "{}",
+            c.measured
+        );
+        // The largest rise after epoch 300: 0.052 at epoch 410 over the lowest of the 20 before.
+        let pre = 0.3 / (1.0 + 409.0 / 50.0);
+        assert!(
+            c.measured
+                .contains(&format!("x{:.3} at epoch 410", 0.052 / pre)),
+            "{}",
+            c.measured
+        );
+        // Still short of the edge: said so.
+        let short = Log {
+            lambda: vec![(0, 73.0), (100, 5.0), (200, 15.0)],
+            ..log
+        };
+        let c = absent_claim(&short, 0.1, &rule);
+        assert_eq!(c.verdict, Verdict::NotReproduced);
+        assert!(
+            c.measured.contains("stayed below 95% of 2/lr"),
+            "{}",
+            c.measured
+        );
     }
 
     #[test]

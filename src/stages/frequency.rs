@@ -26,7 +26,7 @@ use crate::rng::SeededRng;
 
 use super::DATASETS;
 use super::backend_of;
-use super::spikes::picks;
+use super::spikes::picked;
 use super::trained::Trained;
 
 pub(crate) struct Frequency;
@@ -98,7 +98,7 @@ impl Kind for Frequency {
     fn run(&self, p: &FrequencyParams, ctx: &mut StageContext) -> Result<()> {
         let trained = Trained::from_roles(ctx, "train", "data")?;
         trained.fnn_width()?;
-        let picks = picks(ctx.input("spikes")?)?;
+        let picks = picked(ctx.input("spikes")?)?;
         let Some(ini_epoch) = picks.theta_ini else {
             bail!(
                 "no checkpoint before the spike has a loss as high as its peak ({:.3e}); save early checkpoints (checkpoint_every) or analyse a higher spike",

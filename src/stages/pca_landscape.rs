@@ -5,6 +5,8 @@
 //! R_S(theta_t + alpha e1 + beta e2) on a grid covering the trajectory, and the loss is also
 //! evaluated at the real trajectory points.
 //!
+//! When the window comes from a `spikes` input that picked no spike, the tables are empty.
+//!
 //! Artifacts: `pca.parquet` (component, explained), `trajectory.parquet` (epoch, alpha, beta,
 //! off_plane, loss, plane_loss), `surface.parquet` (alpha, beta, loss).
 
@@ -92,7 +94,15 @@ impl Kind for PcaLandscape {
         let trained = Trained::from_roles(ctx, "train", "data")?;
         let window = match (p.from, p.to) {
             (Some(a), Some(b)) => (a, b),
-            (None, None) => picks(ctx.input("spikes")?)?.window,
+            (None, None) => match picks(ctx.input("spikes")?)? {
+                Some(picks) => picks.window,
+                None => {
+                    ctx.log("no spike picked: nothing to analyse");
+                    ctx.write(&PcaTable::default())?;
+                    ctx.write(&Trajectory::default())?;
+                    return ctx.write(&Surface::default());
+                }
+            },
             _ => bail!(
                 "give both `from` and `to`, or neither (then the window of the `spikes` input is used)"
             ),

@@ -1,5 +1,6 @@
 //! `sharpness`: lambda_max at the checkpoints of a spike's window (Fig 3.1(b, e)), each Lanczos
-//! run warm-started from the previous eigenvector.
+//! run warm-started from the previous eigenvector. When the `spikes` input picked no spike, the
+//! table is empty.
 //!
 //! Artifact: `sharpness.parquet` (epoch, lambda_max, residual, matvecs) and `meta.json` (the HVP
 //! method).
@@ -54,7 +55,7 @@ impl Kind for Sharpness {
 
     fn run(&self, p: &SharpnessParams, ctx: &mut StageContext) -> Result<()> {
         let trained = Trained::from_roles(ctx, "train", "data")?;
-        let picks = picks(ctx.input("spikes")?)?;
+        let window = picks(ctx.input("spikes")?)?.map(|p| p.window);
         let settings = &p.hessian;
         let obj = trained.objective(settings.hessian_dtype);
         let eval = evaluator(backend_of(ctx)?, obj, settings.method());
@@ -62,7 +63,7 @@ impl Kind for Sharpness {
         let chosen: Vec<(usize, Vec<f64>)> = trained
             .checkpoints()?
             .into_iter()
-            .filter(|c| c.0 >= picks.window.0 && c.0 <= picks.window.1)
+            .filter(|c| window.is_some_and(|(a, b)| c.0 >= a && c.0 <= b))
             .step_by(stride)
             .map(|c| (c.0, c.2))
             .collect();

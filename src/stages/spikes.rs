@@ -3,18 +3,23 @@
 //! theta_ini,m (the early-training point whose loss first comes down to the peak's loss), each
 //! snapped to the nearest saved checkpoint, and the analysis window around the spike.
 //!
-//! Artifacts: `spikes.parquet` (onset, peak, end epochs, recovered, pre_loss, peak_loss, ratio)
-//! and `picks.json`.
+//! Each spike is classified by the lambda_max the training log measured up to its onset
+//! (`analysis::spikes::classify`): a catapult out of an initialisation sharper than 2/lr, a
+//! spike at the edge of stability after progressive sharpening, or neither. `pick` chooses which
+//! one the analyses use; when no spike qualifies, `picks.json` is `null` and the figures say so.
+//!
+//! Artifacts: `spikes.parquet` (onset, peak, end epochs, recovered, pre_loss, peak_loss, ratio,
+//! event) and `picks.json`.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::spikes::{Rule, Spike, first_at_or_below};
+use crate::analysis::spikes::{Event, Rule, Spike, classify, first_at_or_below};
 use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
 
-use super::train::checkpoints;
+use super::train::{TrainParams, checkpoints};
 use super::trained::{nearest, read_log};
 
 pub(crate) struct Spikes;
@@ -23,6 +28,8 @@ pub(crate) struct Spikes;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub(crate) struct Picks {
     pub spike: usize,
+    /// What the spike is (`Event`'s name).
+    pub event: String,
     pub onset: usize,
     pub peak: usize,
     pub end: usize,
@@ -40,7 +47,8 @@ impl Picks {
     /// "onset epoch .., peak .. (loss .. -> ..), end ..", as figures and logs describe it.
     pub(crate) fn describe(&self) -> String {
         format!(
-            "onset epoch {}, peak {} (loss {:.3e} -> {:.3e}), end {}{}",
+            "{}: onset epoch {}, peak {} (loss {:.3e} -> {:.3e}), end {}{}",
+            self.event.replace('_', " "),
             self.onset,
             self.peak,
             self.pre_loss,
@@ -55,9 +63,20 @@ impl Picks {
     }
 }
 
-/// The picks of a `spikes` stage.
-pub(crate) fn picks(input: &Input) -> Result<Picks> {
-    Ok(serde_json::from_value(input.read_json("picks.json")?)?)
+/// The picks of a `spikes` stage (`None`: no spike of the kind it picks).
+pub(crate) fn picks(input: &Input) -> Result<Option<Picks>> {
+    serde_json::from_value(input.read_json("picks.json")?)
+        .with_context(|| format!("input `{}`, picks.json", input.stage))
+}
+
+/// The picks of a `spikes` stage, for analyses that need a spike.
+pub(crate) fn picked(input: &Input) -> Result<Picks> {
+    picks(input)?.with_context(|| {
+        format!(
+            "`{}` found no spike to analyse (its log says why): train longer, with a larger learning rate, or change its rule",
+            input.stage
+        )
+    })
 }
 
 crate::choice_enum! {
@@ -67,6 +86,8 @@ crate::choice_enum! {
         Largest = "largest",
         First = "first",
         Last = "last",
+        /// The highest peak / pre-spike ratio among the spikes at the edge of stability.
+        EdgeOfStability = "edge_of_stability",
     }
 }
 
@@ -79,7 +100,8 @@ crate::stage_params! {
         pub lookback: usize = 100; range(1.0, 1e9),
         /// the spike ends when the loss is back at or below recovery x its pre-spike level
         pub recovery: f64 = 2.0; positive(1e12),
-        /// which spike to analyse (largest: highest peak/pre-spike ratio)
+        /// which spike to analyse (largest: highest peak/pre-spike ratio; edge_of_stability:
+        /// the largest of those after progressive sharpening to 2/lr)
         pub pick: Pick = Pick::Largest,
         /// epochs before the onset included in the analysis window
         pub before: usize = 50; range(0.0, 1e9),
@@ -107,51 +129,75 @@ crate::table_schema! {
         pub peak_loss: Vec<f64>,
         /// peak_loss / pre_loss.
         pub ratio: Vec<f64>,
+        /// catapult, edge_of_stability, below_edge or unmeasured (`analysis::spikes::Event`).
+        pub event: Vec<String>,
     }
 }
 
 impl Kind for Spikes {
     const NAME: &'static str = "spikes";
-    const VERSION: u32 = 1;
-    const DOC: &'static str =
-        "Loss spikes of a training log and the checkpoints that describe one of them";
+    const VERSION: u32 = 2;
+    const DOC: &'static str = "Loss spikes of a training log, each classified (catapult or edge of stability), and the checkpoints that describe one of them";
     const INPUTS: &'static [InputSpec] = &[InputSpec::one("train", &["train"])];
     type Params = SpikesParams;
     type Output = ();
 
     fn run(&self, p: &SpikesParams, ctx: &mut StageContext) -> Result<()> {
         let train = ctx.input("train")?;
+        let lr = train.params::<TrainParams>()?.lr;
         let log = read_log(train)?;
         let found = p.rule().detect(&log.loss);
-        let e = |i: usize| log.epoch[i] as i64;
+        let e = |i: usize| log.epoch[i];
+        let events: Vec<Event> = found
+            .iter()
+            .map(|s| classify(e(s.onset), &log.lambda, lr))
+            .collect();
         ctx.write(&SpikeTable {
-            onset: found.iter().map(|s| e(s.onset)).collect(),
-            peak: found.iter().map(|s| e(s.peak)).collect(),
-            end: found.iter().map(|s| e(s.end)).collect(),
+            onset: found.iter().map(|s| e(s.onset) as i64).collect(),
+            peak: found.iter().map(|s| e(s.peak) as i64).collect(),
+            end: found.iter().map(|s| e(s.end) as i64).collect(),
             recovered: found.iter().map(|s| s.recovered).collect(),
             pre_loss: found.iter().map(|s| s.pre_loss).collect(),
             peak_loss: found.iter().map(|s| s.peak_loss).collect(),
             ratio: found.iter().map(|s| s.peak_loss / s.pre_loss).collect(),
+            event: events.iter().map(|v| v.as_str().to_string()).collect(),
         })?;
+        for (s, event) in found.iter().zip(&events) {
+            ctx.log(&format!(
+                "{event} at epoch {}: loss {:.3e} -> {:.3e}",
+                e(s.onset),
+                s.pre_loss,
+                s.peak_loss
+            ));
+        }
+        let ratio = |s: &Spike| s.peak_loss / s.pre_loss;
+        let largest = |only_edge: bool| {
+            found
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !only_edge || events[*i] == Event::EdgeOfStability)
+                .max_by(|a, b| ratio(a.1).total_cmp(&ratio(b.1)))
+        };
         let chosen = match p.pick {
             Pick::First => found.first().map(|s| (0, s)),
             Pick::Last => found.last().map(|s| (found.len() - 1, s)),
-            Pick::Largest => found.iter().enumerate().max_by(|a, b| {
-                (a.1.peak_loss / a.1.pre_loss).total_cmp(&(b.1.peak_loss / b.1.pre_loss))
-            }),
+            Pick::Largest => largest(false),
+            Pick::EdgeOfStability => largest(true),
         };
         let Some((index, spike)) = chosen else {
-            bail!(
-                "no loss spike in `{}` by the rule loss > {} x the lowest of the previous {} epochs (lowest loss {:.3e}); train longer, with a larger learning rate, or lower `factor`",
-                train.stage,
-                p.factor,
-                p.lookback,
+            ctx.log(&format!(
+                "no spike to pick ({}): {} spikes by the rule {}, lowest loss {:.3e}",
+                p.pick,
+                found.len(),
+                p.rule(),
                 log.loss.iter().cloned().fold(f64::INFINITY, f64::min)
-            );
+            ));
+            return ctx.write_json("picks.json", &serde_json::Value::Null);
         };
         let picks = choose(
             spike,
             index,
+            events[index],
             &log.epoch,
             &log.loss,
             &checkpoints(train)?,
@@ -165,6 +211,7 @@ impl Kind for Spikes {
 fn choose(
     s: &Spike,
     index: usize,
+    event: Event,
     epochs: &[usize],
     loss: &[f64],
     ck: &[(usize, String, Vec<f64>)],
@@ -193,6 +240,7 @@ fn choose(
         .map(|i| ck[i].0);
     Ok(Picks {
         spike: index,
+        event: event.as_str().into(),
         onset,
         peak,
         end,

@@ -3,8 +3,14 @@
 //!
 //! Inputs: `data` (a dataset stage) and optionally `init` (a `train` stage whose final theta is
 //! the starting point, e.g. theta_test continues theta_train on the test set).
+//! Raising `epochs` continues the cached shorter run of the same stage (`Kind::EXTENDS`) from
+//! the state it had at the start of its last epoch, so a longer run costs only the new epochs
+//! and ends exactly where a run from scratch ends.
+//!
 //! Artifacts: `log.parquet` (epoch, loss, test_loss, lambda_max, lambda_residual,
-//! lambda_matvecs), `checkpoints.parquet` (epoch, reason, theta), `meta.json`.
+//! lambda_matvecs), `checkpoints.parquet` (epoch, reason, theta), `meta.json`, and
+//! `extend.postcard` (the state at the start of the last epoch, without checkpoints; absent when
+//! the run stopped early).
 
 use std::borrow::Cow;
 
@@ -22,8 +28,8 @@ use crate::nn::model::Arch;
 use crate::nn::objective::Hvp;
 use crate::nn::ops::ActivationName;
 use crate::nn::train::{
-    CheckpointPlan, Diverged, Hooks, Objectives, Sharpness, SpikeTrigger, TrainSpec, TrainState,
-    train,
+    Checkpoint, CheckpointPlan, Diverged, Hooks, Objectives, Sharpness, SpikeTrigger, TrainSpec,
+    TrainState, train,
 };
 use crate::table::Table;
 
@@ -244,6 +250,7 @@ impl Kind for Train {
         InputSpec::one("data", DATASETS),
         InputSpec::optional("init", &["train"]),
     ];
+    const EXTENDS: Option<&'static str> = Some("epochs");
     type Params = TrainParams;
     type Output = ();
 
@@ -273,10 +280,28 @@ impl Kind for Train {
         };
         let spec = train_spec(p)?;
         let snapshot_path = ctx.scratch_dir()?.join("state.postcard");
-        let resume = read_snapshot(&snapshot_path);
-        if let Some(s) = &resume {
-            ctx.log(&format!("resuming from the snapshot at epoch {}", s.epoch));
-        }
+        let resume = match read_snapshot(&snapshot_path) {
+            Some(s) => {
+                ctx.log(&format!("resuming from the snapshot at epoch {}", s.epoch));
+                Some(s)
+            }
+            None => match ctx.extends() {
+                Some(base) => {
+                    let state = extension(base, model.arch.dim())?;
+                    if let Some(s) = &state {
+                        ctx.log(&format!(
+                            "extending the cached run {} of {} epochs from epoch {}",
+                            &base.key[..12],
+                            base.params::<TrainParams>()?.epochs,
+                            s.epoch
+                        ));
+                    }
+                    state
+                }
+                None => None,
+            },
+        };
+        let extend_path = ctx.output_path(EXTEND_FILE)?;
         let bar = ctx.progress(spec.epochs as u64 + 1, "epochs");
         let job = Job {
             backend: backend_of(ctx)?,
@@ -288,6 +313,7 @@ impl Kind for Train {
             spec: &spec,
             start: resume.unwrap_or_else(|| TrainState::new(theta0)),
             snapshot_path: &snapshot_path,
+            extend_path: &extend_path,
             on_epoch: &|e| bar.set_position(e as u64 + 1),
         };
         let state = match job.run() {
@@ -408,7 +434,42 @@ struct Job<'a> {
     spec: &'a TrainSpec,
     start: TrainState,
     snapshot_path: &'a std::path::Path,
+    extend_path: &'a std::path::Path,
     on_epoch: &'a (dyn Fn(usize) + Sync),
+}
+
+/// The state a longer run of this stage continues from.
+const EXTEND_FILE: &str = "extend.postcard";
+
+/// The state a cached shorter run of this stage had at the start of its last epoch, with the
+/// checkpoints it had saved before that epoch (`None` if it left no such state: it stopped
+/// early, or predates it).
+fn extension(base: &Input, dim: usize) -> Result<Option<TrainState>> {
+    if !base.has(EXTEND_FILE) {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(base.file(EXTEND_FILE)?)?;
+    let mut state: TrainState = postcard::from_bytes(&bytes)
+        .with_context(|| format!("decoding {EXTEND_FILE} of the cached run {}", base.key))?;
+    if state.theta.len() != dim || state.rows.len() != state.epoch {
+        bail!(
+            "{EXTEND_FILE} of the cached run {} does not fit this model ({} parameters, {} log rows at epoch {})",
+            base.key,
+            state.theta.len(),
+            state.rows.len(),
+            state.epoch
+        );
+    }
+    state.checkpoints = checkpoints(base)?
+        .into_iter()
+        .filter(|c| c.0 < state.epoch)
+        .map(|(epoch, reason, theta)| Checkpoint {
+            epoch,
+            reason,
+            theta,
+        })
+        .collect();
+    Ok(Some(state))
 }
 
 /// A snapshot left by an interrupted run of this very stage (its scratch directory is per key);
@@ -451,9 +512,11 @@ impl<'a> Job<'a> {
         };
         let mut progress = |e: usize, _: usize| (self.on_epoch)(e);
         let mut snapshot = |s: &TrainState| write_snapshot(self.snapshot_path, s);
+        let mut extendable = |s: &TrainState| write_snapshot(self.extend_path, s);
         let mut hooks = Hooks {
             progress: &mut progress,
             snapshot: &mut snapshot,
+            extendable: &mut extendable,
         };
         train(&objs, self.spec, self.start, &mut hooks)
     }

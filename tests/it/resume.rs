@@ -74,3 +74,50 @@ fn an_interrupted_training_resumes_from_its_snapshot() {
         );
     }
 }
+
+const SHORT: &str = r#"
+stages:
+  - name: data
+    kind: dataset_1d
+    params: {target: sin_sin4, n_train: 20, train_range: [-3.14159, 3.14159]}
+  - name: train
+    kind: train
+    needs: {data: data}
+    params: {model: fnn, width: 20, lr: 0.05, epochs: 3000, sharpness_every: 500,
+             checkpoint_every: 1000, spike_factor: 1.01, spike_lookback: 1, spike_window: 3,
+             test_every: 0}
+"#;
+
+/// Raising `epochs` continues the cached shorter run from its last epoch and ends exactly where
+/// a run from scratch ends; changing another parameter does not.
+#[test]
+fn raising_epochs_extends_the_cached_run() {
+    let p = Proj::new(SHORT);
+    p.ok(&["repro"]);
+    let out = p.run(&["repro", "-S", "train.epochs=7000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("of 3000 epochs from epoch 3000"),
+        "not extended: {err}"
+    );
+    let longer = p.keys()["train"].clone();
+
+    let q = Proj::new(SHORT);
+    let out = q.run(&["repro", "-S", "train.epochs=7000"]);
+    assert!(!stderr(&out).contains("extending"), "{}", stderr(&out));
+    assert_eq!(q.keys()["train"], longer);
+    for table in ["log.parquet", "checkpoints.parquet"] {
+        let a = read_parquet(&p.cache().join("entries").join(&longer).join(table)).unwrap();
+        let b = read_parquet(&q.cache().join("entries").join(&longer).join(table)).unwrap();
+        assert_eq!(a.height(), b.height(), "{table}");
+        assert!(
+            a.equals_missing(&b),
+            "{table} differs between the extended run and the run from scratch"
+        );
+    }
+    // Another learning rate is another run: computed from epoch 0.
+    let out = p.run(&["repro", "-S", "train.epochs=8000", "-S", "train.lr=0.04"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("extending"), "{}", stderr(&out));
+}

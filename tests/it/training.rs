@@ -44,9 +44,11 @@ fn run(obj: &dyn Derivatives, spec: &TrainSpec, theta: Vec<f64>) -> anyhow::Resu
     };
     let mut progress = |_: usize, _: usize| {};
     let mut snapshot = |_: &TrainState| Ok(());
+    let mut extendable = |_: &TrainState| Ok(());
     let mut hooks = Hooks {
         progress: &mut progress,
         snapshot: &mut snapshot,
+        extendable: &mut extendable,
     };
     train(&objs, spec, TrainState::new(theta), &mut hooks)
 }
