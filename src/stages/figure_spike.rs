@@ -16,7 +16,7 @@ use super::figure::{Claim, Figure, FigureParams, Quote};
 use super::frequency::{FrequencyParams, LfpEpochs, LfpTable};
 use super::pca_landscape::{PcaTable, Surface, Trajectory};
 use super::sharpness::SharpnessTable;
-use super::spikes::{SpikeTable, SpikesParams, picks};
+use super::spikes::{Picks, SpikeTable, SpikesParams, picks};
 use super::train::TrainParams;
 use super::trained::{Log, read_log};
 
@@ -368,13 +368,14 @@ impl Kind for FigureSpike {
                 thin,
             );
             if let Some(os) = other_spikes {
-                panel = mark_events(&mut data, panel, n, &os.read()?);
-                notes.extend(event_notes(&prefix(n), os)?);
-                let mut claim = match picks(os)? {
+                let found = Found::read(os)?;
+                panel = found.mark(&mut data, panel, n);
+                notes.extend(found.notes(&prefix(n)));
+                let mut claim = match &found.picks {
                     Some(pk) => {
                         edge_claim(&olog.lambda, pk.onset, pk.peak, pk.end, olr, pk.window.0)
                     }
-                    None => absent_claim(&olog, olr, &os.params::<SpikesParams>()?.rule()),
+                    None => absent_claim(&olog, olr, &found.params.rule()),
                 };
                 claim.id = format!("{}{}", prefix(n), claim.id);
                 claims.push(claim);
@@ -390,15 +391,16 @@ impl Kind for FigureSpike {
             lr,
             thin,
         );
-        panels.push(mark_events(&mut data, main, n, &spikes.read()?));
-        notes.extend(event_notes(&prefix(n), spikes)?);
+        let found = Found::read(spikes)?;
+        panels.push(found.mark(&mut data, main, n));
+        notes.extend(found.notes(&prefix(n)));
         let main_prefix = prefix(n);
-        let Some(picks) = picks(spikes)? else {
+        let Some(picks) = found.picks else {
             notes.push(format!(
                 "{main_prefix}no spike picked (`pick: {}`): the zoom and PCA panels are left out",
-                spikes.params::<SpikesParams>()?.pick
+                found.params.pick
             ));
-            let mut edge = absent_claim(&log, lr, &spikes.params::<SpikesParams>()?.rule());
+            let mut edge = absent_claim(&log, lr, &found.params.rule());
             edge.id = format!("{main_prefix}{}", edge.id);
             claims.push(edge);
             claims.push(pca_not_tested(p.paper_pca, "no spike to analyse".into()));
@@ -465,51 +467,66 @@ impl Kind for FigureSpike {
     }
 }
 
-/// Marks the peak of every spike of `events` on a loss panel, by what the spike is.
-fn mark_events(data: &mut FigureData, mut panel: Panel, name: &str, events: &SpikeTable) -> Panel {
-    for (event, label, colour) in [
-        (Event::Catapult, "catapult", ORANGE),
-        (
-            Event::EdgeOfStability,
-            "spike at the edge of stability",
-            GREEN,
-        ),
-        (Event::BelowEdge, "spike below the edge", BLUE),
-        (Event::Unmeasured, "spike (lambda_max not measured)", GREY),
-    ] {
-        let (x, y): (Vec<f64>, Vec<f64>) = (0..events.peak.len())
-            .filter(|&i| events.event[i] == event.as_str())
-            .map(|i| (events.peak[i] as f64, events.peak_loss[i]))
-            .unzip();
-        if !x.is_empty() {
-            data.xy(name, event.as_str(), &x, &y);
-            panel = panel.with(Series::new(event.as_str(), label, Mark::Points, colour));
-        }
-    }
-    panel
+/// What a `spikes` input found in its run: every spike with its kind, the rule, the pick.
+struct Found {
+    table: SpikeTable,
+    params: SpikesParams,
+    picks: Option<Picks>,
 }
 
-/// One note per spike a `spikes` stage found (what it is, when, how large), and its rule.
-fn event_notes(prefix: &str, spikes: &Input) -> Result<Vec<String>> {
-    let t: SpikeTable = spikes.read()?;
-    let mut notes: Vec<String> = (0..t.onset.len())
-        .map(|i| {
-            format!(
-                "{prefix}{}: onset epoch {}, peak {} (loss {:.3e} -> {:.3e}, x{:.1})",
-                t.event[i].replace('_', " "),
-                t.onset[i],
-                t.peak[i],
-                t.pre_loss[i],
-                t.peak_loss[i],
-                t.ratio[i]
-            )
+impl Found {
+    fn read(spikes: &Input) -> Result<Found> {
+        Ok(Found {
+            table: spikes.read()?,
+            params: spikes.params()?,
+            picks: picks(spikes)?,
         })
-        .collect();
-    notes.push(format!(
-        "{prefix}spike rule: {}",
-        spikes.params::<SpikesParams>()?.rule()
-    ));
-    Ok(notes)
+    }
+
+    /// Marks the peak of every spike on the run's loss panel, by what the spike is.
+    fn mark(&self, data: &mut FigureData, mut panel: Panel, name: &str) -> Panel {
+        let t = &self.table;
+        for (event, label, colour) in [
+            (Event::Catapult, "catapult", ORANGE),
+            (
+                Event::EdgeOfStability,
+                "spike at the edge of stability",
+                GREEN,
+            ),
+            (Event::BelowEdge, "spike below the edge", BLUE),
+            (Event::Unmeasured, "spike (lambda_max not measured)", GREY),
+        ] {
+            let (x, y): (Vec<f64>, Vec<f64>) = (0..t.peak.len())
+                .filter(|&i| t.event[i] == event.as_str())
+                .map(|i| (t.peak[i] as f64, t.peak_loss[i]))
+                .unzip();
+            if !x.is_empty() {
+                data.xy(name, event.as_str(), &x, &y);
+                panel = panel.with(Series::new(event.as_str(), label, Mark::Points, colour));
+            }
+        }
+        panel
+    }
+
+    /// One note per spike (what it is, when, how large), and the rule.
+    fn notes(&self, prefix: &str) -> Vec<String> {
+        let t = &self.table;
+        let mut notes: Vec<String> = (0..t.onset.len())
+            .map(|i| {
+                format!(
+                    "{prefix}{}: onset epoch {}, peak {} (loss {:.3e} -> {:.3e}, x{:.1})",
+                    t.event[i].replace('_', " "),
+                    t.onset[i],
+                    t.peak[i],
+                    t.pre_loss[i],
+                    t.peak_loss[i],
+                    t.ratio[i]
+                )
+            })
+            .collect();
+        notes.push(format!("{prefix}spike rule: {}", self.params.rule()));
+        notes
+    }
 }
 
 pub(crate) struct FigureLandscape;
