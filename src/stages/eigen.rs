@@ -6,7 +6,8 @@
 //! theta_other - theta_base on each eigenvector and the cumulative sum of lambda_i^2 (Fig 4.2),
 //! the test loss L(i) after removing the difference along the first i directions (Fig 4.1(a)),
 //! and, for 1-D nets, the output change f(theta + nu_i / sqrt(lambda_i)) - f(theta) along the
-//! first directions with its LFP (Fig 4.1(b)).
+//! first directions with its LFP (Fig 4.1(b)), and `fit.json`: the first and last training loss
+//! of both runs (whether each reached a minimum).
 
 use anyhow::{Context, Result, bail};
 
@@ -25,7 +26,7 @@ use super::DATASETS;
 use super::backend_of;
 use super::hessian::HessianParams;
 use super::train::final_theta;
-use super::trained::Trained;
+use super::trained::{Trained, read_log};
 
 pub(crate) struct HessianEigen;
 
@@ -161,6 +162,35 @@ impl Kind for HessianEigen {
 
 pub(crate) struct EigenProjection;
 
+/// The training loss of a run whose theta a projection uses: logged at its first and last epoch
+/// (of the split it trained on).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub(crate) struct RunFit {
+    pub stage: String,
+    pub epochs: usize,
+    pub initial_loss: f64,
+    pub final_loss: f64,
+}
+
+impl RunFit {
+    fn of(input: &Input) -> Result<RunFit> {
+        let log = read_log(input)?;
+        Ok(RunFit {
+            stage: input.stage.clone(),
+            epochs: log.epoch.last().copied().unwrap_or(0),
+            initial_loss: log.loss.first().copied().unwrap_or(f64::NAN),
+            final_loss: log.loss.last().copied().unwrap_or(f64::NAN),
+        })
+    }
+}
+
+/// `fit.json` of an `eigen_projection` stage: how far each of its two runs trained.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub(crate) struct Fits {
+    pub base: RunFit,
+    pub other: RunFit,
+}
+
 crate::stage_params! {
     pub(crate) struct EigenProjectionParams {
         /// compute L(i), the test loss after removing the difference along the first i
@@ -219,7 +249,7 @@ crate::table_schema! {
 
 impl Kind for EigenProjection {
     const NAME: &'static str = "eigen_projection";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
     const DOC: &'static str = "Projections of a parameter difference on Hessian eigenvectors, test loss after removing them, output changes along them";
     const NUMERIC: bool = true;
     const INPUTS: &'static [InputSpec] = &[
@@ -276,6 +306,11 @@ impl Kind for EigenProjection {
             cum_lambda2: cum,
             diff_norm: vec![norm(&diff); proj.len()],
         })?;
+        let fits = Fits {
+            base: RunFit::of(base.input)?,
+            other: RunFit::of(other)?,
+        };
+        ctx.write_json("fit.json", &serde_json::to_value(&fits)?)?;
 
         let backend = backend_of(ctx)?;
         if p.removal {
