@@ -104,12 +104,12 @@ pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()>
         seed: 1,
     };
     let start = Instant::now();
-    let eig = lanczos(theta.len(), &mut |v| obj.hvp(&theta, v), &cfg, None)?;
+    let eig = lanczos(theta.len(), &mut *obj.hessian_at(&theta), &cfg, None)?;
     let cold = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let warm = lanczos(
         theta.len(),
-        &mut |v| obj.hvp(&theta, v),
+        &mut *obj.hessian_at(&theta),
         &cfg,
         eig.vectors.first().map(Vec::as_slice),
     )?;
@@ -171,7 +171,7 @@ pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()>
         seed: 1,
     };
     let start = Instant::now();
-    let eig = lanczos(theta.len(), &mut |v| f32_obj.hvp(&theta, v), &cfg, None)?;
+    let eig = lanczos(theta.len(), &mut *f32_obj.hessian_at(&theta), &cfg, None)?;
     println!(
         "  top-{} Lanczos (exact HVPs, f32, tol 1e-4): {:.1} s, {} HVPs, lambda_1 = {:.4}, lambda_{} = {:.4}, max residual {:.1e}",
         opts.lanczos_k,
@@ -214,8 +214,9 @@ fn power_iteration(o: &dyn Derivatives, theta: &[f64], iters: usize) -> Result<f
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     let mut v = vec![1.0 / (theta.len() as f64).sqrt(); theta.len()];
     let mut lambda = 0.0;
+    let mut hessian = o.hessian_at(theta);
     for _ in 0..iters {
-        let hv = o.hvp(theta, &v)?;
+        let hv = hessian(&v)?;
         lambda = v.iter().zip(&hv).map(|(a, b)| a * b).sum();
         let n = norm(&hv);
         v = hv.iter().map(|x| x / n).collect();

@@ -215,8 +215,8 @@ pub fn train(
             && (e.is_multiple_of(sh.every.max(1)) || last)
         {
             let theta = state.theta.clone();
-            let mut op = |v: &[f64]| obj.hessian.hvp(&theta, v);
-            let eig = lanczos(theta.len(), &mut op, &sh.lanczos, state.warm.as_deref())?;
+            let mut op = obj.hessian.hessian_at(&theta);
+            let eig = lanczos(theta.len(), &mut *op, &sh.lanczos, state.warm.as_deref())?;
             row.lambda_max = Some(eig.values[0]);
             row.lambda_residual = Some(eig.residuals[0]);
             row.lambda_matvecs = Some(eig.matvecs);

@@ -109,8 +109,9 @@ impl Kind for HessianEigen {
                     bail!("the dense Hessian of {n} parameters is too large; use method: lanczos");
                 }
                 let bar = ctx.progress(n as u64, "HVP columns");
+                let mut op = eval.hessian_at(&theta);
                 let h = from_columns(n, &mut |e| {
-                    let column = eval.hvp(&theta, e);
+                    let column = op(e);
                     bar.inc(1);
                     column
                 })?;
@@ -134,11 +135,12 @@ impl Kind for HessianEigen {
             EigenMethod::Lanczos => {
                 let k = p.k;
                 let bar = ctx.progress(settings.lanczos_max_iter.max(k) as u64, "HVPs (at most)");
+                let mut op = eval.hessian_at(&theta);
                 let e = lanczos(
                     n,
                     &mut |v| {
                         bar.inc(1);
-                        eval.hvp(&theta, v)
+                        op(v)
                     },
                     &settings.lanczos(k),
                     None,

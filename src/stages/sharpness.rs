@@ -73,7 +73,7 @@ impl Kind for Sharpness {
         for (epoch, theta) in &chosen {
             let e = lanczos(
                 theta.len(),
-                &mut |v| eval.hvp(theta, v),
+                &mut *eval.hessian_at(theta),
                 &settings.lanczos(1),
                 warm.as_deref(),
             )?;

@@ -1,4 +1,5 @@
-//! The native CPU path against burn's autodiff (flex): losses, gradients, exact HVPs and 100 GD
+//! The native CPU path against burn's autodiff (flex): losses, gradients, exact HVPs (one at a
+//! time and from the Hessian operator at a point) and 100 GD
 //! steps of every architecture, to 1e-12 relative in f64 and to float32 rounding in f32.
 
 use crate::numerics::curve;
@@ -136,6 +137,7 @@ fn agree(precision: Precision, tol: f64) {
         let mut rng = SeededRng::new(11);
         let theta: Vec<f64> = theta0.iter().map(|t| t + 0.05 * rng.normal()).collect();
         let v = rng.normals(theta.len());
+        let v2 = rng.normals(theta.len());
         for t in [&theta0, &theta] {
             let (ln, gn) = native.loss_and_grad(t).unwrap();
             let (lf, gf) = flex.loss_and_grad(t).unwrap();
@@ -147,8 +149,15 @@ fn agree(precision: Precision, tol: f64) {
             );
             let e = rel(&gn, &gf);
             assert!(e <= tol, "{}: gradient off by {e:e}", c.name);
-            let e = rel(&native.hvp(t, &v).unwrap(), &flex.hvp(t, &v).unwrap());
+            let hf = flex.hvp(t, &v).unwrap();
+            let e = rel(&native.hvp(t, &v).unwrap(), &hf);
             assert!(e <= tol, "{}: HVP off by {e:e}", c.name);
+            // The operator at t (the two-layer net's caches its forward pass), over two products.
+            let mut at_t = native.hessian_at(t);
+            for (w, reference) in [(&v2, flex.hvp(t, &v2).unwrap()), (&v, hf)] {
+                let e = rel(&at_t(w).unwrap(), &reference);
+                assert!(e <= tol, "{}: Hessian operator off by {e:e}", c.name);
+            }
             let (x, shape) = (&c.data.x, &c.data.x_shape);
             let e = rel(
                 &native.outputs(t, x, shape).unwrap(),

@@ -4,6 +4,7 @@
 //! dual numbers ([`real`]). The burn autodiff path is the reference it is tested against.
 
 mod conv;
+mod fnn_hessian;
 mod layers;
 mod net;
 pub(crate) mod real;
@@ -15,7 +16,7 @@ use self::net::Batch;
 use self::real::{Dual, Real};
 use super::backend::Precision;
 use super::data::{Loss, Supervised};
-use super::eval::{Derivatives, Evaluator};
+use super::eval::{Derivatives, Evaluator, HessianOp, by_products};
 use super::model::Arch;
 use super::objective::{HvpMethod, hvp_central};
 
@@ -41,6 +42,10 @@ trait Function: Sync {
     fn dim(&self) -> usize;
     /// The value and, with `grad`, the gradient.
     fn eval<S: Real<Base = Self::T>>(&self, theta: &[S], grad: bool) -> (S, Option<Vec<S>>);
+    /// The exact Hessian at `theta` with its forward pass done once, where the function has one.
+    fn hessian_at(&self, _theta: &[f64]) -> Option<HessianOp<'_>> {
+        None
+    }
 }
 
 struct Native<F> {
@@ -89,6 +94,14 @@ impl<F: Function> Derivatives for Native<F> {
             }
         }
     }
+
+    fn hessian_at<'s>(&'s self, theta: &'s [f64]) -> HessianOp<'s> {
+        match self.method {
+            HvpMethod::Exact => self.f.hessian_at(theta),
+            HvpMethod::CentralDifference { .. } => None,
+        }
+        .unwrap_or_else(|| by_products(self, theta))
+    }
 }
 
 /// A model, its data and its loss in precision `T`.
@@ -111,6 +124,24 @@ impl<T: Real<Base = T>> Function for Model<'_, T> {
             loss: self.loss,
         };
         net::loss_and_grad(self.arch, theta, &batch, grad)
+    }
+    fn hessian_at(&self, theta: &[f64]) -> Option<HessianOp<'_>> {
+        let Arch::Fnn {
+            width,
+            act,
+            out_bias,
+        } = *self.arch
+        else {
+            return None;
+        };
+        let h = fnn_hessian::FnnHessian::new(
+            (width, act, out_bias),
+            self.loss,
+            &lower::<T>(theta),
+            &self.x,
+            &self.y,
+        );
+        Some(Box::new(move |v| Ok(widen(&h.apply(&lower::<T>(v))))))
     }
 }
 

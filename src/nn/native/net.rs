@@ -134,7 +134,7 @@ fn fnn<S: Real>(
 }
 
 /// `act` of every element, with the choice made once outside the loop.
-fn activate<S: Real>(act: Activation, z: &[S]) -> Vec<S> {
+pub(super) fn activate<S: Real>(act: Activation, z: &[S]) -> Vec<S> {
     match act {
         Activation::Tanh => S::tanh_all(z),
         _ => z.iter().map(|&z| apply(act, z)).collect(),
@@ -164,7 +164,7 @@ fn apply<S: Real>(act: Activation, z: S) -> S {
 }
 
 /// `act'(z)` of every element, given `h = act(z)`.
-fn slopes<S: Real>(act: Activation, z: &[S], h: &[S]) -> Vec<S> {
+pub(super) fn slopes<S: Real>(act: Activation, z: &[S], h: &[S]) -> Vec<S> {
     let one = S::of(1.0);
     match act {
         Activation::Tanh => h.iter().map(|&h| one - h * h).collect(),
