@@ -30,11 +30,32 @@ impl Conv {
         self.cin * 9
     }
 
+    /// Where kernel tap (ky, kx) reads: output positions `p` of a plane in `range` read input
+    /// position `p + shift`, except those in column `wrap` (x = 0 or s - 1), whose source is
+    /// across the row's edge, in the zero padding.
+    fn tap(&self, ky: usize, kx: usize) -> (std::ops::Range<usize>, isize, Option<usize>) {
+        let s = self.side;
+        let shift = (ky as isize - 1) * s as isize + kx as isize - 1;
+        let (rows_lo, rows_hi) = (usize::from(ky == 0) * s, (s - usize::from(ky == 2)) * s);
+        let lo = rows_lo.max((-shift).max(0) as usize);
+        let hi = rows_hi.min(s * s - shift.max(0) as usize);
+        let wrap = match kx {
+            0 => Some(0),
+            2 => Some(s - 1),
+            _ => None,
+        };
+        (lo..hi.max(lo), shift, wrap)
+    }
+
+    /// Positions of column `x` in a plane.
+    fn column(&self, x: usize) -> impl Iterator<Item = usize> {
+        (x..self.side * self.side).step_by(self.side)
+    }
+
     /// `[cin * 9, nb * s * s]`: row (ci, ky, kx), column (image, y, x) holds
     /// `x[image, ci, y + ky - 1, x + kx - 1]` (0 outside).
     fn im2col<I: Copy, S: Real>(&self, x: &[I], lift: impl Fn(I) -> S) -> Vec<S> {
-        let s = self.side;
-        let ss = s * s;
+        let ss = self.side * self.side;
         let nb = x.len() / (self.cin * ss);
         let cols_n = nb * ss;
         let mut cols = vec![S::zero(); self.rows() * cols_n];
@@ -42,20 +63,15 @@ impl Conv {
             for ky in 0..3 {
                 for kx in 0..3 {
                     let row = &mut cols[((ci * 3 + ky) * 3 + kx) * cols_n..][..cols_n];
-                    for b in 0..nb {
-                        let plane = &x[(b * self.cin + ci) * ss..][..ss];
-                        for y in 0..s {
-                            let sy = y + ky;
-                            if sy < 1 || sy > s {
-                                continue;
-                            }
-                            let src = &plane[(sy - 1) * s..][..s];
-                            let dst = &mut row[b * ss + y * s..][..s];
-                            let (lo, hi) = (1usize.saturating_sub(kx), (s + 1 - kx).min(s));
-                            let src = &src[lo + kx - 1..hi + kx - 1];
-                            for (d, &v) in dst[lo..hi].iter_mut().zip(src) {
-                                *d = lift(v);
-                            }
+                    let (range, shift, wrap) = self.tap(ky, kx);
+                    let from = range.start.wrapping_add_signed(shift);
+                    for (b, dst) in row.chunks_mut(ss).enumerate() {
+                        let src = &x[(b * self.cin + ci) * ss + from..][..range.len()];
+                        for (d, &v) in dst[range.clone()].iter_mut().zip(src) {
+                            *d = lift(v);
+                        }
+                        for p in wrap.into_iter().flat_map(|x| self.column(x)) {
+                            dst[p] = S::zero();
                         }
                     }
                 }
@@ -64,30 +80,25 @@ impl Conv {
         cols
     }
 
-    /// Adds the columns back onto `[nb, cin, s, s]` (the adjoint of `im2col`).
-    fn col2im<S: Real>(&self, cols: &[S], dx: &mut [S]) {
-        let s = self.side;
-        let ss = s * s;
+    /// Adds the columns back onto `[nb, cin, s, s]` (the adjoint of `im2col`); `cols` is
+    /// scratch (its entries in the padding are zeroed, so that each tap is one contiguous sum).
+    fn col2im<S: Real>(&self, cols: &mut [S], dx: &mut [S]) {
+        let ss = self.side * self.side;
         let nb = dx.len() / (self.cin * ss);
         let cols_n = nb * ss;
         for ci in 0..self.cin {
             for ky in 0..3 {
                 for kx in 0..3 {
-                    let row = &cols[((ci * 3 + ky) * 3 + kx) * cols_n..][..cols_n];
-                    for b in 0..nb {
-                        let plane = &mut dx[(b * self.cin + ci) * ss..][..ss];
-                        for y in 0..s {
-                            let sy = y + ky;
-                            if sy < 1 || sy > s {
-                                continue;
-                            }
-                            let dst = &mut plane[(sy - 1) * s..][..s];
-                            let src = &row[b * ss + y * s..][..s];
-                            let (lo, hi) = (1usize.saturating_sub(kx), (s + 1 - kx).min(s));
-                            let dst = &mut dst[lo + kx - 1..hi + kx - 1];
-                            for (d, &v) in dst.iter_mut().zip(&src[lo..hi]) {
-                                *d += v;
-                            }
+                    let row = &mut cols[((ci * 3 + ky) * 3 + kx) * cols_n..][..cols_n];
+                    let (range, shift, wrap) = self.tap(ky, kx);
+                    let to = range.start.wrapping_add_signed(shift);
+                    for (b, src) in row.chunks_mut(ss).enumerate() {
+                        for p in wrap.into_iter().flat_map(|x| self.column(x)) {
+                            src[p] = S::zero();
+                        }
+                        let dst = &mut dx[(b * self.cin + ci) * ss + to..][..range.len()];
+                        for (d, &v) in dst.iter_mut().zip(&src[range.clone()]) {
+                            *d += v;
                         }
                     }
                 }
@@ -218,7 +229,7 @@ impl Conv {
                         );
                         let start = dx.len();
                         dx.resize(start + nb * self.cin * ss, S::zero());
-                        self.col2im(&dcols, &mut dx[start..]);
+                        self.col2im(&mut dcols, &mut dx[start..]);
                     }
                 }
                 (dw, db, dx)

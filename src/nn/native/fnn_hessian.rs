@@ -22,7 +22,8 @@ pub(crate) struct FnnHessian<'a, T> {
     x: &'a [T],
     y: &'a [T],
     a: Vec<T>,
-    /// `act(z)`, `act'(z)` and `act''(z)` per point and neuron (`[n, m]`).
+    /// `act(z)`, `act'(z)` and `act''(z)` per neuron and point (`[m, n]`: the loops over the
+    /// points are the long, contiguous ones).
     h: Vec<T>,
     s: Vec<T>,
     s2: Vec<T>,
@@ -40,9 +41,11 @@ impl<'a, T: Real<Base = T>> FnnHessian<'a, T> {
     ) -> Self {
         let (a, w, b) = (&theta[..m], &theta[m..2 * m], &theta[2 * m..3 * m]);
         let c = if out_bias { theta[3 * m] } else { T::zero() };
-        let z: Vec<T> = x
+        let n = x.len();
+        let z: Vec<T> = w
             .iter()
-            .flat_map(|&xi| w.iter().zip(b).map(move |(&w, &b)| w * xi + b))
+            .zip(b)
+            .flat_map(|(&w, &b)| x.iter().map(move |&xi| w * xi + b))
             .collect();
         let h = super::net::activate(act, &z);
         let s = super::net::slopes(act, &z, &h);
@@ -56,9 +59,8 @@ impl<'a, T: Real<Base = T>> FnnHessian<'a, T> {
                 .collect(),
             Activation::Relu | Activation::LeakyRelu(_) => vec![T::zero(); z.len()],
         };
-        let f = h
-            .chunks(m)
-            .map(|hi| hi.iter().zip(a).fold(c, |f, (&h, &a)| f + a * h))
+        let f = (0..n)
+            .map(|i| (0..m).fold(c, |f, k| f + a[k] * h[k * n + i]))
             .collect();
         FnnHessian {
             m,
@@ -76,48 +78,52 @@ impl<'a, T: Real<Base = T>> FnnHessian<'a, T> {
 
     /// `H v` for `v` in theta's layout.
     pub(crate) fn apply(&self, v: &[T]) -> Vec<T> {
-        let m = self.m;
+        let (m, x, a) = (self.m, self.x, &self.a);
+        let n = x.len();
         let (va, vw, vb) = (&v[..m], &v[m..2 * m], &v[2 * m..3 * m]);
         let vc = if self.out_bias { v[3 * m] } else { T::zero() };
-        let (a, x) = (&self.a, self.x);
-        let rows = || {
-            self.h
-                .chunks(m)
-                .zip(self.s.chunks(m))
-                .zip(self.s2.chunks(m))
-                .zip(x)
+        let neuron = |k: usize| {
+            let r = k * n..(k + 1) * n;
+            (&self.h[r.clone()], &self.s[r.clone()], &self.s2[r])
         };
         let mut hv = vec![T::zero(); v.len()];
         super::vectorized(
             #[inline(always)]
             || {
-                let f: Vec<Dual<T>> = rows()
-                    .zip(&self.f)
-                    .map(|((((h, s), _), &xi), &f)| {
-                        let mut rf = vc;
-                        for k in 0..m {
-                            let rz = vw[k] * xi + vb[k];
-                            rf += va[k] * h[k] + a[k] * (s[k] * rz);
-                        }
-                        Dual { re: f, du: rf }
-                    })
-                    .collect();
-                let df = layers::loss(self.loss, &f, self.y, 1).1;
-                let (ha, rest) = hv.split_at_mut(m);
-                let (hw, rest) = rest.split_at_mut(m);
-                let (hb, hc) = rest.split_at_mut(m);
-                for ((((h, s), s2), &xi), df) in rows().zip(&df) {
-                    let (d, rd) = (df.re, df.du);
-                    for k in 0..m {
-                        let rz = vw[k] * xi + vb[k];
-                        ha[k] += rd * h[k] + d * (s[k] * rz);
-                        let rdz = rd * a[k] * s[k] + d * (va[k] * s[k] + a[k] * (s2[k] * rz));
-                        hw[k] += rdz * xi;
-                        hb[k] += rdz;
+                let mut rf = vec![vc; n];
+                for k in 0..m {
+                    let (h, s, _) = neuron(k);
+                    let (va, vw, vb, a) = (va[k], vw[k], vb[k], a[k]);
+                    for (((rf, &h), &s), &x) in rf.iter_mut().zip(h).zip(s).zip(x) {
+                        *rf += va * h + a * (s * (vw * x + vb));
                     }
                 }
+                let f: Vec<Dual<T>> = self
+                    .f
+                    .iter()
+                    .zip(&rf)
+                    .map(|(&re, &du)| Dual { re, du })
+                    .collect();
+                let df = layers::loss(self.loss, &f, self.y, 1).1;
+                let (d, rd): (Vec<T>, Vec<T>) = df.iter().map(|d| (d.re, d.du)).unzip();
+                let (mut ra, mut rdz) = (vec![T::zero(); n], vec![T::zero(); n]);
+                for k in 0..m {
+                    let (h, s, s2) = neuron(k);
+                    let (va, vw, vb, a) = (va[k], vw[k], vb[k], a[k]);
+                    let points = h.iter().zip(s).zip(s2).zip(x).zip(d.iter().zip(&rd));
+                    for ((ra, rdz), ((((&h, &s), &s2), &x), (&d, &rd))) in
+                        ra.iter_mut().zip(rdz.iter_mut()).zip(points)
+                    {
+                        let rz = vw * x + vb;
+                        *ra = rd * h + d * (s * rz);
+                        *rdz = rd * a * s + d * (va * s + a * (s2 * rz));
+                    }
+                    hv[k] = layers::sum_of(&ra, |r| r);
+                    hv[m + k] = layers::sum_zip(&rdz, x, |r, x| r * x);
+                    hv[2 * m + k] = layers::sum_of(&rdz, |r| r);
+                }
                 if self.out_bias {
-                    hc[0] = df.iter().fold(T::zero(), |t, d| t + d.du);
+                    hv[3 * m] = layers::sum_of(&rd, |r| r);
                 }
             },
         );

@@ -49,21 +49,25 @@ pub(super) fn relu_pool_plane<S: Real>(x: &[S], side: usize, out: &mut [S], arg:
     for (y, (top, bottom)) in x.chunks(2 * side).map(|r| r.split_at(side)).enumerate() {
         let out = &mut out[y * half..][..half];
         let arg = &mut arg[y * half..][..half];
+        // a tournament of selects, with no branch for the data to mispredict; ties go to the
+        // first position, as in the autodiff path
+        let pick = |i: u8, a: S, b: S| {
+            if b.primal() > a.primal() {
+                (i + 1, b)
+            } else {
+                (i, a)
+            }
+        };
         for xo in 0..half {
-            let window = [
-                top[2 * xo],
-                top[2 * xo + 1],
-                bottom[2 * xo],
-                bottom[2 * xo + 1],
-            ];
-            // a tournament of selects, with no branch for the data to mispredict; ties go to the
-            // first position, as in the autodiff path
-            let v = window.map(Real::primal);
-            let (i01, m01) = if v[1] > v[0] { (1, v[1]) } else { (0, v[0]) };
-            let (i23, m23) = if v[3] > v[2] { (3, v[3]) } else { (2, v[2]) };
-            let (best, max) = if m23 > m01 { (i23, m23) } else { (i01, m01) };
-            out[xo] = if max > 0.0 { window[best] } else { S::zero() };
-            arg[xo] = best as u8;
+            let (i01, m01) = pick(0, top[2 * xo], top[2 * xo + 1]);
+            let (i23, m23) = pick(2, bottom[2 * xo], bottom[2 * xo + 1]);
+            let (best, max) = if m23.primal() > m01.primal() {
+                (i23, m23)
+            } else {
+                (i01, m01)
+            };
+            out[xo] = if max.primal() > 0.0 { max } else { S::zero() };
+            arg[xo] = best;
         }
     }
 }
