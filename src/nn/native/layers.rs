@@ -49,27 +49,50 @@ pub(super) fn relu_pool_plane<S: Real>(x: &[S], side: usize, out: &mut [S], arg:
     for (y, (top, bottom)) in x.chunks(2 * side).map(|r| r.split_at(side)).enumerate() {
         let out = &mut out[y * half..][..half];
         let arg = &mut arg[y * half..][..half];
-        // a tournament of selects, with no branch for the data to mispredict; ties go to the
-        // first position, as in the autodiff path
-        let pick = |i: u8, a: S, b: S| {
-            if b.primal() > a.primal() {
-                (i + 1, b)
-            } else {
-                (i, a)
-            }
-        };
         for xo in 0..half {
-            let (i01, m01) = pick(0, top[2 * xo], top[2 * xo + 1]);
-            let (i23, m23) = pick(2, bottom[2 * xo], bottom[2 * xo + 1]);
-            let (best, max) = if m23.primal() > m01.primal() {
-                (i23, m23)
+            let (best, max) = if S::DUAL {
+                window_max_by_index(top, bottom, 2 * xo)
             } else {
-                (i01, m01)
+                window_max_by_value(top, bottom, 2 * xo)
             };
             out[xo] = if max.primal() > 0.0 { max } else { S::zero() };
             arg[xo] = best;
         }
     }
+}
+
+// The maximum of the window at column `x` of rows `top` and `bottom` and its position (0..4):
+// a tournament of selects, with no branch for the data to mispredict; ties go to the first
+// position, as in the autodiff path. On floats the selects of values vectorise; on dual numbers
+// they would branch, so the tournament runs on the primal values and fetches the winner.
+
+#[inline(always)]
+fn window_max_by_value<S: Real>(top: &[S], bottom: &[S], x: usize) -> (u8, S) {
+    let pick = |i: u8, a: S, b: S| {
+        if b.primal() > a.primal() {
+            (i + 1, b)
+        } else {
+            (i, a)
+        }
+    };
+    let (i01, m01) = pick(0, top[x], top[x + 1]);
+    let (i23, m23) = pick(2, bottom[x], bottom[x + 1]);
+    if m23.primal() > m01.primal() {
+        (i23, m23)
+    } else {
+        (i01, m01)
+    }
+}
+
+#[inline(always)]
+fn window_max_by_index<S: Real>(top: &[S], bottom: &[S], x: usize) -> (u8, S) {
+    let (a, b) = (top[x].primal(), top[x + 1].primal());
+    let (c, d) = (bottom[x].primal(), bottom[x + 1].primal());
+    let (i01, m01) = if b > a { (1, b) } else { (0, a) };
+    let (i23, m23) = if d > c { (3, d) } else { (2, c) };
+    let best = if m23 > m01 { i23 } else { i01 };
+    let row = if best < 2 { top } else { bottom };
+    (best, row[x + (best & 1) as usize])
 }
 
 /// The gradient of one plane of [`relu_pool_plane`]'s input from its output's gradient `d`.

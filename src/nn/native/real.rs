@@ -29,6 +29,9 @@ pub(crate) trait Real:
 {
     /// The plain float underneath (`Self` for floats).
     type Base: Real<Base = Self::Base>;
+    /// A dual number (two floats), where a choice between two values compiles to a branch
+    /// rather than a vector select (see `layers::relu_pool_plane`).
+    const DUAL: bool = false;
 
     fn of(x: f64) -> Self;
     fn lift(b: Self::Base) -> Self;
@@ -204,6 +207,7 @@ impl<T: Real<Base = T>> MulAssign for Dual<T> {
 
 impl<T: Real<Base = T>> Real for Dual<T> {
     type Base = T;
+    const DUAL: bool = true;
     fn of(x: f64) -> Self {
         Dual {
             re: T::of(x),
