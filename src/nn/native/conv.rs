@@ -38,7 +38,7 @@ impl Conv {
         let shift = (ky as isize - 1) * s as isize + kx as isize - 1;
         let (rows_lo, rows_hi) = (usize::from(ky == 0) * s, (s - usize::from(ky == 2)) * s);
         let lo = rows_lo.max((-shift).max(0) as usize);
-        let hi = rows_hi.min(s * s - shift.max(0) as usize);
+        let hi = rows_hi.min((s * s).saturating_sub(shift.max(0) as usize));
         let wrap = match kx {
             0 => Some(0),
             2 => Some(s - 1),
@@ -304,5 +304,37 @@ impl Conv {
             }
         };
         self.backward_from(x, lift, w, grad_of, input_grad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Conv;
+
+    /// Every output position of every tap, on planes from 1x1 up: inside `range` and off the
+    /// `wrap` column exactly when its source pixel is inside the plane, and then read from
+    /// `p + shift`.
+    #[test]
+    fn taps_read_the_padded_neighbourhood() {
+        for s in 1..=6usize {
+            let conv = Conv {
+                cin: 1,
+                cout: 1,
+                side: s,
+            };
+            for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
+                let (range, shift, wrap) = conv.tap(ky, kx);
+                for p in 0..s * s {
+                    let (y, x) = ((p / s) as isize, (p % s) as isize);
+                    let (sy, sx) = (y + ky as isize - 1, x + kx as isize - 1);
+                    let inside = (0..s as isize).contains(&sy) && (0..s as isize).contains(&sx);
+                    let read = range.contains(&p) && wrap != Some(p % s);
+                    assert_eq!(read, inside, "side {s}, tap ({ky}, {kx}), position {p}");
+                    if read {
+                        assert_eq!(p as isize + shift, sy * s as isize + sx);
+                    }
+                }
+            }
+        }
     }
 }
