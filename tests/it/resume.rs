@@ -65,13 +65,16 @@ fn an_interrupted_training_resumes_from_its_snapshot() {
     q.ok(&["repro"]);
     let key = p.keys()["train"].clone();
     assert_eq!(key, q.keys()["train"]);
+    same_training(&p, &q, &key, "the resumed and the uninterrupted run");
+}
+
+/// The training log and checkpoints of entry `key` are the same in both projects' caches.
+fn same_training(p: &Proj, q: &Proj, key: &str, runs: &str) {
     for table in ["log.parquet", "checkpoints.parquet"] {
-        let a = read_parquet(&p.cache().join("entries").join(&key).join(table)).unwrap();
-        let b = read_parquet(&q.cache().join("entries").join(&key).join(table)).unwrap();
-        assert!(
-            a.equals_missing(&b),
-            "{table} differs between the resumed and the uninterrupted run"
-        );
+        let a = read_parquet(&p.cache().join("entries").join(key).join(table)).unwrap();
+        let b = read_parquet(&q.cache().join("entries").join(key).join(table)).unwrap();
+        assert_eq!(a.height(), b.height(), "{table}: rows of {runs}");
+        assert!(a.equals_missing(&b), "{table} differs between {runs}");
     }
 }
 
@@ -107,15 +110,7 @@ fn raising_epochs_extends_the_cached_run() {
     let out = q.run(&["repro", "-S", "train.epochs=7000"]);
     assert!(!stderr(&out).contains("extending"), "{}", stderr(&out));
     assert_eq!(q.keys()["train"], longer);
-    for table in ["log.parquet", "checkpoints.parquet"] {
-        let a = read_parquet(&p.cache().join("entries").join(&longer).join(table)).unwrap();
-        let b = read_parquet(&q.cache().join("entries").join(&longer).join(table)).unwrap();
-        assert_eq!(a.height(), b.height(), "{table}");
-        assert!(
-            a.equals_missing(&b),
-            "{table} differs between the extended run and the run from scratch"
-        );
-    }
+    same_training(&p, &q, &longer, "the extended run and the run from scratch");
     // Another learning rate is another run: computed from epoch 0.
     let out = p.run(&["repro", "-S", "train.epochs=8000", "-S", "train.lr=0.04"]);
     assert!(out.status.success(), "{}", stderr(&out));
