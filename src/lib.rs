@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod claims;
 pub mod config;
 pub mod datasets;
 pub mod engine;

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::analysis::spikes::PAPER_RULE;
+use crate::claims::{ClaimsFile, Verdict, describe_reading};
 use crate::engine::cache::write_atomic;
 use crate::engine::diff::{Metric, close};
 use crate::engine::runs::{RunRecord, published_file};
 use crate::plot::FigureData;
-use crate::stages::figure::{ClaimsFile, Verdict};
 
 /// The claims files a run published, in stage order: each from the run's own cache entry, or
 /// for the latest run from `outputs/figures/`.
@@ -264,24 +264,63 @@ pub fn claims_summary(files: &[ClaimsFile]) -> String {
     )
 }
 
-/// A plain-text (or Markdown) table of the claims.
+/// A plain-text list (or a Markdown table) of the claims: for each claim, its verdict under the
+/// default readings, then under every other reading it depends on, each with its seed count,
+/// measured numbers and margin (Markdown: one row per claim and reading).
 pub fn claims_table(files: &[ClaimsFile], markdown: bool) -> String {
     let mut s = String::new();
+    let cell = |t: &str| t.replace('|', "/").replace('\n', " ");
     if markdown {
         s.push_str(
-            "| figure | claim | paper | verdict | measured |\n| --- | --- | --- | --- | --- |\n",
+            "| figure | claim | paper | reading | verdict | seeds | measured | margin |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
         );
         for f in files {
             for c in &f.claims {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {} | {} |",
-                    f.figure,
-                    c.id,
-                    c.source.replace('|', "/"),
-                    c.verdict,
-                    c.measured.replace('|', "/")
-                );
+                let rows =
+                    std::iter::once((&c.reading, c.verdict, c.seeds, &c.measured, &c.margin, true))
+                        .chain(c.alternatives.iter().map(|a| {
+                            (
+                                &a.reading,
+                                a.verdict,
+                                a.seeds,
+                                &a.measured,
+                                &a.margin,
+                                false,
+                            )
+                        }));
+                let same: Vec<String> = c
+                    .unaffected
+                    .iter()
+                    .map(|(r, alts)| format!("{r} = {}", alts.join(" or ")))
+                    .collect();
+                let same = if same.is_empty() {
+                    String::new()
+                } else {
+                    format!("; the same under {}", same.join(", "))
+                };
+                for (reading, verdict, seeds, measured, margin, default) in rows {
+                    let reading = match (reading.is_empty(), default) {
+                        (true, true) => format!("-{same}"),
+                        (true, false) => "-".to_string(),
+                        (false, true) => {
+                            format!("**{}** (default{same})", describe_reading(reading))
+                        }
+                        (false, false) => describe_reading(reading),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {} | {} | {}/{} | {} | {} |",
+                        f.figure,
+                        c.id,
+                        cell(&c.source),
+                        reading,
+                        verdict,
+                        seeds.supported,
+                        seeds.n,
+                        cell(measured),
+                        cell(margin.as_deref().unwrap_or("-"))
+                    );
+                }
             }
         }
     } else {
@@ -297,6 +336,12 @@ pub fn claims_table(files: &[ClaimsFile], markdown: bool) -> String {
                     "",
                     c.measured
                 );
+                if let Some(m) = &c.margin {
+                    let _ = writeln!(s, "{:>24} margin: {m}", "");
+                }
+                if !c.reading.is_empty() || c.seeds.n > 1 {
+                    let _ = writeln!(s, "{:>24} {}", "", c.robustness());
+                }
             }
         }
     }
@@ -359,17 +404,18 @@ pub fn write_html(outputs: &Path, cache_root: &Path, record: &RunRecord) -> Resu
         ver = esc(&record.tool_version),
         pipeline = esc(&record.pipeline),
     );
-    h.push_str("<h2>Claims</h2><table><tr><th>figure</th><th>claim</th><th>paper</th><th>verdict</th></tr>");
+    h.push_str("<h2>Claims</h2><table><tr><th>figure</th><th>claim</th><th>paper</th><th>verdict</th><th>under each reading, over seeds</th></tr>");
     for f in &files {
         for c in &f.claims {
             let _ = write!(
                 h,
-                "<tr><td><a href=\"#{id}\">{id}</a></td><td>{claim}</td><td>{source}</td><td class=\"{cls}\">{v}</td></tr>",
+                "<tr><td><a href=\"#{id}\">{id}</a></td><td>{claim}</td><td>{source}</td><td class=\"{cls}\">{v}</td><td>{robust}</td></tr>",
                 id = esc(&f.figure),
                 claim = esc(&c.id),
                 source = esc(&c.source),
                 cls = class(c.verdict),
-                v = c.verdict
+                v = c.verdict,
+                robust = esc(&c.robustness())
             );
         }
     }
@@ -393,14 +439,19 @@ pub fn write_html(outputs: &Path, cache_root: &Path, record: &RunRecord) -> Resu
         for c in &f.claims {
             let _ = write!(
                 h,
-                "<tr><td><blockquote>\u{201c}{}\u{201d}</blockquote>({}; check <code>{}</code>)</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+                "<tr><td><blockquote>\u{201c}{}\u{201d}</blockquote>({}; check <code>{}</code>)</td><td>{}</td><td class=\"{}\">{}</td><td>{}{}<br><small>{}</small></td></tr>",
                 esc(&c.quote),
                 esc(&c.source),
                 esc(&c.id),
                 esc(&c.criterion),
                 class(c.verdict),
                 c.verdict,
-                esc(&c.measured)
+                esc(&c.measured),
+                c.margin
+                    .as_ref()
+                    .map(|m| format!("<br>margin: {}", esc(m)))
+                    .unwrap_or_default(),
+                esc(&c.robustness())
             );
         }
         h.push_str("</table>");

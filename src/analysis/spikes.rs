@@ -42,6 +42,32 @@ impl Rule {
     pub(crate) fn detect(&self, loss: &[f64]) -> Vec<Spike> {
         detect(loss, self.factor, self.lookback, self.recovery)
     }
+
+    /// The same rule with another factor.
+    pub(crate) fn with_factor(self, factor: f64) -> Rule {
+        Rule { factor, ..self }
+    }
+
+    /// The largest loss rise this rule compares against its factor: max over epochs of the loss
+    /// over the lowest of the previous `lookback` (index, ratio); `None` for fewer than 2 epochs.
+    pub(crate) fn largest_rise(&self, loss: &[f64]) -> Option<(usize, f64)> {
+        largest_rise(loss, self.lookback)
+    }
+}
+
+/// The largest ratio of a value of `series` to the lowest of its previous `lookback` values:
+/// (index, ratio); `None` for fewer than 2 values.
+pub(crate) fn largest_rise(series: &[f64], lookback: usize) -> Option<(usize, f64)> {
+    let lookback = lookback.max(1);
+    (1..series.len())
+        .map(|i| {
+            let pre = series[i.saturating_sub(lookback)..i]
+                .iter()
+                .cloned()
+                .fold(f64::INFINITY, f64::min);
+            (i, series[i] / pre)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 impl std::fmt::Display for Rule {
@@ -168,6 +194,15 @@ mod tests {
         let s = detect(&loss[..26], 3.0, 10, 1.0);
         assert!(!s[0].recovered && s[0].end == 25);
         assert_eq!(first_at_or_below(&[3.0, 2.0, 1.0], 2.5), Some(1));
+        // The largest rise against the lowest of the previous 10: 11.4 / 1.0 at index 25.
+        let rule = Rule {
+            factor: 3.0,
+            lookback: 10,
+            recovery: 1.0,
+        };
+        assert_eq!(rule.largest_rise(&loss), Some((25, 11.4)));
+        assert_eq!(rule.with_factor(20.0).factor, 20.0);
+        assert_eq!(rule.largest_rise(&[1.0]), None);
     }
 
     #[test]

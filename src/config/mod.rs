@@ -7,6 +7,7 @@
 mod inputs;
 mod params;
 mod pipeline;
+mod readings;
 mod suggest;
 mod typed;
 mod value;
@@ -14,6 +15,7 @@ mod value;
 pub use inputs::{ANY_ROLE, Count, InputSpec, check_inputs};
 pub use params::{ParamError, ParamSpec, ParamType, check_params};
 pub use pipeline::{KindSchema, Override, Pipeline, StageDef, load, parse};
+pub use readings::{READINGS_PARAM, Reading, SEED_AXIS, Seeds};
 pub use suggest::{closest, did_you_mean};
 pub use typed::{NoParams, ParamValue, StageParams, spec_of};
 pub use value::{Params, Value, encode_bytes, encode_params, params_from_json, params_to_json};

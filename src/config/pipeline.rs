@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::ConfigError;
 use super::inputs::{InputSpec, check_inputs};
 use super::params::{ParamSpec, ParamType, check_all};
+use super::readings::{READINGS_PARAM, RawReading, RawSeeds, Reading, Seeds};
 use super::suggest::{closest, did_you_mean};
 use super::value::{Params, Value};
 
@@ -33,6 +34,10 @@ pub struct Pipeline {
     pub extra: BTreeMap<String, serde_yaml::Value>,
     /// The command line's `-S stage.param=value`, as given.
     pub overrides: Vec<String>,
+    /// The readings of the paper (`readings:`), in declared order.
+    pub readings: Vec<Reading>,
+    /// The selected profile's seeds (`seeds:`), if declared.
+    pub seeds: Option<Seeds>,
 }
 
 /// `-S stage.param=value` from the command line: a last layer over the selected profile. The
@@ -117,6 +122,10 @@ struct RawPipeline {
     cache: Option<serde_yaml::Value>,
     #[serde(default)]
     executor: Option<serde_yaml::Value>,
+    #[serde(default)]
+    readings: serde_yaml::Mapping,
+    #[serde(default)]
+    seeds: Option<RawSeeds>,
     stages: Vec<RawStage>,
 }
 
@@ -271,6 +280,31 @@ pub fn parse(
     let declared: Vec<&str> = raw.stages.iter().map(|s| s.name.as_str()).collect();
 
     let cli = cli_layer(&raw, kinds, overrides)?;
+    let stage_specs = |name: &str| {
+        raw.stages
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| kinds.kind_params(&s.kind))
+    };
+    let readings_line = cx.line_after(Some(1), "readings:");
+    let mut readings = Vec::new();
+    for (name, body) in &raw.readings {
+        let name = name.as_str().unwrap_or_default();
+        let at = cx.line_after(readings_line, &format!("{name}:"));
+        let parsed: RawReading = serde_yaml::from_value(body.clone())
+            .map_err(|e| cx.err(at, format!("readings.{name}: {e}")))?;
+        readings.push(
+            super::readings::reading(name, &parsed, &stage_specs).map_err(|e| cx.err(at, e))?,
+        );
+    }
+    let seeds_of = |pname: &str| -> Result<Option<Seeds>, ConfigError> {
+        raw.seeds
+            .as_ref()
+            .map(|s| super::readings::seeds(s, pname, &profiles, &stage_specs))
+            .transpose()
+            .map_err(|e| cx.err(cx.line_after(Some(1), "seeds:"), e))
+    };
+    let figure_readings = Value::List(readings.iter().flat_map(Reading::encode).collect());
 
     // Every profile is validated, not only the selected one, so a typo in `paper` fails in CI.
     for (pname, overrides) in &raw.profiles {
@@ -334,6 +368,14 @@ pub fn parse(
             };
             // Every stage in every profile is checked: all their errors are reported together.
             let from_cli = cli.get(&s.name).filter(|_| *pname == selected);
+            let seeds = seeds_of(pname)?;
+            let implied = Implied {
+                axes: super::readings::axes_of(&s.name, &readings, seeds.as_ref()),
+                readings: specs
+                    .iter()
+                    .any(|p| p.name == READINGS_PARAM)
+                    .then_some(&figure_readings),
+            };
             let stages = match expand_stage(
                 &cx,
                 s,
@@ -342,6 +384,7 @@ pub fn parse(
                 &specs,
                 line,
                 members.map(Vec::as_slice),
+                &implied,
             ) {
                 Ok(stages) => stages,
                 Err(e) => {
@@ -374,6 +417,7 @@ pub fn parse(
     if let Some(e) = raw.executor {
         extra.insert("executor".to_string(), e);
     }
+    let seeds = seeds_of(&selected)?;
     Ok(Pipeline {
         file: file.to_path_buf(),
         profile: selected,
@@ -381,7 +425,17 @@ pub fn parse(
         stages,
         extra,
         overrides: overrides.iter().map(|o| o.text.clone()).collect(),
+        seeds,
+        readings,
     })
+}
+
+/// What the `readings:` and `seeds:` sections add to a stage.
+struct Implied<'a> {
+    /// Matrix axes (parameter -> values), unless the stage sets the parameter itself.
+    axes: Vec<(String, Value)>,
+    /// The encoded readings, for kinds with a `readings` parameter.
+    readings: Option<&'a Value>,
 }
 
 /// Checks the command line's overrides as the YAML's values are checked (the same messages) and
@@ -534,12 +588,31 @@ fn expand_stage(
     specs: &[ParamSpec],
     line: Option<usize>,
     foreach: Option<&[Params]>,
+    implied: &Implied,
 ) -> Result<Vec<StageDef>, ConfigError> {
     let mut params = mapping_to_params(cx, &s.name, line, "params", &s.params)?;
     let mut matrix = mapping_to_params(cx, &s.name, line, "matrix", &s.matrix)?;
     if let Some(ov) = ov {
         params.extend(mapping_to_params(cx, &s.name, line, "params", &ov.params)?);
         matrix.extend(mapping_to_params(cx, &s.name, line, "matrix", &ov.matrix)?);
+    }
+    let set_by_cli = |k: &str| cli.is_some_and(|(p, m)| p.contains_key(k) || m.contains_key(k));
+    for (axis, values) in &implied.axes {
+        if !params.contains_key(axis) && !matrix.contains_key(axis) && !set_by_cli(axis) {
+            matrix.insert(axis.clone(), values.clone());
+        }
+    }
+    if let Some(readings) = implied.readings {
+        if params.contains_key(READINGS_PARAM) {
+            return Err(cx.err(
+                cx.line_after(line, &format!("{READINGS_PARAM}:")),
+                format!(
+                    "stage `{}`: `{READINGS_PARAM}` is set from the pipeline's `readings:` section; declare a reading there instead",
+                    s.name
+                ),
+            ));
+        }
+        params.insert(READINGS_PARAM.to_string(), readings.clone());
     }
     // The command line's value replaces a matrix axis of that name, and a sweep replaces a value.
     if let Some((cli_params, cli_matrix)) = cli {
@@ -740,18 +813,46 @@ fn resolve_needs(cx: &Ctx, raw: &[RawStage], stages: &mut [StageDef]) -> Result<
                 if *need == stage.base {
                     return Err(cx.err(at, format!("cycle in needs: {need} -> {need}")));
                 }
+                let agrees = |axes: &Params| {
+                    axes.iter()
+                        .all(|(axis, v)| stage.matrix.get(axis).is_none_or(|mine| mine == v))
+                };
                 if let Some(members) = by_base.get(need) {
                     // A matrix group: members that agree with this stage on the axes both share.
-                    for (member, axes) in members {
-                        let agrees = axes
+                    resolved.extend(
+                        members
                             .iter()
-                            .all(|(axis, v)| stage.matrix.get(axis).is_none_or(|mine| mine == v));
-                        if agrees {
-                            resolved.push(member.clone());
-                        }
-                    }
+                            .filter(|(_, axes)| agrees(axes))
+                            .map(|(m, _)| m.clone()),
+                    );
                 } else if all_names.contains(need) {
                     resolved.push(need.clone());
+                } else if let Some((group, selector)) = selector(need)
+                    && let Some(members) = by_base.get(group)
+                {
+                    // `group[axis=value,...]`: the members with these values on these axes (and
+                    // any others, such as the axes `readings:` and `seeds:` add).
+                    let picked: Vec<String> = members
+                        .iter()
+                        .filter(|(_, axes)| {
+                            agrees(axes)
+                                && selector
+                                    .iter()
+                                    .all(|(k, v)| axes.get(*k).is_some_and(|x| x.to_string() == *v))
+                        })
+                        .map(|(m, _)| m.clone())
+                        .collect();
+                    if picked.is_empty() {
+                        return Err(cx.err(
+                            at,
+                            format!(
+                                "stage `{}` needs `{need}`: no member of `{group}` has these values (its members: {})",
+                                stage.base,
+                                members.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ")
+                            ),
+                        ));
+                    }
+                    resolved.extend(picked);
                 } else {
                     return Err(cx.err(
                         at,
@@ -767,6 +868,17 @@ fn resolve_needs(cx: &Ctx, raw: &[RawStage], stages: &mut [StageDef]) -> Result<
         }
     }
     Ok(())
+}
+
+/// `group[axis=value,...]` as (group, [(axis, value)]).
+fn selector(need: &str) -> Option<(&str, Vec<(&str, &str)>)> {
+    let (group, rest) = need.split_once('[')?;
+    let inner = rest.strip_suffix(']')?;
+    let pairs = inner
+        .split(',')
+        .map(|p| p.split_once('=').map(|(k, v)| (k.trim(), v.trim())))
+        .collect::<Option<Vec<_>>>()?;
+    Some((group, pairs))
 }
 
 /// Every stage's `needs` against the inputs its kind declares; all errors at once.

@@ -91,6 +91,7 @@ impl Input {
 }
 
 /// The directories of a running stage (all owned by the engine).
+#[derive(Clone)]
 pub struct StageDirs {
     /// Where its artifacts go (a temporary directory, committed when the stage succeeds).
     pub out: PathBuf,
@@ -111,6 +112,8 @@ pub struct StageContext<'a> {
     inputs: BTreeMap<String, Vec<Input>>,
     dirs: StageDirs,
     progress: &'a Progress,
+    /// The labels of the variant a view runs (see [`StageContext::view`]).
+    variant: BTreeMap<String, String>,
 }
 
 impl<'a> StageContext<'a> {
@@ -129,7 +132,45 @@ impl<'a> StageContext<'a> {
             inputs,
             dirs,
             progress,
+            variant: BTreeMap::new(),
         }
+    }
+
+    /// The same stage seeing only the inputs `keep` accepts (roles left empty are dropped),
+    /// labelled with `variant`: for an output that runs its kind once per variant of its inputs.
+    pub fn view(
+        &self,
+        keep: &dyn Fn(&Input) -> bool,
+        variant: BTreeMap<String, String>,
+    ) -> StageContext<'a> {
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|(role, list)| {
+                let kept: Vec<Input> = list.iter().filter(|i| keep(i)).cloned().collect();
+                (role.clone(), kept)
+            })
+            .filter(|(_, list)| !list.is_empty())
+            .collect();
+        StageContext {
+            name: self.name,
+            params: self.params,
+            env: self.env,
+            inputs,
+            dirs: self.dirs.clone(),
+            progress: self.progress,
+            variant,
+        }
+    }
+
+    /// The labels of the variant this view runs (empty outside a view).
+    pub fn variant(&self) -> &BTreeMap<String, String> {
+        &self.variant
+    }
+
+    /// Every input, of every role.
+    pub fn all_inputs(&self) -> impl Iterator<Item = &Input> {
+        self.inputs.values().flatten()
     }
 
     /// The project's `data/` directory: where dataset downloads go (import stages only).

@@ -40,8 +40,16 @@ pub trait Kind: Send + Sync + 'static {
     fn run(&self, params: &Self::Params, ctx: &mut StageContext) -> Result<Self::Output>;
 }
 
-/// The last step of every stage of a kind, after `run`.
-pub trait Output<P> {
+/// A kind's `run`, as its output type's [`Output::produce`] calls it.
+pub type RunFn<'a, P, O> = &'a dyn Fn(&P, &mut StageContext) -> Result<O>;
+
+/// How a kind's `run` is driven, and the last step of every stage of the kind.
+pub trait Output<P>: Sized {
+    /// Runs the kind: once by default; an output type may run it on several views of the
+    /// inputs ([`StageContext::view`]) and combine the results.
+    fn produce(params: &P, ctx: &mut StageContext, run: RunFn<'_, P, Self>) -> Result<Self> {
+        run(params, ctx)
+    }
     fn finish(self, params: &P, ctx: &StageContext) -> Result<()>;
 }
 
@@ -92,7 +100,7 @@ impl<K: Kind> StageKind for K {
     }
     fn run(&self, ctx: &mut StageContext) -> Result<()> {
         let params = K::Params::from_params(ctx.params)?;
-        Kind::run(self, &params, ctx)?.finish(&params, ctx)
+        K::Output::produce(&params, ctx, &|p, c| Kind::run(self, p, c))?.finish(&params, ctx)
     }
 }
 

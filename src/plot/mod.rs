@@ -133,3 +133,91 @@ pub(crate) fn overlay(
     out_spec.title = format!("{} (A and B)", spec.title);
     (out_spec, data)
 }
+
+/// A figure with other runs of it (other seeds) drawn fainter behind each of its series, so that
+/// a single drawn run shows its spread. Surfaces (heat maps) are the main run's only.
+pub(crate) fn with_spread(
+    spec: &spec::FigureSpec,
+    main: &FigureData,
+    others: &[(String, FigureData)],
+) -> (spec::FigureSpec, FigureData) {
+    let mut out_spec = spec.clone();
+    let mut data = FigureData::new();
+    for panel in &mut out_spec.panels {
+        let mut faint = Vec::new();
+        for s in panel.series.iter().filter(|s| s.mark != spec::Mark::Heat) {
+            for (label, other) in others {
+                let name = format!("{label}: {}", s.name);
+                let (x, y, z) = other.get(&panel.name, &s.name);
+                for i in 0..x.len() {
+                    data.push(&panel.name, &name, x[i], y[i], z[i]);
+                }
+                let mut f = s.clone();
+                f.name = name;
+                f.label = if faint.is_empty() {
+                    format!("other seeds ({})", others.len())
+                } else {
+                    String::new()
+                };
+                f.color = s.color.map(|c| c + ((255 - c) as f64 * 0.65) as u8);
+                f.mark = match s.mark {
+                    spec::Mark::Line | spec::Mark::Dashed => s.mark,
+                    _ => spec::Mark::Points,
+                };
+                faint.push(f);
+            }
+        }
+        faint.append(&mut panel.series);
+        panel.series = faint;
+    }
+    for i in 0..main.x.len() {
+        data.push(
+            &main.panel[i],
+            &main.series[i],
+            main.x[i],
+            main.y[i],
+            main.z[i],
+        );
+    }
+    (out_spec, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spec::{Axis, BLUE, Mark, Panel, Series};
+
+    #[test]
+    fn other_seeds_are_drawn_fainter_behind_every_series() {
+        let spec = spec::FigureSpec {
+            id: "f".into(),
+            title: "t".into(),
+            columns: 1,
+            panels: vec![
+                Panel::new("a", "a", Axis::lin("x"), Axis::lin("y")).with(Series::new(
+                    "s",
+                    "run",
+                    Mark::ErrorBars,
+                    BLUE,
+                )),
+            ],
+        };
+        let mut main = FigureData::new();
+        main.xyz("a", "s", &[1.0], &[2.0], &[0.5]);
+        let mut other = FigureData::new();
+        other.xyz("a", "s", &[1.0], &[3.0], &[0.1]);
+        let (spec2, data) = with_spread(&spec, &main, &[("seed 1".into(), other)]);
+        let names: Vec<&str> = spec2.panels[0]
+            .series
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["seed 1: s", "s"]);
+        let faint = &spec2.panels[0].series[0];
+        assert_eq!(faint.mark, Mark::Points);
+        assert_eq!(faint.label, "other seeds (1)");
+        assert!(faint.color.iter().zip(BLUE).all(|(f, b)| *f > b));
+        assert_eq!(data.get("a", "seed 1: s").1, vec![3.0]);
+        assert_eq!(data.get("a", "s").1, vec![2.0]);
+    }
+}

@@ -2,122 +2,19 @@
 //! (`<id>.png`, `<id>.svg`), its spec (`<id>.spec.json`) and its claim checks
 //! (`<id>.claims.json`), all copied to `outputs/figures/`.
 
-use anyhow::Result;
-use serde::{Deserialize, Serialize};
+use anyhow::{Context, Result};
 
-use crate::engine::context::StageContext;
-use crate::engine::kind::Output;
+use crate::claims::readings::{Readings, Variant};
+use crate::engine::context::{Input, StageContext};
+use crate::engine::kind::{Output, RunFn};
 use crate::plot::FigureData;
 use crate::plot::render::render;
 use crate::plot::spec::{FigureSpec, Panel};
 use crate::table::Table;
 
-/// What a claim check concluded.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Supported,
-    NotSupported,
-    /// The run cannot decide (window too short, no spike found, ...); `measured` says why.
-    NotTested,
-    /// The run looked for the phenomenon the claim is about, within its profile's budget, and
-    /// did not find it; `measured` says what it found instead.
-    NotReproduced,
-}
+pub use crate::claims::{Claim, ClaimsFile, Quote, Verdict};
 
-impl Verdict {
-    pub fn of(supported: bool) -> Verdict {
-        if supported {
-            Verdict::Supported
-        } else {
-            Verdict::NotSupported
-        }
-    }
-}
-
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Verdict::Supported => "supported",
-            Verdict::NotSupported => "NOT supported",
-            Verdict::NotTested => "not tested",
-            Verdict::NotReproduced => "not reproduced in this profile",
-        })
-    }
-}
-
-/// A sentence of the paper, quoted, and where it stands.
-#[derive(Clone, Copy, Debug)]
-pub struct Quote<'a> {
-    pub text: &'a str,
-    /// Section and figure.
-    pub source: &'a str,
-}
-
-/// A claim of the paper, the criterion this run is held to (fixed in code before looking at
-/// results, with the reason for its threshold), and what was measured.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Claim {
-    pub id: String,
-    /// The sentence of the paper this check tests, verbatim.
-    pub quote: String,
-    /// Where the sentence stands in the paper.
-    pub source: String,
-    /// The concrete test.
-    pub criterion: String,
-    pub verdict: Verdict,
-    /// The numbers behind the verdict, or why the claim was not tested.
-    pub measured: String,
-}
-
-impl Claim {
-    pub fn new(
-        id: &str,
-        quote: Quote<'_>,
-        criterion: &str,
-        supported: bool,
-        measured: String,
-    ) -> Claim {
-        Claim {
-            id: id.into(),
-            quote: quote.text.into(),
-            source: quote.source.into(),
-            criterion: criterion.into(),
-            verdict: Verdict::of(supported),
-            measured,
-        }
-    }
-
-    /// A claim this run cannot decide, with the reason.
-    pub fn not_tested(id: &str, quote: Quote<'_>, criterion: &str, reason: String) -> Claim {
-        Claim {
-            verdict: Verdict::NotTested,
-            ..Claim::new(id, quote, criterion, false, reason)
-        }
-    }
-
-    /// A claim whose phenomenon this run looked for and did not find.
-    pub fn not_reproduced(id: &str, quote: Quote<'_>, criterion: &str, found: String) -> Claim {
-        Claim {
-            verdict: Verdict::NotReproduced,
-            ..Claim::new(id, quote, criterion, false, found)
-        }
-    }
-
-    pub fn supported(&self) -> bool {
-        self.verdict == Verdict::Supported
-    }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ClaimsFile {
-    pub figure: String,
-    pub title: String,
-    pub claims: Vec<Claim>,
-    /// Settings of this run that differ from the paper's, and other remarks.
-    pub notes: Vec<String>,
-}
-
+#[derive(Clone)]
 pub(crate) struct Figure {
     pub spec: FigureSpec,
     pub data: FigureData,
@@ -157,6 +54,12 @@ pub trait FigureParams {
     fn title(&self) -> &str;
     /// Settings of this run that differ from the paper's (added to the figure's own notes).
     fn notes(&self) -> &[String];
+    /// The readings without a stage parameter that this kind's claims apply themselves
+    /// (`applies: [...]` in [`figure_params!`](crate::figure_params)); readings that set a stage
+    /// parameter apply wherever the inputs were run under them.
+    const APPLIES: &'static [&'static str];
+    /// The paper's readings the claims are checked under (see `claims::readings`).
+    fn readings(&self) -> &[String];
 
     /// The spec of this figure: its `id` and `title` with these panels.
     fn spec(&self, columns: usize, panels: Vec<Panel>) -> FigureSpec {
@@ -169,12 +72,15 @@ pub trait FigureParams {
     }
 }
 
-/// Declares a figure kind's parameters: `id` and `title` (with this kind's defaults) and
-/// `notes`, then the kind's own fields as in [`stage_params!`](crate::stage_params).
+/// Declares a figure kind's parameters: `id` and `title` (with this kind's defaults), optionally
+/// `applies: [...]` (the claim-level readings its claims apply), `notes` and `readings`, then the
+/// kind's own fields as in [`stage_params!`](crate::stage_params).
 #[macro_export]
 macro_rules! figure_params {
     (
-        id: $id:literal, title: $title:literal,
+        id: $id:literal,
+        $(applies: [$($reading:literal),*],)?
+        title: $title:literal,
         $(#[$meta:meta])*
         $vis:vis struct $name:ident { $($fields:tt)* }
     ) => {
@@ -187,11 +93,15 @@ macro_rules! figure_params {
                 pub title: String = $title.to_string(),
                 /// settings of this run that differ from the paper's (shown in the report)
                 pub notes: Vec<String> = Vec::new(),
+                /// the paper's readings the claims are checked under: set from pipeline.yaml's
+                /// `readings:` section, each `name=alternative[@param=value]`, defaults first
+                pub readings: Vec<String> = Vec::new(),
                 $($fields)*
             }
         }
 
         impl $crate::stages::figure::FigureParams for $name {
+            const APPLIES: &'static [&'static str] = &[$($($reading),*)?];
             fn id(&self) -> &str {
                 &self.id
             }
@@ -201,13 +111,68 @@ macro_rules! figure_params {
             fn notes(&self) -> &[String] {
                 &self.notes
             }
+            fn readings(&self) -> &[String] {
+                &self.readings
+            }
         }
     };
 }
 
-/// A figure kind's result is published when its stage finishes: the one place figures are
+/// A figure kind runs once per variant of its inputs (each combination of the paper's readings
+/// and each seed, see `claims::readings`); its claims are merged over the variants
+/// (`claims::robust`), and it draws the default readings' lowest seed with the other seeds
+/// fainter behind. Its result is published when its stage finishes: the one place figures are
 /// written.
 impl<P: FigureParams> Output<P> for Figure {
+    fn produce(params: &P, ctx: &mut StageContext, run: RunFn<'_, P, Self>) -> Result<Figure> {
+        let readings = Readings::parse(params.readings())?;
+        let variants = {
+            let matrices: Vec<&crate::config::Params> =
+                ctx.all_inputs().map(|i| &i.matrix).collect();
+            readings.variants(&matrices, P::APPLIES)
+        };
+        let mut outcomes = Vec::new();
+        let mut drawn: Option<(Variant, Figure)> = None;
+        let mut others = Vec::new();
+        for v in variants {
+            let fixes = readings.fixes(&v);
+            let keep = |i: &Input| {
+                fixes
+                    .iter()
+                    .all(|(k, val)| i.matrix.get(k).is_none_or(|x| x.to_string() == *val))
+            };
+            let mut view = ctx.view(&keep, v.reading.clone());
+            let fig = run(params, &mut view).with_context(|| {
+                let mut under = crate::claims::describe_reading(&v.reading);
+                if let Some(s) = v.seed {
+                    under.push_str(&format!(", seed {s}"));
+                }
+                format!("figure under {under}")
+            })?;
+            outcomes.push((v.clone(), fig.claims.clone()));
+            match &drawn {
+                None => drawn = Some((v, fig)),
+                Some((d, _)) if d.reading == v.reading => {
+                    others.push((format!("seed {}", v.seed.unwrap_or(0)), fig.data));
+                }
+                _ => {}
+            }
+        }
+        let (first, mut fig) = drawn.context("a figure with no variant to draw")?;
+        fig.claims = crate::claims::robust::merge(&outcomes);
+        if !others.is_empty() {
+            let (spec, data) = crate::plot::with_spread(&fig.spec, &fig.data, &others);
+            fig.spec = spec;
+            fig.data = data;
+            fig.notes.push(format!(
+                "drawn: seed {} under the default readings, with {} other seed(s) fainter behind; the claims count every seed",
+                first.seed.unwrap_or(0),
+                others.len()
+            ));
+        }
+        Ok(fig)
+    }
+
     fn finish(self, params: &P, ctx: &StageContext) -> Result<()> {
         publish(ctx, params, &self)
     }

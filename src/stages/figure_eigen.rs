@@ -228,12 +228,12 @@ impl Kind for FigureProjection {
                     .right(),
                 ),
             );
+            let input = ctx.input(role)?;
+            let fits: Fits = serde_json::from_value(input.read_json("fit.json")?)?;
             claims.push(if batch.contains(role) {
-                let input = ctx.input(role)?;
-                let fits: Fits = serde_json::from_value(input.read_json("fit.json")?)?;
                 batch_claim(role, &pr, &fits)
             } else {
-                growth_claim(role, &pr)
+                growth_claim(role, &pr, &fits.base)
             });
         }
         Ok(Figure {
@@ -251,13 +251,23 @@ const GROWTH_QUOTE: Quote<'static> = Quote {
 };
 
 /// "A positive correlation with the eigenvalue index": Spearman's rho of |projection| against
-/// i over the directions shown is positive with one-sided p < `ALPHA`.
-fn growth_claim(role: &str, pr: &Projections) -> Claim {
+/// i over the directions shown is positive with one-sided p < `ALPHA`. Its premise: theta_train
+/// is a minimum of the training loss (Sec 4.1 defines it as one), by the rule of Fig 4.2(d).
+fn growth_claim(role: &str, pr: &Projections, train: &RunFit) -> Claim {
     let id = format!("{role}: projections_grow_with_index");
     let criterion = format!(
-        "Spearman correlation of |projection| with the eigen-index i over the {} directions shown > 0 at one-sided p < {ALPHA}",
+        "theta_train at a minimum (last training loss <= {MINIMUM_FRACTION} x the first); Spearman correlation of |projection| with the eigen-index i over the {} directions shown > 0 at one-sided p < {ALPHA}",
         pr.abs.len()
     );
+    if !at_minimum(train) {
+        return Claim::premise_failed(
+            &id,
+            GROWTH_QUOTE,
+            &criterion,
+            "theta_train is a minimum of the training loss",
+            describe_fit(train),
+        );
+    }
     if pr.abs.len() < 3 {
         return Claim::not_tested(
             &id,
@@ -279,6 +289,20 @@ fn growth_claim(role: &str, pr: &Projections) -> Claim {
             "Spearman {rho:.3} (p = {pv:.4}) over {} directions",
             pr.abs.len()
         ),
+    )
+    .margin(format!(
+        "rho {rho:.3}, one-sided p {pv:.4} (needs rho > 0 and p < {ALPHA})"
+    ))
+}
+
+fn describe_fit(f: &RunFit) -> String {
+    format!(
+        "{} ends at training loss {:.4} after {} epochs, {:.1}% of its first {:.4}",
+        f.stage,
+        f.final_loss,
+        f.epochs,
+        100.0 * f.final_loss / f.initial_loss,
+        f.initial_loss
     )
 }
 
@@ -312,23 +336,15 @@ fn batch_claim(role: &str, pr: &Projections, fits: &Fits) -> Claim {
     let short: Vec<String> = [&fits.base, &fits.other]
         .into_iter()
         .filter(|f| !at_minimum(f))
-        .map(|f| {
-            format!(
-                "{} ends at training loss {:.4} after {} epochs, {:.1}% of its first {:.4}",
-                f.stage,
-                f.final_loss,
-                f.epochs,
-                100.0 * f.final_loss / f.initial_loss,
-                f.initial_loss
-            )
-        })
+        .map(describe_fit)
         .collect();
     if !short.is_empty() {
-        return Claim::not_tested(
+        return Claim::premise_failed(
             &id,
             quote,
             &criterion,
-            format!("not at a minimum: {}", short.join("; ")),
+            "both runs are minima of the training loss",
+            short.join("; "),
         );
     }
     let n = pr.abs.len();
@@ -370,14 +386,24 @@ mod tests {
         let grow: Vec<f64> = (0..20)
             .map(|i| 1.0 + i as f64 + if i % 2 == 0 { 3.0 } else { 0.0 })
             .collect();
-        assert!(growth_claim("a", &proj(&grow, &cum)).supported());
+        let min = fit("train", 0.01);
+        assert!(growth_claim("a", &proj(&grow, &cum), &min).supported());
+        // Premise: theta_train is a minimum; at 83% of its first loss it is not.
+        let c = growth_claim("a", &proj(&grow, &cum), &fit("train", 1.9));
+        assert_eq!(c.verdict, Verdict::NotTested);
+        assert!(
+            c.measured
+                .starts_with("premise not met: theta_train is a minimum"),
+            "{}",
+            c.measured
+        );
         // Small first, flat afterwards: the old "first 2 of 20 below the rest" passed this.
         let mut flat: Vec<f64> = (0..20)
             .map(|i| if i % 2 == 0 { 5.0 } else { 1.0 })
             .collect();
         flat[0] = 0.1;
         flat[1] = 0.1;
-        let c = growth_claim("a", &proj(&flat, &cum));
+        let c = growth_claim("a", &proj(&flat, &cum), &min);
         assert_eq!(c.verdict, Verdict::NotSupported, "{}", c.measured);
         // The first N of many.
         let p = proj(&grow, &cum).first(5);

@@ -13,7 +13,7 @@ use crate::plot::FigureData;
 use crate::plot::spec::{Axis, BLACK, BLUE, GREEN, GREY, Mark, ORANGE, Panel, RED, Series};
 
 use super::figure::{Claim, Figure, FigureParams, Quote};
-use super::frequency::{FrequencyParams, LfpEpochs, LfpTable};
+use super::frequency::{FrequencyParams, LfpEpochs, LfpTable, SKIPPED};
 use super::pca_landscape::{PcaTable, Surface, Trajectory};
 use super::sharpness::SharpnessTable;
 use super::spikes::{Picks, SpikeTable, SpikesParams, picks};
@@ -114,9 +114,10 @@ const EOS_QUOTE: Quote<'static> = Quote {
 /// "The loss spike occurs at the edge of stability": over the lambda_max measurements (epoch,
 /// value), (a) training was stable before: some measurement before the onset is below 2/lr (a
 /// catapult from an initialisation sharper than 2/lr is not the edge of stability); (b) lambda_max
-/// then exceeded 2/lr: the largest measurement from the later of the first stable one and the
-/// window start up to the onset is above 2/lr; (c) it fell back: the smallest from the peak to
-/// the end is below 2/lr.
+/// then exceeded 2/lr before the loss rose: the last measurement up to the onset (after the
+/// first stable one and from the window start) is above 2/lr, so the crossing precedes the
+/// onset (a run that merely hovers about 2/lr passes "some measurement above" by chance);
+/// (c) it fell back: the smallest from the peak to the end is below 2/lr.
 pub(crate) fn edge_claim(
     lambda: &[(usize, f64)],
     onset: usize,
@@ -177,23 +178,28 @@ pub(crate) fn edge_claim(
             ),
         );
     }
-    let max_before = rising.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let last_before = rising[rising.len() - 1];
     let min_after = after.iter().cloned().fold(f64::INFINITY, f64::min);
     Claim::new(
         id,
         EOS_QUOTE,
         criterion,
-        max_before > two && min_after < two,
+        last_before > two && min_after < two,
         format!(
-            "2/lr = {two:.3}; stable at epoch {stable_epoch} ({stable:.3}); onset {onset}, peak {peak}, end {end}; max lambda_max before the onset {max_before:.3} ({} measurements), min after the peak {min_after:.3} ({} measurements)",
+            "2/lr = {two:.3}; stable at epoch {stable_epoch} ({stable:.3}); onset {onset}, peak {peak}, end {end}; last lambda_max up to the onset {last_before:.3} ({} measurements from epoch {from}), min after the peak {min_after:.3} ({} measurements)",
             rising.len(),
             after.len()
         ),
     )
+    .margin(format!(
+        "last lambda_max up to the onset / (2/lr) {:.3} (needs > 1); min after the peak / (2/lr) {:.3} (needs < 1)",
+        last_before / two,
+        min_after / two
+    ))
 }
 
 const EDGE_ID: &str = "spike_at_edge_of_stability";
-const EDGE_CRITERION: &str = "(a) some lambda_max measured before the onset < 2/lr (stable training, not a catapult from a sharper initialisation); (b) max lambda_max from the later of that measurement and the window start to the onset > 2/lr; (c) min lambda_max from the peak to the end < 2/lr";
+const EDGE_CRITERION: &str = "(a) some lambda_max measured before the onset < 2/lr (stable training, not a catapult from a sharper initialisation); (b) the last lambda_max measured up to the onset (after that measurement, from the window start) > 2/lr: the crossing precedes the onset; (c) min lambda_max from the peak to the end < 2/lr";
 
 /// The spike claim of a run in which the `spikes` stage found no spike at the edge of
 /// stability: not reproduced in this profile, with what the run did instead. Says whether
@@ -631,11 +637,44 @@ impl Kind for FigureFrequency {
                 .with(Series::new("lfp", "LFP", Mark::Line, ORANGE).right()),
             ],
         );
-        let claim = frequency_claim(&lfp.spike, &lfp.initial, &lfp.random_max, settings.random);
+        let claims = if freq.has(SKIPPED) {
+            let why = freq.read_json(SKIPPED)?["why"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let premise = "the run has a spike to analyse";
+            vec![
+                Claim::premise_failed(
+                    FREQUENCY_ID,
+                    FREQUENCY_QUOTE,
+                    &frequency_criterion(settings.random),
+                    premise,
+                    why.clone(),
+                ),
+                Claim::premise_failed(
+                    LFP_RISE_ID,
+                    LFP_RISE_QUOTE,
+                    &lfp_rise_criterion(lfp_k),
+                    premise,
+                    why,
+                ),
+            ]
+        } else {
+            vec![
+                frequency_claim(
+                    &lfp.spike,
+                    &lfp.initial,
+                    &lfp.random_mean,
+                    &lfp.random_std,
+                    settings.random,
+                ),
+                lfp_rise_claim(&ep.loss, &ep.lfp, &ep.epoch, lfp_k),
+            ]
+        };
         Ok(Figure {
             spec,
             data,
-            claims: vec![claim],
+            claims,
             notes: vec![],
         })
     }
@@ -645,26 +684,92 @@ impl Kind for FigureFrequency {
 /// the threshold of Fig 3.3(b)).
 const LOW_K: [usize; 3] = [1, 2, 3];
 
-/// "Significantly larger than the initial and the random output difference": at each K of
-/// `LOW_K`, the spike's LFP is above the initial difference's and above every one of the random
-/// samples (an empirical one-sided p < 1/samples; the paper's 100 samples give p < 0.01).
+const LFP_RISE_ID: &str = "lfp_rises_with_the_spike";
+const LFP_RISE_QUOTE: Quote<'static> = Quote {
+    text: "This illustrates that the low-frequency proportion of the output increases dramatically with the occurrence of the loss spike.",
+    source: "Sec 3.4, Fig 3.3(b)",
+};
+/// "Increases dramatically": at least doubles.
+const LFP_RISE: f64 = 2.0;
+
+fn lfp_rise_criterion(k: usize) -> String {
+    format!(
+        "LFP(K={k}) of f(theta_e) - f(theta_end) at the checkpoint of the highest loss in the spike window >= {LFP_RISE} x its value at the window's first checkpoint"
+    )
+}
+
+/// Fig 3.3(b): over the checkpoints of the spike window (epoch, loss, LFP), the LFP at the
+/// checkpoint with the highest loss is at least `LFP_RISE` times the LFP at the first.
+pub(crate) fn lfp_rise_claim(loss: &[f64], lfp: &[f64], epoch: &[i64], k: usize) -> Claim {
+    let criterion = lfp_rise_criterion(k);
+    let peak = (0..loss.len())
+        .filter(|&i| loss[i].is_finite() && lfp[i].is_finite())
+        .max_by(|&a, &b| loss[a].total_cmp(&loss[b]));
+    let first = (0..lfp.len()).find(|&i| lfp[i].is_finite());
+    let (Some(peak), Some(first)) = (peak, first) else {
+        return Claim::not_tested(
+            LFP_RISE_ID,
+            LFP_RISE_QUOTE,
+            &criterion,
+            format!(
+                "{} checkpoints in the spike window with a finite LFP",
+                lfp.iter().filter(|l| l.is_finite()).count()
+            ),
+        );
+    };
+    if peak == first {
+        return Claim::not_tested(
+            LFP_RISE_ID,
+            LFP_RISE_QUOTE,
+            &criterion,
+            format!(
+                "the first checkpoint of the window (epoch {}) has the highest loss: no checkpoint before the spike",
+                epoch[first]
+            ),
+        );
+    }
+    let ratio = lfp[peak] / lfp[first];
+    Claim::new(
+        LFP_RISE_ID,
+        LFP_RISE_QUOTE,
+        &criterion,
+        ratio >= LFP_RISE,
+        format!(
+            "LFP {:.3} at epoch {} (window start) -> {:.3} at epoch {} (highest loss {:.3e})",
+            lfp[first], epoch[first], lfp[peak], epoch[peak], loss[peak]
+        ),
+    )
+    .margin(format!("x{ratio:.2} (needs >= {LFP_RISE})"))
+}
+
+const FREQUENCY_ID: &str = "spike_difference_is_low_frequency";
+const FREQUENCY_QUOTE: Quote<'static> = Quote {
+    text: "As shown in Fig. 3.3(a), the low-frequency proportion of the spike output difference is significantly larger than the low-frequency proportion of the initial output difference and the random output difference, where we take 100 samples of random variable ε for the mean value and the error bar for each low-frequency threshold.",
+    source: "Sec 3.4, Fig 3.3(a)",
+};
+
+fn frequency_criterion(samples: usize) -> String {
+    format!(
+        "for K = 1, 2, 3: LFP_spike(K) > LFP_initial(K) and LFP_spike(K) above the error bar of the {samples} random samples (their mean + one standard deviation, as the figure draws it)"
+    )
+}
+
+/// "Significantly larger than the initial and the random output difference, where we take 100
+/// samples ... for the mean value and the error bar": at each K of `LOW_K`, the spike's LFP is
+/// above the initial difference's and above the random samples' error bar (mean + 1 std), the
+/// comparison the paper's figure makes.
 pub(crate) fn frequency_claim(
     spike: &[f64],
     initial: &[f64],
-    random_max: &[f64],
+    random_mean: &[f64],
+    random_std: &[f64],
     samples: usize,
 ) -> Claim {
-    let quote = Quote {
-        text: "As shown in Fig. 3.3(a), the low-frequency proportion of the spike output difference is significantly larger than the low-frequency proportion of the initial output difference and the random output difference, where we take 100 samples of random variable ε for the mean value and the error bar for each low-frequency threshold.",
-        source: "Sec 3.4, Fig 3.3(a)",
-    };
-    let criterion = format!(
-        "for K = 1, 2, 3: LFP_spike(K) > LFP_initial(K) and LFP_spike(K) > the largest LFP(K) of all {samples} random samples"
-    );
+    let criterion = frequency_criterion(samples);
     if LOW_K.iter().any(|&k| k >= spike.len()) || samples == 0 {
         return Claim::not_tested(
-            "spike_difference_is_low_frequency",
-            quote,
+            FREQUENCY_ID,
+            FREQUENCY_QUOTE,
             &criterion,
             format!(
                 "k_max {} < 3 or no random samples",
@@ -672,26 +777,33 @@ pub(crate) fn frequency_claim(
             ),
         );
     }
+    let top = |k: usize| random_mean[k] + random_std[k];
     let ok = LOW_K
         .iter()
-        .all(|&k| spike[k] > initial[k] && spike[k] > random_max[k]);
+        .all(|&k| spike[k] > initial[k] && spike[k] > top(k));
     let measured = LOW_K
         .iter()
         .map(|&k| {
             format!(
-                "K={k}: spike {:.3}, initial {:.3}, random max {:.3}",
-                spike[k], initial[k], random_max[k]
+                "K={k}: spike {:.3}, initial {:.3}, random {:.3} +- {:.3}",
+                spike[k], initial[k], random_mean[k], random_std[k]
             )
         })
         .collect::<Vec<_>>()
         .join("; ");
-    Claim::new(
-        "spike_difference_is_low_frequency",
-        quote,
-        &criterion,
-        ok,
-        measured,
-    )
+    let margin = LOW_K
+        .iter()
+        .map(|&k| {
+            format!(
+                "K={k}: spike - (mean + std) {:+.3}, spike - initial {:+.3}",
+                spike[k] - top(k),
+                spike[k] - initial[k]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Claim::new(FREQUENCY_ID, FREQUENCY_QUOTE, &criterion, ok, measured)
+        .margin(format!("{margin} (all need > 0)"))
 }
 
 #[cfg(test)]
@@ -720,6 +832,12 @@ mod tests {
         // Sharpened but never above 2/lr before the onset: not supported.
         let flat = [(0, 30.0), (100, 5.0), (200, 19.0), (290, 19.5), (310, 15.0)];
         assert!(!edge_claim(&flat, 300, 305, 320, 0.1, 250).supported());
+        // Hovering about 2/lr: above it earlier in the window, below it just before the onset:
+        // the crossing does not precede this spike.
+        let hover = [(0, 30.0), (100, 5.0), (260, 21.0), (290, 19.5), (310, 15.0)];
+        let h = edge_claim(&hover, 300, 305, 320, 0.1, 250);
+        assert!(!h.supported(), "{}", h.measured);
+        assert!(h.margin.unwrap().contains("0.975 (needs > 1)"));
         // Never below 2/lr after the peak.
         let stuck = [(0, 5.0), (90, 21.0), (100, 22.0), (110, 25.0), (120, 24.0)];
         assert!(!edge_claim(&stuck, 100, 110, 120, 0.1, 90).supported());
@@ -797,19 +915,35 @@ mod tests {
     }
 
     #[test]
-    fn frequency_claim_beats_every_random_sample() {
+    fn lfp_rise_needs_a_doubling_at_the_loss_peak() {
+        let epoch = [100, 110, 120, 130];
+        let loss = [0.01, 0.5, 2.0, 0.02];
+        assert!(lfp_rise_claim(&loss, &[0.3, 0.5, 0.9, f64::NAN], &epoch, 2).supported());
+        assert!(!lfp_rise_claim(&loss, &[0.6, 0.7, 0.9, f64::NAN], &epoch, 2).supported());
+        let c = lfp_rise_claim(&[3.0, 1.0], &[0.1, 0.2], &epoch[..2], 2);
+        assert_eq!(c.verdict, Verdict::NotTested);
+    }
+
+    #[test]
+    fn frequency_claim_needs_the_spike_above_the_random_error_bar() {
+        const STD: [f64; 4] = [0.05; 4];
         let spike = [0.5, 0.89, 0.98, 0.98];
         let initial = [0.05, 0.1, 0.24, 0.24];
-        // The spike above the random mean + 2 sd is impossible when that bound exceeds 1; above
-        // the largest sample is possible, and can fail.
-        assert!(frequency_claim(&spike, &initial, &[0.4, 0.8, 0.95, 0.97], 100).supported());
-        assert!(!frequency_claim(&spike, &initial, &[0.4, 0.8, 0.99, 0.97], 100).supported());
+        // Above mean + std (0.95) at K = 2: supported; below it (0.99): not.
+        assert!(frequency_claim(&spike, &initial, &[0.35, 0.7, 0.9, 0.9], &STD, 100).supported());
+        assert!(!frequency_claim(&spike, &initial, &[0.35, 0.7, 0.94, 0.9], &STD, 100).supported());
         assert!(
-            !frequency_claim(&spike, &[0.1, 0.9, 0.2, 0.2], &[0.4, 0.8, 0.95, 0.97], 100)
-                .supported()
+            !frequency_claim(
+                &spike,
+                &[0.1, 0.9, 0.2, 0.2],
+                &[0.35, 0.7, 0.9, 0.9],
+                &STD,
+                100
+            )
+            .supported()
         );
         assert_eq!(
-            frequency_claim(&spike[..2], &initial[..2], &[0.4, 0.8], 100).verdict,
+            frequency_claim(&spike[..2], &initial[..2], &[0.4, 0.8], &STD[..2], 100).verdict,
             Verdict::NotTested
         );
     }

@@ -92,7 +92,10 @@ impl Kind for FigureToy {
         Ok(Figure {
             spec,
             data,
-            claims: vec![spike_claim(&loss, &lambda, lr)],
+            claims: vec![
+                spike_claim(&loss, &lambda, lr),
+                sharp_then_flat_claim(&loss, &x),
+            ],
             notes: vec![],
         })
     }
@@ -137,6 +140,53 @@ pub(crate) fn spike_claim(loss: &[f64], lambda: &[f64], lr: f64) -> Claim {
     }
 }
 
+/// "The parameters move toward the sharp direction at the beginning of the loss spike, and then
+/// move toward the flat direction": in the toy the landscape is sharper at larger x (the
+/// curvature along y is 2(50x + 200)), so the trajectory moves to larger x into the onset of the
+/// spike (x at the onset above x the step before) and back to smaller x after its peak (x at the
+/// end below x at the peak).
+pub(crate) fn sharp_then_flat_claim(loss: &[f64], x: &[f64]) -> Claim {
+    let quote = Quote {
+        text: "As shown in Fig. 3.2(c,d), the loss curve and the trajectory of parameters are similar to the realistic example above, where the parameters move toward the sharp direction at the beginning of the loss spike, and then move toward the flat direction.",
+        source: "Sec 3.3, Fig 3.2(c, d)",
+    };
+    let criterion = format!(
+        "for the spike by the paper's rule ({PAPER_RULE}, in steps): x(onset) > x(onset - 1) (toward the sharper region, larger x) and x(end) < x(peak) (toward the flatter region)"
+    );
+    let id = "moves_to_sharp_then_flat";
+    let Some(s) = PAPER_RULE.detect(loss).first().cloned() else {
+        return Claim::premise_failed(
+            id,
+            quote,
+            &criterion,
+            "the toy's loss spikes",
+            "no step with a loss above 10x the lowest of the previous 100".into(),
+        );
+    };
+    let into = x[s.onset] - x[s.onset.saturating_sub(1)];
+    let back = x[s.end] - x[s.peak];
+    Claim::new(
+        id,
+        quote,
+        &criterion,
+        into > 0.0 && back < 0.0,
+        format!(
+            "x: {:.4} at step {} -> {:.4} at the onset (step {}); {:.4} at the peak (step {}) -> {:.4} at the end (step {})",
+            x[s.onset.saturating_sub(1)],
+            s.onset.saturating_sub(1),
+            x[s.onset],
+            s.onset,
+            x[s.peak],
+            s.peak,
+            x[s.end],
+            s.end
+        ),
+    )
+    .margin(format!(
+        "dx into the onset {into:+.4} (needs > 0); dx from the peak to the end {back:+.4} (needs < 0)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +205,23 @@ mod tests {
         assert!(!spike_claim(&loss, &[450.0; 136], 0.005).supported());
         // No spike at all: not supported.
         assert!(!spike_claim(&[1.0; 136], &lambda, 0.005).supported());
+    }
+
+    #[test]
+    fn sharp_then_flat_reads_x_into_the_onset_and_after_the_peak() {
+        let mut loss = vec![1.0; 120];
+        loss.extend([5.0, 20.0, 100.0, 30.0, 2.0, 1.0]);
+        // x rises into the onset (step 120), peaks with the loss at 122, falls back by 124.
+        let mut x: Vec<f64> = (0..121).map(|i| 0.001 * i as f64).collect();
+        x.extend([0.121, 0.12, 0.05, 0.0, -0.1]);
+        let c = sharp_then_flat_claim(&loss, &x);
+        assert!(c.supported(), "{}", c.measured);
+        // Still moving to larger x after the peak: not supported.
+        let mut on: Vec<f64> = (0..126).map(|i| 0.001 * i as f64).collect();
+        on[125] = 0.2;
+        assert!(!sharp_then_flat_claim(&loss, &on).supported());
+        // No spike: the premise fails.
+        let n = sharp_then_flat_claim(&[1.0; 126], &x);
+        assert_eq!(n.verdict, crate::claims::Verdict::NotTested);
     }
 }

@@ -11,7 +11,7 @@
 //! `epochs.parquet`
 //! (epoch, loss, lfp), `outputs.parquet` (x, f_max, f_end, f_ini).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::analysis::frequency::lfp;
 use crate::config::InputSpec;
@@ -26,7 +26,7 @@ use crate::rng::SeededRng;
 
 use super::DATASETS;
 use super::backend_of;
-use super::spikes::picked;
+use super::spikes::picks;
 use super::trained::Trained;
 
 pub(crate) struct Frequency;
@@ -49,6 +49,17 @@ crate::stage_params! {
         pub lfp_k: usize = 2; range(0.0, 524_288.0),
     }
 }
+
+/// Records why no spike was analysed (`skipped.json`), with empty tables.
+fn skip(ctx: &StageContext, why: String) -> Result<()> {
+    ctx.log(&why);
+    ctx.write(&LfpTable::default())?;
+    ctx.write(&LfpEpochs::default())?;
+    ctx.write_json(SKIPPED, &serde_json::json!({ "why": why }))
+}
+
+/// Written instead of an analysis when the run has no spike to analyse.
+pub(crate) const SKIPPED: &str = "skipped.json";
 
 crate::table_schema! {
     /// LFP(K) of the spike, initial and random output differences.
@@ -98,11 +109,25 @@ impl Kind for Frequency {
     fn run(&self, p: &FrequencyParams, ctx: &mut StageContext) -> Result<()> {
         let trained = Trained::from_roles(ctx, "train", "data")?;
         trained.fnn_width()?;
-        let picks = picked(ctx.input("spikes")?)?;
+        // Without a spike there is nothing to analyse: that is a finding of the run (the claim
+        // about it is then not tested), written down instead of failing the stage.
+        let spikes = ctx.input("spikes")?;
+        let Some(picks) = picks(spikes)? else {
+            return skip(
+                ctx,
+                format!(
+                    "`{}` picked no spike to analyse (its log says why)",
+                    spikes.stage
+                ),
+            );
+        };
         let Some(ini_epoch) = picks.theta_ini else {
-            bail!(
-                "no checkpoint before the spike has a loss as high as its peak ({:.3e}); save early checkpoints (checkpoint_every) or analyse a higher spike",
-                picks.peak_loss
+            return skip(
+                ctx,
+                format!(
+                    "no checkpoint before the spike has a loss as high as its peak ({:.3e}); save early checkpoints (checkpoint_every) or analyse a higher spike",
+                    picks.peak_loss
+                ),
             );
         };
         let ck = trained.checkpoints()?;

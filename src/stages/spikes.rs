@@ -69,16 +69,6 @@ pub(crate) fn picks(input: &Input) -> Result<Option<Picks>> {
         .with_context(|| format!("input `{}`, picks.json", input.stage))
 }
 
-/// The picks of a `spikes` stage, for analyses that need a spike.
-pub(crate) fn picked(input: &Input) -> Result<Picks> {
-    picks(input)?.with_context(|| {
-        format!(
-            "`{}` found no spike to analyse (its log says why): train longer, with a larger learning rate, or change its rule",
-            input.stage
-        )
-    })
-}
-
 crate::choice_enum! {
     /// Which spike of a run the analyses use.
     pub(crate) enum Pick {
@@ -194,7 +184,7 @@ impl Kind for Spikes {
             ));
             return ctx.write_json("picks.json", &serde_json::Value::Null);
         };
-        let picks = choose(
+        let picks = match choose(
             spike,
             index,
             events[index],
@@ -202,7 +192,15 @@ impl Kind for Spikes {
             &log.loss,
             &checkpoints(train)?,
             p.before,
-        )?;
+        ) {
+            Ok(picks) => picks,
+            Err(why) => {
+                // A spike without the checkpoints to analyse it is a result of this run (a
+                // seed, a reading), not a failure: nothing is picked, and the log says why.
+                ctx.log(&format!("spike {index} is not analysed: {why}"));
+                return ctx.write_json("picks.json", &serde_json::Value::Null);
+            }
+        };
         ctx.log(&format!("spike {index}: {}", picks.describe()));
         ctx.write_json("picks.json", &serde_json::to_value(&picks)?)
     }

@@ -237,6 +237,17 @@ crate::stage_params! {
         pub stop_loss_fraction: Option<f64>; open_range(0.0, 1.0),
         /// save resumable state every k epochs (0: never); an interrupted stage resumes from it
         pub snapshot_every: usize = 0; range(0.0, 1e9),
+        /// when the loss becomes non-finite: fail the stage (fail), or keep the log and
+        /// checkpoints up to there as the result (stop: `meta.json` says `diverged_at`), for
+        /// runs whose divergence is itself a finding (a reading of the paper, a sweep)
+        pub on_divergence: OnDivergence = OnDivergence::Fail,
+    }
+}
+
+crate::choice_enum! {
+    pub(crate) enum OnDivergence {
+        Fail = "fail",
+        Stop = "stop",
     }
 }
 
@@ -316,17 +327,23 @@ impl Kind for Train {
             extend_path: &extend_path,
             on_epoch: &|e| bar.set_position(e as u64 + 1),
         };
-        let state = match job.run() {
-            Ok(s) => s,
-            Err(e) => {
-                if let Some(d) = e.downcast_ref::<Diverged>() {
+        let (state, diverged_at) = match job.run() {
+            Ok(s) => (s, None),
+            Err(e) => match e.downcast::<Diverged>() {
+                Ok(d) if p.on_divergence == OnDivergence::Stop => {
+                    ctx.log(&format!(
+                        "{d}: kept the run up to there (on_divergence: stop)"
+                    ));
+                    (d.state, Some(d.epoch))
+                }
+                Ok(d) => {
                     let path = ctx.scratch_dir()?.join("diverged-log.parquet");
                     crate::table::write_parquet(&path, &mut log_table(&d.state).to_frame()?)?;
                     let note = format!("the log up to epoch {} is in {}", d.epoch, path.display());
-                    return Err(e.context(note));
+                    return Err(anyhow::Error::new(d).context(note));
                 }
-                return Err(e);
-            }
+                Err(e) => return Err(e),
+            },
         };
         ctx.write(&log_table(&state))?;
         let ck = &state.checkpoints;
@@ -344,6 +361,7 @@ impl Kind for Train {
                 "batch_norm": p.model.batch_norm.as_str(),
                 "examples": train_data.len(),
                 "final_loss": state.rows.last().map(|r| r.loss),
+                "diverged_at": diverged_at,
             }),
         )
     }

@@ -688,7 +688,8 @@ fn runs_are_listed_newest_first_with_their_own_claims() {
             rows[1]["computed"].as_u64(),
             rows[1]["claims_total"].as_u64()
         ),
-        (Some(4), Some(2))
+        // Two toy figures of two claims each.
+        (Some(4), Some(4))
     );
     // Headline metrics: both toy figures, one loss spike (fig3_2's; `other` at lr 4e-3 has none).
     assert_eq!(

@@ -53,13 +53,24 @@ fn every_figure_is_published_with_its_claims() {
             .map(ToString::to_string)
             .collect();
         assert_eq!(names, ["panel", "series", "x", "y", "z"]);
-        assert!(table.height() > 0);
-        assert!(!col_str(&table, "panel").unwrap().is_empty());
         let claims: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(figures.join(format!("{id}.claims.json"))).unwrap(),
         )
         .unwrap();
         let list = claims["claims"].as_array().unwrap();
+        // A figure draws its default run (seed 0 under the default readings); only when that run
+        // had nothing to analyse (every claim's premise failed) may it be empty.
+        let nothing_to_draw = !list.is_empty()
+            && list.iter().all(|c| {
+                c["measured"]
+                    .as_str()
+                    .unwrap()
+                    .contains("premise not met: the run has a spike to analyse")
+            });
+        if !nothing_to_draw {
+            assert!(table.height() > 0, "{id}: an empty figure");
+            assert!(!col_str(&table, "panel").unwrap().is_empty());
+        }
         // Fig 3.2(a) illustrates; the paper states nothing measurable of it.
         assert_eq!(list.is_empty(), *id == "fig3_2a", "{id}: {list:?}");
         for c in list {
@@ -111,7 +122,9 @@ fn every_figure_is_published_with_its_claims() {
     );
     let verify = p.ok(&["verify", "--md"]);
     assert!(
-        verify.starts_with("| figure | claim | paper | verdict | measured |"),
+        verify.starts_with(
+            "| figure | claim | paper | reading | verdict | seeds | measured | margin |"
+        ),
         "{verify}"
     );
     assert!(
@@ -147,9 +160,11 @@ fn adding_a_sweep_point_computes_only_that_point() {
     assert_eq!(
         computed,
         [
-            "condensation.fig5_2[lr=0.02]",
+            "condensation.fig5_2[lr=0.02,seed=0]",
+            "condensation.fig5_2[lr=0.02,seed=1]",
             "figure.fig5_2",
-            "train.fig5_2[lr=0.02]"
+            "train.fig5_2[lr=0.02,seed=0]",
+            "train.fig5_2[lr=0.02,seed=1]"
         ]
     );
 }
@@ -168,13 +183,13 @@ fn analysis_artifacts_satisfy_their_invariants() {
     ]);
     let entry =
         |stage: &str, file: &str| p.cache().join("entries").join(&p.keys()[stage]).join(file);
+    const PROJECTION: &str = "projection.fig4_1[loss=half_mse,seed=0]";
     // Removing the difference along every eigendirection lands on theta_test: L(N) = R_test(theta_test).
-    let removal = read_parquet(&entry("projection.fig4_1", "removal.parquet")).unwrap();
+    let removal = read_parquet(&entry(PROJECTION, "removal.parquet")).unwrap();
     let losses = col_f64(&removal, "test_loss").unwrap();
-    let ends: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(entry("projection.fig4_1", "removal.json")).unwrap(),
-    )
-    .unwrap();
+    let ends: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(entry(PROJECTION, "removal.json")).unwrap())
+            .unwrap();
     let (base, other) = (
         ends["test_loss_base"].as_f64().unwrap(),
         ends["test_loss_other"].as_f64().unwrap(),
@@ -186,7 +201,7 @@ fn analysis_artifacts_satisfy_their_invariants() {
         losses[losses.len() - 1]
     );
     // The dense eigenvectors are orthonormal: the squared projections add up to |theta_test - theta_train|^2.
-    let proj = read_parquet(&entry("projection.fig4_1", "projections.parquet")).unwrap();
+    let proj = read_parquet(&entry(PROJECTION, "projections.parquet")).unwrap();
     let sum: f64 = col_f64(&proj, "projection")
         .unwrap()
         .iter()
@@ -199,7 +214,11 @@ fn analysis_artifacts_satisfy_their_invariants() {
         norm * norm
     );
     // PCA coordinates are relative to the window's last checkpoint, which is on the plane.
-    let t = read_parquet(&entry("pca.fig3_2a", "trajectory.parquet")).unwrap();
+    let t = read_parquet(&entry(
+        "pca.fig3_2a[loss=half_mse,seed=0]",
+        "trajectory.parquet",
+    ))
+    .unwrap();
     let (a, b) = (col_f64(&t, "alpha").unwrap(), col_f64(&t, "beta").unwrap());
     let (loss, plane, off) = (
         col_f64(&t, "loss").unwrap(),
@@ -210,7 +229,11 @@ fn analysis_artifacts_satisfy_their_invariants() {
     assert_eq!((a[last], b[last], off[last]), (0.0, 0.0, 0.0));
     assert_eq!(loss[last], plane[last]);
     // The condensed variance of every checkpoint, one row each, in epoch order.
-    let v = read_parquet(&entry("condensation.fig5_1b[lr=0.05]", "variance.parquet")).unwrap();
+    let v = read_parquet(&entry(
+        "condensation.fig5_1b[loss=half_mse,lr=0.05,seed=0]",
+        "variance.parquet",
+    ))
+    .unwrap();
     let epochs = col_i64(&v, "epoch").unwrap();
     assert!(epochs.windows(2).all(|w| w[0] < w[1]) && epochs[0] == 0);
     assert!(
@@ -219,4 +242,86 @@ fn analysis_artifacts_satisfy_their_invariants() {
             .iter()
             .all(|x| x.is_finite() && *x >= 0.0)
     );
+}
+
+#[test]
+fn claims_are_given_under_every_reading_and_over_seeds() {
+    let p = project();
+    p.ok(&["--profile", "smoke", "repro", "fig5_1b", "fig3_2"]);
+    let claims = |id: &str| -> Vec<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(p.path().join(format!("outputs/figures/{id}.claims.json")))
+                .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["claims"].as_array().unwrap().clone()
+    };
+    // Fig 5.1(b) in smoke: both loss readings (its runs set no loss), two seeds.
+    let fig = claims("fig5_1b");
+    assert!(!fig.is_empty());
+    for c in &fig {
+        assert_eq!(c["seeds"]["n"], 2, "{c}");
+        let reading = c["reading"].as_object().unwrap();
+        for (name, alternative) in reading {
+            let default = match name.as_str() {
+                "loss" => "half_mse",
+                "angle" => "two_argument",
+                "spike_factor" => "10",
+                other => panic!("unexpected reading {other}: {c}"),
+            };
+            assert_eq!(alternative, default, "{c}");
+        }
+        // One alternative per other combination of the readings it depends on.
+        let sizes = reading
+            .keys()
+            .map(|r| match r.as_str() {
+                "spike_factor" => 4,
+                _ => 2,
+            })
+            .product::<usize>();
+        let alternatives = c["alternatives"].as_array().unwrap();
+        assert_eq!(alternatives.len(), sizes - 1, "{c}");
+        for a in alternatives {
+            assert_eq!(a["seeds"]["n"], 2, "{a}");
+            assert!(!a["measured"].as_str().unwrap().is_empty());
+        }
+        // A failed premise is never a verdict on the claim.
+        if c["measured"].as_str().unwrap().contains("premise not met") {
+            assert_eq!(c["verdict"], "not_tested", "{c}");
+        }
+    }
+    // The runs differ between the loss readings, so the caption's spike claim depends on it.
+    let spike = fig
+        .iter()
+        .find(|c| c["id"] == "large_lr_spikes_small_does_not")
+        .unwrap();
+    assert_eq!(spike["reading"]["loss"], "half_mse", "{spike}");
+    // The toy has no seeds and no readings: one verdict, one seed.
+    for c in claims("fig3_2") {
+        assert_eq!(
+            c["seeds"],
+            serde_json::json!({"n": 1, "supported": c["seeds"]["supported"]})
+        );
+        assert!(c["alternatives"].as_array().unwrap().is_empty(), "{c}");
+    }
+    // verify shows each claim under each reading.
+    let verify = p.ok(&["verify"]);
+    assert!(verify.contains("under loss = half_mse"), "{verify}");
+    assert!(verify.contains("under loss = mse"), "{verify}");
+    let md = p.ok(&["verify", "--md"]);
+    assert!(
+        md.contains("**loss = half_mse") && md.contains("| loss = mse"),
+        "{md}"
+    );
+    // -S pins one reading: its axis is gone and the claims no longer vary it.
+    p.ok(&[
+        "--profile",
+        "smoke",
+        "-S",
+        "train.fig5_1b.loss=mse",
+        "repro",
+        "fig5_1b",
+    ]);
+    for c in claims("fig5_1b") {
+        assert!(c["reading"].get("loss").is_none(), "{c}");
+    }
 }
