@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 
-use crate::config::{Params, SEED_AXIS};
+use crate::config::{Params, SEED_AXIS, Value};
 
 /// One alternative of a reading; `sets` is the (parameter, value) it gives the stages it applies
 /// to, for readings that are stage parameters.
@@ -88,7 +88,7 @@ impl Readings {
         }
         let mut seeds: Vec<i64> = matrices
             .iter()
-            .filter_map(|m| m.get(SEED_AXIS).and_then(|v| v.as_f64()).map(|s| s as i64))
+            .filter_map(|m| m.get(SEED_AXIS).and_then(Value::as_f64).map(|s| s as i64))
             .collect();
         seeds.sort_unstable();
         seeds.dedup();
@@ -182,7 +182,6 @@ pub fn spike_factor(labels: &BTreeMap<String, String>) -> Result<Option<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Value;
 
     fn m(pairs: &[(&str, Value)]) -> Params {
         pairs

@@ -121,6 +121,9 @@ fn combine(runs: &[(&Variant, &Claim)]) -> (Verdict, Seeds, String, Option<Strin
     (verdict, seeds, measured, margin)
 }
 
+/// The runs of a claim under one combination of the readings it depends on, one per seed.
+type Group<'a> = (BTreeMap<String, String>, Vec<(&'a Variant, &'a Claim)>);
+
 fn merge_one(default: &BTreeMap<String, String>, runs: &[(&Variant, &Claim)]) -> Claim {
     let names: Vec<&String> = default.keys().collect();
     let dependent: Vec<&String> = names.into_iter().filter(|r| depends_on(runs, r)).collect();
@@ -132,7 +135,7 @@ fn merge_one(default: &BTreeMap<String, String>, runs: &[(&Variant, &Claim)]) ->
     };
     // Groups in the order of first appearance (the default first); within a group one run per
     // seed, under the default of the readings the claim does not depend on.
-    let mut groups: Vec<(BTreeMap<String, String>, Vec<(&Variant, &Claim)>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for &(v, c) in runs {
         let key = project(v);
         let others_default = v

@@ -554,7 +554,7 @@ pub(crate) fn pair_claims(m: &Pair) -> Vec<Claim> {
     ];
     let premise: Option<String> = match &m.diverged {
         Some(d) => Some(d.clone()),
-        None if !(l.spike.spiked && !s.spike.spiked) => Some(spike_measured),
+        None if !l.spike.spiked || s.spike.spiked => Some(spike_measured),
         None => None,
     };
     let spike_premise = "the large-lr run spikes and the small-lr run does not (every run trains)";

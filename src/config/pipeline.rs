@@ -370,22 +370,14 @@ pub fn parse(
             let from_cli = cli.get(&s.name).filter(|_| *pname == selected);
             let seeds = seeds_of(pname)?;
             let implied = Implied {
+                foreach: members.map(Vec::as_slice),
                 axes: super::readings::axes_of(&s.name, &readings, seeds.as_ref()),
                 readings: specs
                     .iter()
                     .any(|p| p.name == READINGS_PARAM)
                     .then_some(&figure_readings),
             };
-            let stages = match expand_stage(
-                &cx,
-                s,
-                ov,
-                from_cli,
-                &specs,
-                line,
-                members.map(Vec::as_slice),
-                &implied,
-            ) {
+            let stages = match expand_stage(&cx, s, ov, from_cli, &specs, line, &implied) {
                 Ok(stages) => stages,
                 Err(e) => {
                     errors.push(with_profile(e, pname, ov.is_some()));
@@ -430,8 +422,10 @@ pub fn parse(
     })
 }
 
-/// What the `readings:` and `seeds:` sections add to a stage.
+/// What a stage expands over beyond its own declaration: the members of its `foreach` group,
+/// and what the `readings:` and `seeds:` sections add.
 struct Implied<'a> {
+    foreach: Option<&'a [Params]>,
     /// Matrix axes (parameter -> values), unless the stage sets the parameter itself.
     axes: Vec<(String, Value)>,
     /// The encoded readings, for kinds with a `readings` parameter.
@@ -587,9 +581,9 @@ fn expand_stage(
     cli: Option<&(Params, Params)>,
     specs: &[ParamSpec],
     line: Option<usize>,
-    foreach: Option<&[Params]>,
     implied: &Implied,
 ) -> Result<Vec<StageDef>, ConfigError> {
+    let foreach = implied.foreach;
     let mut params = mapping_to_params(cx, &s.name, line, "params", &s.params)?;
     let mut matrix = mapping_to_params(cx, &s.name, line, "matrix", &s.matrix)?;
     if let Some(ov) = ov {

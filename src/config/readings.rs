@@ -364,7 +364,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.default, "10");
-        assert!(axes_of("train", &[r.clone()], None).is_empty());
+        assert!(axes_of("train", std::slice::from_ref(&r), None).is_empty());
         assert_eq!(
             r.encode(),
             vec![
