@@ -3,9 +3,10 @@
 //! `figure_sweep` (Fig 5.2, 5.4, B.2: final condensed variance and lambda_max against a swept
 //! parameter) and `figure_early` (Fig 5.3, A.1, B.3: both during early training).
 //!
-//! `v_cond` is the paper's condensed variance (Definition 5.2); `v_cond_circular` is the circular
-//! variant (see `analysis::condensation`). Both are plotted; the claims use the paper's, and a
-//! figure note says where the two disagree and why.
+//! The condensed variance (Definition 5.2) is computed with both readings of Definition 5.1's
+//! angle: `v_cond` with the printed arctan(b/w), `v_cond_circular` with the two-argument angle
+//! (see `analysis::condensation`). Both are plotted; the claims use the one of the variant's
+//! `angle` reading. These kinds measure and draw; `claims::sec5` decides.
 
 use std::collections::BTreeMap;
 
