@@ -255,3 +255,50 @@ stages:
         ],
     );
 }
+
+#[test]
+fn bad_readings_and_seeds_name_their_line_and_field() {
+    let base = "stages:\n  - name: train.toy\n    kind: train_toy\n    params: {lr: 0.1}\n";
+    // The default must be one of the alternatives.
+    rejected(
+        &format!(
+            "readings:\n  scale:\n    default: c\n    alternatives: {{a: 0.1, b: 0.2}}\n    why: w\n    sets: lr\n    stages: [train.toy]\n{base}"
+        ),
+        &[
+            "pipeline.yaml:2:",
+            "readings.scale.default: `c` is not one of the alternatives (a, b)",
+        ],
+    );
+    // A value the parameter does not accept, named with its stage.
+    rejected(
+        &format!(
+            "readings:\n  scale:\n    default: a\n    alternatives: {{a: 0.1, b: -1.0}}\n    why: w\n    sets: lr\n    stages: [train.toy]\n{base}"
+        ),
+        &[
+            "pipeline.yaml:2:",
+            "readings.scale.alternatives: `b` for `train.toy`",
+        ],
+    );
+    // A reading without its evidence.
+    rejected(
+        &format!(
+            "readings:\n  angle:\n    default: a\n    alternatives: [a, b]\n    why: ''\n{base}"
+        ),
+        &["pipeline.yaml:2:", "readings.angle.why: say what evidence"],
+    );
+    // Seeds of a stage without a seed, and a profile that does not exist.
+    rejected(
+        &format!("seeds: {{count: 2, stages: [train.toy]}}\n{base}"),
+        &[
+            "pipeline.yaml:1:",
+            "seeds.stages: stage `train.toy` has no parameter `seed`",
+        ],
+    );
+    // A figure's `readings` come from the section, not from its params.
+    rejected(
+        &format!(
+            "{base}  - name: figure.toy\n    kind: figure_toy\n    needs: {{train: train.toy}}\n    params: {{readings: [a=b]}}\n"
+        ),
+        &["`readings` is set from the pipeline's `readings:` section"],
+    );
+}
