@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 
-use crate::config::{Params, SEED_AXIS, Value};
+use crate::config::{Params, SEED_AXIS, Value, product};
 
 /// One alternative of a reading; `sets` is the (parameter, value) it gives the stages it applies
 /// to, for readings that are stage parameters.
@@ -97,20 +97,7 @@ impl Readings {
         } else {
             seeds.into_iter().map(Some).collect()
         };
-        let mut combos: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
-        for (name, alts) in &axes {
-            combos = combos
-                .into_iter()
-                .flat_map(|c| {
-                    alts.iter().map(move |a| {
-                        let mut c = c.clone();
-                        c.insert(name.clone(), a.clone());
-                        c
-                    })
-                })
-                .collect();
-        }
-        combos
+        product(vec![BTreeMap::new()], &axes)
             .into_iter()
             .flat_map(|reading| {
                 seeds.iter().map(move |&seed| Variant {

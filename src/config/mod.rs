@@ -18,7 +18,9 @@ pub use pipeline::{KindSchema, Override, Pipeline, StageDef, load, parse};
 pub use readings::{READINGS_PARAM, Reading, SEED_AXIS, Seeds};
 pub use suggest::{closest, did_you_mean};
 pub use typed::{NoParams, ParamValue, StageParams, spec_of};
-pub use value::{Params, Value, encode_bytes, encode_params, params_from_json, params_to_json};
+pub use value::{
+    Params, Value, encode_bytes, encode_params, params_from_json, params_to_json, product,
+};
 
 use std::fmt;
 use std::path::PathBuf;

@@ -10,7 +10,7 @@ use super::inputs::{InputSpec, check_inputs};
 use super::params::{ParamSpec, ParamType, check_all};
 use super::readings::{READINGS_PARAM, RawReading, RawSeeds, Reading, Seeds};
 use super::suggest::{closest, did_you_mean};
-use super::value::{Params, Value};
+use super::value::{Params, Value, product};
 
 /// What the config layer needs to know about stage kinds (the engine's registry provides it).
 pub trait KindSchema {
@@ -675,21 +675,12 @@ fn expand_stage(
             ),
         ));
     }
-    let mut combos: Vec<Params> = foreach
-        .map(<[Params]>::to_vec)
-        .unwrap_or_else(|| vec![Params::new()]);
-    for (axis, values) in &axes {
-        combos = combos
-            .into_iter()
-            .flat_map(|c| {
-                values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.insert(axis.clone(), v.clone());
-                    c
-                })
-            })
-            .collect();
-    }
+    let combos = product(
+        foreach
+            .map(<[Params]>::to_vec)
+            .unwrap_or_else(|| vec![Params::new()]),
+        &axes,
+    );
     let mut out = Vec::new();
     for combo in combos {
         let mut given = params.clone();

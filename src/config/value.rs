@@ -14,6 +14,28 @@ pub enum Value {
     List(Vec<Value>),
 }
 
+/// Every combination of one value per axis, each added to every map of `start` (in order: the
+/// first axis varies slowest): the expansion of a matrix, and of a figure's reading variants.
+pub fn product<V: Clone>(
+    start: Vec<BTreeMap<String, V>>,
+    axes: &[(String, Vec<V>)],
+) -> Vec<BTreeMap<String, V>> {
+    let mut combos = start;
+    for (axis, values) in axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.insert(axis.clone(), v.clone());
+                    c
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
 /// Parameters of one stage, sorted by name.
 pub type Params = BTreeMap<String, Value>;
 
