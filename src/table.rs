@@ -2,6 +2,7 @@
 //! access with errors that name the file and the column.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -18,9 +19,13 @@ fn list_column(name: &str, rows: Vec<Series>) -> Column {
 
 pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    ParquetWriter::new(file)
+    // Unbuffered, the writer issues one system call per page header and column chunk.
+    let mut out = std::io::BufWriter::new(file);
+    ParquetWriter::new(&mut out)
         .with_compression(ParquetCompression::Zstd(None))
         .finish(df)
+        .with_context(|| format!("writing Parquet table {}", path.display()))?;
+    out.flush()
         .with_context(|| format!("writing Parquet table {}", path.display()))?;
     Ok(())
 }

@@ -378,7 +378,7 @@ impl Cache {
         }
         fs::rename(tmp, &dest)
             .with_context(|| format!("moving the finished entry to {}", dest.display()))?;
-        sync_dir(&self.root.join("entries"));
+        sync_directory(&self.root.join("entries"));
         self.stamp(&manifest);
         fs::remove_dir_all(self.scratch_dir(&manifest.key)).ok();
         Ok(manifest)
@@ -437,6 +437,7 @@ impl Cache {
         }
         fs::rename(tmp, &dest)
             .with_context(|| format!("moving the entry to {}", dest.display()))?;
+        sync_directory(&self.root.join("entries"));
         self.stamp(&manifest);
         Ok(())
     }
@@ -497,6 +498,13 @@ fn sync_dir(dir: &Path) {
             }
         }
     }
+    sync_directory(dir);
+}
+
+/// Flushes a directory's own entries (a rename into it), not the files under it: after every
+/// commit, flushing all of `entries/` again made a run's fsyncs grow with the square of its
+/// stages.
+fn sync_directory(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }

@@ -1,8 +1,14 @@
 //! Running a plan: independent stages in parallel (`-j`), each computed under its key's lock into
 //! a temporary directory that is committed atomically; a failure stops only the stages that
 //! need what failed (or, with `--fail-fast`, the run).
+//!
+//! Of the stages ready to run, the one with the longest chain of stages still to come after it
+//! starts first (then pipeline order): the long chains (data, training, spike analysis, landscape)
+//! start early, and the many short ones fill the workers at the end instead of one long chain
+//! running alone.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
@@ -45,7 +51,8 @@ impl CacheHooks for NoHooks {}
 struct Sched {
     /// Number of unfinished upstream stages, per selected stage.
     waiting: Vec<usize>,
-    ready: VecDeque<usize>,
+    /// Ready stages by (chain length, earliest in the pipeline).
+    ready: BinaryHeap<(usize, Reverse<usize>)>,
     running: usize,
     remaining: usize,
     stop: bool,
@@ -81,7 +88,11 @@ pub(crate) fn execute(
             waiting[i] += 1;
         }
     }
-    let ready: VecDeque<usize> = (0..n).filter(|&i| selected[i] && waiting[i] == 0).collect();
+    let chain = chain_lengths(&dependents);
+    let ready: BinaryHeap<(usize, Reverse<usize>)> = (0..n)
+        .filter(|&i| selected[i] && waiting[i] == 0)
+        .map(|i| (chain[i], Reverse(i)))
+        .collect();
     let sched = Mutex::new(Sched {
         waiting,
         ready,
@@ -101,7 +112,7 @@ pub(crate) fn execute(
                     return;
                 }
                 if !s.stop
-                    && let Some(i) = s.ready.pop_front()
+                    && let Some((_, Reverse(i))) = s.ready.pop()
                 {
                     s.running += 1;
                     break i;
@@ -136,7 +147,7 @@ pub(crate) fn execute(
         for &d in &dependents[i] {
             s.waiting[d] -= 1;
             if s.waiting[d] == 0 {
-                s.ready.push_back(d);
+                s.ready.push((chain[d], Reverse(d)));
             }
         }
         s.results[i] = Some(run);
@@ -165,6 +176,25 @@ pub(crate) fn execute(
                 )
             })
         })
+        .collect()
+}
+
+/// Per stage, the number of stages on the longest path from it to a stage nothing needs (itself
+/// included).
+fn chain_lengths(dependents: &[Vec<usize>]) -> Vec<usize> {
+    fn walk(i: usize, dependents: &[Vec<usize>], memo: &mut [usize]) -> usize {
+        if memo[i] == 0 {
+            memo[i] = 1 + dependents[i]
+                .iter()
+                .map(|&d| walk(d, dependents, memo))
+                .max()
+                .unwrap_or(0);
+        }
+        memo[i]
+    }
+    let mut memo = vec![0; dependents.len()];
+    (0..dependents.len())
+        .map(|i| walk(i, dependents, &mut memo))
         .collect()
 }
 
@@ -337,4 +367,24 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
         created: chrono::Utc::now().to_rfc3339(),
     };
     cache.commit(&tmp, manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_lengths_count_the_longest_path_to_a_sink() {
+        // 0 -> 1 -> 2 -> 3, 0 -> 4, 5 alone, 6 -> 3.
+        let dependents = vec![
+            vec![1, 4],
+            vec![2],
+            vec![3],
+            vec![],
+            vec![],
+            vec![],
+            vec![3],
+        ];
+        assert_eq!(chain_lengths(&dependents), vec![4, 3, 2, 1, 1, 1, 2]);
+    }
 }
