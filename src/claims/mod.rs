@@ -8,6 +8,8 @@
 
 pub mod readings;
 pub mod robust;
+pub mod sec3;
+pub mod sec4;
 pub mod sec5;
 
 use std::collections::BTreeMap;

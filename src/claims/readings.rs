@@ -108,6 +108,32 @@ impl Readings {
             .collect()
     }
 
+    /// The alternatives of stage-parameter readings that the inputs were run under only in
+    /// part: (reading, an alternative not run, the alternatives run). Their claims say so
+    /// instead of leaving the reading out.
+    pub fn not_run(&self, matrices: &[&Params]) -> Vec<(String, String, Vec<String>)> {
+        let mut out = Vec::new();
+        for r in &self.0 {
+            let ran = |a: &Alternative| {
+                a.sets.as_ref().is_some_and(|(p, v)| {
+                    matrices
+                        .iter()
+                        .any(|m| m.get(p).is_some_and(|x| x.to_string() == *v))
+                })
+            };
+            let (run, absent): (Vec<&Alternative>, Vec<&Alternative>) =
+                r.alternatives.iter().partition(|a| ran(a));
+            if run.is_empty() || r.alternatives.iter().all(|a| a.sets.is_none()) {
+                continue;
+            }
+            let run: Vec<String> = run.iter().map(|a| a.name.clone()).collect();
+            for a in absent {
+                out.push((r.name.clone(), a.name.clone(), run.clone()));
+            }
+        }
+        out
+    }
+
     /// The matrix values that select a variant's inputs: parameter -> value.
     pub fn fixes(&self, v: &Variant) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
@@ -218,6 +244,17 @@ mod tests {
                 ("seed".to_string(), "0".to_string())
             ]
             .into()
+        );
+        // init's alternatives were run under neither: not "not run", not concerned.
+        assert!(r.not_run(&[&a, &b, &c]).is_empty());
+        // Only half_mse run: mse is listed as not run.
+        assert_eq!(
+            r.not_run(&[&b]),
+            vec![(
+                "loss".to_string(),
+                "mse".to_string(),
+                vec!["half_mse".to_string()]
+            )]
         );
         assert!(Readings::parse(&["loss".into()]).is_err());
         assert!(Readings::parse(&["loss=a@b".into()]).is_err());

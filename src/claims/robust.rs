@@ -59,6 +59,31 @@ pub fn merge(outcomes: &[(Variant, Vec<Claim>)]) -> Vec<Claim> {
         .collect()
 }
 
+/// For each alternative of a reading whose stages were not run under it in this profile
+/// (`Readings::not_run`: reading, alternative, the alternatives run), names the reading the
+/// verdict is under and adds that alternative as not tested, saying why.
+pub fn add_not_run(claim: &mut Claim, not_run: &[(String, String, Vec<String>)]) {
+    for (reading, alternative, run) in not_run {
+        if let [only] = run.as_slice() {
+            claim
+                .reading
+                .entry(reading.clone())
+                .or_insert_with(|| only.clone());
+        }
+        let mut under = claim.reading.clone();
+        under.insert(reading.clone(), alternative.clone());
+        claim.alternatives.push(Alternative {
+            reading: under,
+            verdict: Verdict::NotTested,
+            measured: format!(
+                "not run in this profile (readings.{reading}.profiles in pipeline.yaml lists the alternatives each profile runs)"
+            ),
+            margin: None,
+            seeds: Seeds::default(),
+        });
+    }
+}
+
 /// Whether changing `reading` alone changes the claim in some pair of variants.
 fn depends_on(runs: &[(&Variant, &Claim)], reading: &str) -> bool {
     let rest = |v: &Variant| {
@@ -309,6 +334,34 @@ mod tests {
             c.alternatives
                 .iter()
                 .all(|a| a.verdict == Verdict::NotSupported)
+        );
+    }
+
+    #[test]
+    fn an_alternative_not_run_is_listed_as_not_tested() {
+        let mut c = Claim::new(
+            "c",
+            Quote {
+                text: "t",
+                source: "s",
+            },
+            "k",
+            true,
+            "m".into(),
+        );
+        add_not_run(
+            &mut c,
+            &[("pixels".into(), "per_channel".into(), vec!["raw".into()])],
+        );
+        assert_eq!(c.reading["pixels"], "raw");
+        assert_eq!(c.verdict, Verdict::Supported);
+        assert_eq!(c.alternatives.len(), 1);
+        assert_eq!(c.alternatives[0].reading["pixels"], "per_channel");
+        assert_eq!(c.alternatives[0].verdict, Verdict::NotTested);
+        assert_eq!(c.alternatives[0].seeds.n, 0);
+        assert!(
+            c.robustness()
+                .contains("not tested under pixels = per_channel (0/0 seeds)")
         );
     }
 }

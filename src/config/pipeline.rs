@@ -294,7 +294,8 @@ pub fn parse(
         let parsed: RawReading = serde_yaml::from_value(body.clone())
             .map_err(|e| cx.err(at, format!("readings.{name}: {e}")))?;
         readings.push(
-            super::readings::reading(name, &parsed, &stage_specs).map_err(|e| cx.err(at, e))?,
+            super::readings::reading(name, &parsed, &profiles, &stage_specs)
+                .map_err(|e| cx.err(at, e))?,
         );
     }
     let seeds_of = |pname: &str| -> Result<Option<Seeds>, ConfigError> {
@@ -305,6 +306,10 @@ pub fn parse(
             .map_err(|e| cx.err(cx.line_after(Some(1), "seeds:"), e))
     };
     let figure_readings = Value::List(readings.iter().flat_map(Reading::encode).collect());
+    let reading_params: Vec<String> = readings
+        .iter()
+        .filter_map(|r| r.sets.as_ref().map(|(p, _)| p.clone()))
+        .collect();
 
     // Every profile is validated, not only the selected one, so a typo in `paper` fails in CI.
     for (pname, overrides) in &raw.profiles {
@@ -371,7 +376,12 @@ pub fn parse(
             let seeds = seeds_of(pname)?;
             let implied = Implied {
                 foreach: members.map(Vec::as_slice),
-                axes: super::readings::axes_of(&s.name, &readings, seeds.as_ref()),
+                axes: super::readings::axes_of(&s.name, &readings, seeds.as_ref(), pname),
+                inherited: inherited_axes(
+                    &parse_needs(&cx, s)?,
+                    &|group| combos.get(&(pname.clone(), group.to_string())),
+                    &reading_params,
+                ),
                 readings: specs
                     .iter()
                     .any(|p| p.name == READINGS_PARAM)
@@ -428,8 +438,39 @@ struct Implied<'a> {
     foreach: Option<&'a [Params]>,
     /// Matrix axes (parameter -> values), unless the stage sets the parameter itself.
     axes: Vec<(String, Value)>,
+    /// The reading axes of the stages it needs (see [`inherited_axes`]): axes of its matrix
+    /// that are not its parameters.
+    inherited: Vec<(String, Vec<Value>)>,
     /// The encoded readings, for kinds with a `readings` parameter.
     readings: Option<&'a Value>,
+}
+
+/// The reading axes a stage inherits from the stages it needs (those declared before it): a
+/// stage downstream of a reading's stages runs once per alternative they were run under, paired
+/// with the members of that alternative, so that one reading applies to the whole chain. An axis
+/// a `needs` selector fixes is not inherited.
+fn inherited_axes<'a>(
+    needs: &[(String, Vec<String>)],
+    members: &dyn Fn(&str) -> Option<&'a Vec<Params>>,
+    reading_params: &[String],
+) -> Vec<(String, Vec<Value>)> {
+    let mut out: Vec<(String, Vec<Value>)> = Vec::new();
+    for need in needs.iter().flat_map(|(_, names)| names) {
+        let (group, fixed) = selector(need).unwrap_or((need.as_str(), Vec::new()));
+        for member in members(group).into_iter().flatten() {
+            for (axis, value) in member {
+                if !reading_params.contains(axis) || fixed.iter().any(|(k, _)| k == axis) {
+                    continue;
+                }
+                match out.iter_mut().find(|(a, _)| a == axis) {
+                    Some((_, values)) if !values.contains(value) => values.push(value.clone()),
+                    Some(_) => {}
+                    None => out.push((axis.clone(), vec![value.clone()])),
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Checks the command line's overrides as the YAML's values are checked (the same messages) and
@@ -675,18 +716,36 @@ fn expand_stage(
             ),
         ));
     }
+    // Figure kinds compare the readings: they inherit none.
+    let inherited: Vec<(String, Vec<Value>)> = implied
+        .inherited
+        .iter()
+        .filter(|(axis, _)| {
+            implied.readings.is_none()
+                && !params.contains_key(axis)
+                && !matrix.contains_key(axis)
+                && foreach.is_none_or(|f| f.iter().all(|m| !m.contains_key(axis)))
+        })
+        .cloned()
+        .collect();
     let combos = product(
-        foreach
-            .map(<[Params]>::to_vec)
-            .unwrap_or_else(|| vec![Params::new()]),
-        &axes,
+        product(
+            foreach
+                .map(<[Params]>::to_vec)
+                .unwrap_or_else(|| vec![Params::new()]),
+            &axes,
+        ),
+        &inherited,
     );
     let mut out = Vec::new();
     for combo in combos {
         let mut given = params.clone();
-        if foreach.is_none() {
-            given.extend(combo.clone());
-        }
+        given.extend(
+            combo
+                .iter()
+                .filter(|(k, _)| axes.iter().any(|(a, _)| a == *k))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         let checked = check_all(specs, &given).map_err(|errs| {
             let errs = errs
                 .into_iter()
@@ -962,7 +1021,7 @@ mod tests {
     struct Kinds;
     impl KindSchema for Kinds {
         fn kind_names(&self) -> Vec<&'static str> {
-            vec!["train", "figure"]
+            vec!["train", "figure", "compare"]
         }
         fn kind_params(&self, kind: &str) -> Option<Vec<ParamSpec>> {
             match kind {
@@ -973,6 +1032,10 @@ mod tests {
                 "figure" => Some(vec![
                     ParamSpec::new("title", ParamType::Str, "title").default(""),
                 ]),
+                "compare" => Some(vec![
+                    ParamSpec::new(READINGS_PARAM, ParamType::StrList, "readings")
+                        .default(Vec::<&str>::new()),
+                ]),
                 _ => None,
             }
         }
@@ -980,6 +1043,54 @@ mod tests {
 
     fn parse_str(text: &str, profile: Option<&str>) -> Result<Pipeline, ConfigError> {
         parse(text, Path::new("pipeline.yaml"), profile, &Kinds, &[])
+    }
+
+    #[test]
+    fn stages_downstream_of_a_reading_inherit_its_axis() {
+        let text = r#"
+profiles:
+  quick: {}
+  paper: {}
+readings:
+  rate:
+    default: slow
+    alternatives: {slow: 0.1, fast: 0.2}
+    sets: lr
+    stages: [data]
+    profiles: {quick: [slow]}
+    why: the paper gives none
+stages:
+  - name: data
+    kind: train
+  - name: train
+    kind: figure
+    needs: [data]
+  - name: pinned
+    kind: figure
+    needs: ["data[lr=0.1]"]
+  - name: after
+    kind: figure
+    needs: [train]
+  - name: compare
+    kind: compare
+    needs: [after]
+"#;
+        let paper = parse_str(text, Some("paper")).unwrap();
+        // Every stage downstream runs once per alternative, paired with its members.
+        let t = paper.stage("train[lr=0.2]").unwrap();
+        assert_eq!(t.needs["data"], vec!["data[lr=0.2]"]);
+        assert!(
+            !t.params.contains_key("lr"),
+            "an inherited axis is not a parameter"
+        );
+        let after = paper.stage("after[lr=0.1]").unwrap();
+        assert_eq!(after.needs["train"], vec!["train[lr=0.1]"]);
+        // A selector that fixes the axis inherits nothing; the comparing kind takes every member.
+        assert!(paper.stage("pinned").is_some());
+        assert_eq!(paper.stage("compare").unwrap().needs["after"].len(), 2);
+        // The quick profile runs the default alternative only.
+        let quick = parse_str(text, Some("quick")).unwrap();
+        assert!(quick.stage("train[lr=0.1]").is_some() && quick.stage("train[lr=0.2]").is_none());
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub(super) struct RawReading {
     sets: Option<String>,
     #[serde(default)]
     stages: Vec<String>,
+    /// Per profile, the alternatives run (all where a profile is not listed).
+    #[serde(default)]
+    profiles: BTreeMap<String, Vec<serde_yaml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +57,8 @@ pub struct Reading {
     pub why: String,
     /// The parameter it sets, and on which (declared) stages.
     pub sets: Option<(String, Vec<String>)>,
+    /// Per profile, the alternatives run where not all are (the default among them).
+    pub profiles: BTreeMap<String, Vec<String>>,
 }
 
 impl Reading {
@@ -62,6 +67,18 @@ impl Reading {
         let mut v: Vec<_> = self.alternatives.iter().collect();
         v.sort_by_key(|(name, _)| *name != self.default);
         v
+    }
+
+    /// The alternatives run in a profile.
+    pub fn run_in(&self, profile: &str) -> Vec<&(String, Option<Value>)> {
+        match self.profiles.get(profile) {
+            None => self.alternatives.iter().collect(),
+            Some(run) => self
+                .alternatives
+                .iter()
+                .filter(|(name, _)| run.contains(name))
+                .collect(),
+        }
     }
 
     /// One entry per alternative, the default first: `name=alternative`, or
@@ -109,6 +126,7 @@ pub(super) type StageSpecs<'a> = dyn Fn(&str) -> Option<Vec<ParamSpec>> + 'a;
 pub(super) fn reading(
     name: &str,
     raw: &RawReading,
+    profile_names: &[String],
     specs: &StageSpecs<'_>,
 ) -> Result<Reading, String> {
     let at = |field: &str, msg: String| format!("readings.{name}.{field}: {msg}");
@@ -237,12 +255,45 @@ pub(super) fn reading(
             Some((param.clone(), raw.stages.clone()))
         }
     };
+    let mut profiles = BTreeMap::new();
+    for (profile, run) in &raw.profiles {
+        let at = |msg: String| at(&format!("profiles.{profile}"), msg);
+        if !profile_names.contains(profile) {
+            return Err(at(format!("`{profile}` is not a profile")));
+        }
+        if sets.is_none() {
+            return Err(at(
+                "only a reading that sets a stage parameter costs runs; this one is checked by the claims under every alternative".into(),
+            ));
+        }
+        let run: Vec<String> = run
+            .iter()
+            .map(|v| {
+                let n = scalar(v).unwrap_or_else(|| format!("{v:?}"));
+                if names.contains(&n.as_str()) {
+                    Ok(n)
+                } else {
+                    Err(at(format!(
+                        "`{n}` is not one of the alternatives ({})",
+                        names.join(", ")
+                    )))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        if !run.contains(&default) {
+            return Err(at(format!(
+                "list the default `{default}` among the alternatives run"
+            )));
+        }
+        profiles.insert(profile.clone(), run);
+    }
     Ok(Reading {
         name: name.to_string(),
         alternatives,
         default,
         why: raw.why.trim().to_string(),
         sets,
+        profiles,
     })
 }
 
@@ -281,11 +332,13 @@ pub(super) fn seeds(
     })
 }
 
-/// The matrix axes the readings and the seeds add to a declared stage: parameter -> values.
+/// The matrix axes the readings (the alternatives run in `profile`) and the seeds add to a
+/// declared stage: parameter -> values.
 pub(super) fn axes_of(
     stage: &str,
     readings: &[Reading],
     seeds: Option<&Seeds>,
+    profile: &str,
 ) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for r in readings {
@@ -293,8 +346,8 @@ pub(super) fn axes_of(
             && stages.iter().any(|s| s == stage)
         {
             let values = r
-                .alternatives
-                .iter()
+                .run_in(profile)
+                .into_iter()
                 .filter_map(|(_, v)| v.clone())
                 .collect();
             out.push((param.clone(), Value::List(values)));
@@ -326,6 +379,10 @@ mod tests {
         })
     }
 
+    fn profiles() -> Vec<String> {
+        vec!["quick".into(), "paper".into()]
+    }
+
     fn raw(text: &str) -> RawReading {
         serde_yaml::from_str(text).unwrap()
     }
@@ -334,7 +391,8 @@ mod tests {
     fn a_reading_that_sets_a_parameter_encodes_its_values_default_first() {
         let r = reading(
             "init",
-            &raw("{default: std, alternatives: {variance: 0.8, std: 1.6}, why: B.1, sets: init_gamma, stages: [train]}"),
+            &raw("{default: std, alternatives: {variance: 0.8, std: 1.6}, why: B.1, sets: init_gamma, stages: [train], profiles: {quick: [std]}}"),
+            &profiles(),
             &specs,
         )
         .unwrap();
@@ -345,13 +403,18 @@ mod tests {
                 Value::Str("init=variance@init_gamma=0.8".into())
             ]
         );
-        let axes = axes_of("train", &[r], None);
+        let axes = axes_of("train", std::slice::from_ref(&r), None, "paper");
         assert_eq!(
             axes,
             vec![(
                 "init_gamma".to_string(),
                 Value::List(vec![Value::Float(0.8), Value::Float(1.6)])
             )]
+        );
+        // The quick profile runs the default only.
+        assert_eq!(
+            axes_of("train", &[r], None, "quick")[0].1,
+            Value::List(vec![Value::Float(1.6)])
         );
     }
 
@@ -360,11 +423,12 @@ mod tests {
         let r = reading(
             "spike_factor",
             &raw("{default: 10, alternatives: [2, 10], why: footnote 1}"),
+            &profiles(),
             &specs,
         )
         .unwrap();
         assert_eq!(r.default, "10");
-        assert!(axes_of("train", std::slice::from_ref(&r), None).is_empty());
+        assert!(axes_of("train", std::slice::from_ref(&r), None, "quick").is_empty());
         assert_eq!(
             r.encode(),
             vec![
@@ -409,9 +473,25 @@ mod tests {
                 "{default: a, alternatives: {a: 1.0, b: x}, why: w, sets: init_gamma, stages: [train]}",
                 "readings.r.alternatives: `b` for `train`",
             ),
+            (
+                "{default: a, alternatives: [a, b], why: w, sets: loss, stages: [train], profiles: {quik: [a]}}",
+                "readings.r.profiles.quik: `quik` is not a profile",
+            ),
+            (
+                "{default: a, alternatives: [a, b], why: w, sets: loss, stages: [train], profiles: {quick: [b]}}",
+                "readings.r.profiles.quick: list the default `a`",
+            ),
+            (
+                "{default: a, alternatives: [a, b], why: w, sets: loss, stages: [train], profiles: {quick: [a, c]}}",
+                "readings.r.profiles.quick: `c` is not one of the alternatives (a, b)",
+            ),
+            (
+                "{default: a, alternatives: [a, b], why: w, profiles: {quick: [a]}}",
+                "readings.r.profiles.quick: only a reading that sets a stage parameter costs runs",
+            ),
         ];
         for (text, want) in cases {
-            let e = reading("r", &raw(text), &specs).unwrap_err();
+            let e = reading("r", &raw(text), &profiles(), &specs).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");
         }
     }
@@ -425,7 +505,7 @@ mod tests {
         let paper = seeds(&raw, "paper", &profiles, &specs).unwrap();
         assert_eq!(paper.count, 10);
         assert_eq!(
-            axes_of("train", &[], Some(&paper))[0].1,
+            axes_of("train", &[], Some(&paper), "paper")[0].1,
             Value::List((0..10).map(Value::Int).collect())
         );
         let typo: RawSeeds =

@@ -12,6 +12,7 @@
 use anyhow::{Context, Result, bail};
 
 use crate::analysis::frequency::lfp;
+use crate::claims::sec4::{Fits, RunFit};
 use crate::config::InputSpec;
 use crate::engine::context::{Input, StageContext};
 use crate::engine::kind::Kind;
@@ -26,7 +27,7 @@ use super::DATASETS;
 use super::backend_of;
 use super::hessian::HessianParams;
 use super::train::final_theta;
-use super::trained::{Trained, read_log};
+use super::trained::{Trained, diverged_at, read_log};
 
 pub(crate) struct HessianEigen;
 
@@ -164,33 +165,17 @@ impl Kind for HessianEigen {
 
 pub(crate) struct EigenProjection;
 
-/// The training loss of a run whose theta a projection uses: logged at its first and last epoch
-/// (of the split it trained on).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
-pub(crate) struct RunFit {
-    pub stage: String,
-    pub epochs: usize,
-    pub initial_loss: f64,
-    pub final_loss: f64,
-}
-
-impl RunFit {
-    fn of(input: &Input) -> Result<RunFit> {
-        let log = read_log(input)?;
-        Ok(RunFit {
-            stage: input.stage.clone(),
-            epochs: log.epoch.last().copied().unwrap_or(0),
-            initial_loss: log.loss.first().copied().unwrap_or(f64::NAN),
-            final_loss: log.loss.last().copied().unwrap_or(f64::NAN),
-        })
-    }
-}
-
-/// `fit.json` of an `eigen_projection` stage: how far each of its two runs trained.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
-pub(crate) struct Fits {
-    pub base: RunFit,
-    pub other: RunFit,
+/// How far a run whose theta a projection uses trained: its training loss at its first and last
+/// epoch (of the split it trained on).
+fn run_fit(input: &Input) -> Result<RunFit> {
+    let log = read_log(input)?;
+    Ok(RunFit {
+        stage: input.stage.clone(),
+        epochs: log.epoch.last().copied().unwrap_or(0),
+        initial_loss: log.loss.first().copied().unwrap_or(f64::NAN),
+        final_loss: log.loss.last().copied().unwrap_or(f64::NAN),
+        diverged_at: diverged_at(input)?,
+    })
 }
 
 crate::stage_params! {
@@ -251,7 +236,7 @@ crate::table_schema! {
 
 impl Kind for EigenProjection {
     const NAME: &'static str = "eigen_projection";
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
     const DOC: &'static str = "Projections of a parameter difference on Hessian eigenvectors, test loss after removing them, output changes along them";
     const NUMERIC: bool = true;
     const INPUTS: &'static [InputSpec] = &[
@@ -309,8 +294,8 @@ impl Kind for EigenProjection {
             diff_norm: vec![norm(&diff); proj.len()],
         })?;
         let fits = Fits {
-            base: RunFit::of(base.input)?,
-            other: RunFit::of(other)?,
+            base: run_fit(base.input)?,
+            other: run_fit(other)?,
         };
         ctx.write_json("fit.json", &serde_json::to_value(&fits)?)?;
 

@@ -126,10 +126,13 @@ macro_rules! figure_params {
 impl<P: FigureParams> Output<P> for Figure {
     fn produce(params: &P, ctx: &mut StageContext, run: RunFn<'_, P, Self>) -> Result<Figure> {
         let readings = Readings::parse(params.readings())?;
-        let variants = {
+        let (variants, not_run) = {
             let matrices: Vec<&crate::config::Params> =
                 ctx.all_inputs().map(|i| &i.matrix).collect();
-            readings.variants(&matrices, P::APPLIES)
+            (
+                readings.variants(&matrices, P::APPLIES),
+                readings.not_run(&matrices),
+            )
         };
         let mut outcomes = Vec::new();
         let mut drawn: Option<(Variant, Figure)> = None;
@@ -160,6 +163,9 @@ impl<P: FigureParams> Output<P> for Figure {
         }
         let (first, mut fig) = drawn.context("a figure with no variant to draw")?;
         fig.claims = crate::claims::robust::merge(&outcomes);
+        for claim in &mut fig.claims {
+            crate::claims::robust::add_not_run(claim, &not_run);
+        }
         if !others.is_empty() {
             let (spec, data) = crate::plot::with_spread(&fig.spec, &fig.data, &others);
             fig.spec = spec;

@@ -33,7 +33,7 @@ use super::DATASETS;
 use super::condensation::{FeatureTable, VarianceTable};
 use super::figure::{Figure, FigureParams};
 use super::train::{TrainParams, checkpoints, final_theta};
-use super::trained::{Log, Trained, read_log};
+use super::trained::{Log, Trained, diverged_at, read_log};
 
 /// How the variant being computed reads the paper (`claims::readings`): Definition 5.1's angle
 /// and the spike rule's factor.
@@ -113,21 +113,11 @@ impl Variance {
     }
 }
 
-/// "Both runs train": the epoch a run diverged at (its log and checkpoints end there), if it did.
-fn diverged(run: &Input) -> Result<Option<usize>> {
-    if !run.has("meta.json") {
-        return Ok(None);
-    }
-    Ok(run.read_json("meta.json")?["diverged_at"]
-        .as_u64()
-        .map(|e| e as usize))
-}
-
 /// The premise that every run trained to its last epoch: `None`, or what diverged.
 fn divergence(runs: &[(&Input, f64)]) -> Result<Option<String>> {
     let mut out = Vec::new();
     for (run, lr) in runs {
-        if let Some(e) = diverged(run)? {
+        if let Some(e) = diverged_at(run)? {
             out.push(format!("lr {lr} diverged at epoch {e}"));
         }
     }
@@ -476,7 +466,7 @@ impl Kind for FigureSweep {
         for run in runs {
             let settings: TrainParams = run.params()?;
             let x = p.x.of(&settings);
-            if let Some(e) = diverged(run)? {
+            if let Some(e) = diverged_at(run)? {
                 diverged_runs.push(format!("{xname} {x} diverged at epoch {e}"));
                 continue;
             }

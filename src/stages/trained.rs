@@ -119,6 +119,16 @@ impl<'a> Trained<'a> {
     }
 }
 
+/// The epoch a `train` input diverged at, when it was kept as a result (`on_divergence: stop`).
+pub(crate) fn diverged_at(run: &Input) -> Result<Option<usize>> {
+    if !run.has("meta.json") {
+        return Ok(None);
+    }
+    Ok(run.read_json("meta.json")?["diverged_at"]
+        .as_u64()
+        .map(|e| e as usize))
+}
+
 pub(crate) fn read_log(input: &Input) -> Result<Log> {
     let t: TrainLog = input.read()?;
     let epoch: Vec<usize> = t.epoch.into_iter().map(|e| e as usize).collect();
