@@ -443,6 +443,35 @@ pub(crate) fn llas_not_tested(quote: Quote<'_>, why: String) -> Claim {
     Claim::not_tested(LLAS_ID, quote, &llas_criterion(), why)
 }
 
+/// The premise of Fig 3.2(a)'s sentence, "in the EoS stage": the largest lambda_max measured in
+/// the stretch of epochs `from..=to` reaches 2/lr within `EDGE_TOLERANCE` (as the spike
+/// classification reads "at the edge"). `None` when it holds, else what was measured.
+pub(crate) fn not_at_edge_of_stability(
+    lambda: &[(usize, f64)],
+    from: usize,
+    to: usize,
+    lr: f64,
+) -> Option<String> {
+    let two = 2.0 / lr;
+    let within: Vec<f64> = lambda
+        .iter()
+        .filter(|(e, _)| (from..=to).contains(e))
+        .map(|l| l.1)
+        .collect();
+    let largest = within.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if within.is_empty() {
+        Some(format!("no lambda_max measured in epochs {from}-{to}"))
+    } else if largest < (1.0 - EDGE_TOLERANCE) * two {
+        Some(format!(
+            "largest lambda_max in epochs {from}-{to} {largest:.3}, below {:.0}% of 2/lr = {two:.3} ({} measurements)",
+            100.0 * (1.0 - EDGE_TOLERANCE),
+            within.len()
+        ))
+    } else {
+        None
+    }
+}
+
 /// Fewer distinct grid nodes along the trajectory than this: the LLAS check is not tested.
 const MIN_LLAS_NODES: usize = 5;
 
@@ -624,12 +653,12 @@ pub(crate) fn spike_claim(loss: &[f64], lambda: &[f64], lr: f64) -> Claim {
     let id = "loss_rises_while_lambda_above_2_over_lr";
     let threshold = 2.0 / lr;
     match PAPER_RULE.detect(loss).first() {
-        None => Claim::new(
+        None => Claim::premise_failed(
             id,
             quote,
             &criterion,
-            false,
-            "no step with a loss above 10x the lowest of the previous 100".to_string(),
+            "the toy's loss spikes",
+            "no step with a loss above 10x the lowest of the previous 100".into(),
         ),
         Some(s) => {
             let before = lambda[s.onset.saturating_sub(1)];
@@ -845,8 +874,11 @@ mod tests {
         assert!(c.supported(), "{}", c.measured);
         // lambda_max never falls below 2/lr: not supported.
         assert!(!spike_claim(&loss, &[450.0; 136], 0.005).supported());
-        // No spike at all: not supported.
-        assert!(!spike_claim(&[1.0; 136], &lambda, 0.005).supported());
+        // No spike at all: the premise fails.
+        assert_eq!(
+            spike_claim(&[1.0; 136], &lambda, 0.005).verdict,
+            Verdict::NotTested
+        );
     }
 
     #[test]
@@ -965,5 +997,23 @@ mod tests {
         }
         let c = fast_descent_claim(&epoch, &stuck, 300, 303, pre);
         assert_eq!(c.verdict, Verdict::NotTested, "{}", c.measured);
+    }
+
+    #[test]
+    fn the_eos_premise_needs_lambda_at_the_edge_in_the_stretch() {
+        // lr 0.05: 2/lr = 40, "at the edge" from 38.
+        let lambda = [(29900, 41.0), (30000, 30.0), (30100, 38.5), (30500, 45.0)];
+        assert_eq!(not_at_edge_of_stability(&lambda, 30000, 30400, 0.05), None);
+        let low = [(29900, 41.0), (30000, 30.0), (30100, 37.0), (30500, 45.0)];
+        let why = not_at_edge_of_stability(&low, 30000, 30400, 0.05).unwrap();
+        assert!(
+            why.contains("largest lambda_max in epochs 30000-30400 37.000"),
+            "{why}"
+        );
+        assert!(
+            not_at_edge_of_stability(&low, 30200, 30400, 0.05)
+                .unwrap()
+                .starts_with("no lambda_max measured")
+        );
     }
 }

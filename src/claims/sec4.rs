@@ -382,16 +382,14 @@ mod tests {
             0.9, 0.999, 0.9995, 0.9996, 0.9997, 0.9998, 0.9999, 1.0, 1.0, 1.0,
         ];
         let removed: Vec<f64> = (0..=10).map(f64::from).collect();
+        // L(i) falls by `top` per direction over the first two, then by `rest` per direction.
+        let path = |top: f64, rest: f64| -> Vec<f64> {
+            (0..=10)
+                .map(|i| 1.0 - top * f64::from(i.min(2)) - rest * f64::from((i - 2).max(0)))
+                .collect()
+        };
         // L(0) 1.0, L(2) 0.98, L(10) 0.2: 0.02 against 0.78.
-        let weak: Vec<f64> = (0..=10)
-            .map(|i| {
-                if i <= 2 {
-                    1.0 - 0.01 * i as f64
-                } else {
-                    0.98 - 0.0975 * (i - 2) as f64
-                }
-            })
-            .collect();
+        let weak = path(0.01, 0.0975);
         let c = removal_claim(&removed, &weak, &cum);
         assert!(c.supported(), "{}", c.measured);
         assert!(
@@ -400,15 +398,7 @@ mod tests {
                 .starts_with("|L(k) - L(0)| / |L(N) - L(k)| 0.026")
         );
         // The top two carry most of the change: not supported.
-        let strong: Vec<f64> = (0..=10)
-            .map(|i| {
-                if i <= 2 {
-                    1.0 - 0.35 * i as f64
-                } else {
-                    0.3 - 0.01 * (i - 2) as f64
-                }
-            })
-            .collect();
+        let strong = path(0.35, 0.01);
         assert_eq!(
             removal_claim(&removed, &strong, &cum).verdict,
             Verdict::NotSupported

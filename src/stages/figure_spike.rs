@@ -9,7 +9,7 @@ use crate::analysis::spikes::Event;
 use crate::claims::sec3::{
     Grid, LLAS_EOS_QUOTE, LLAS_SPIKE_QUOTE, absent_claim, edge_claim, fast_descent_claim,
     fast_descent_not_tested, frequency_claim, frequency_claims_without_spike, lfp_rise_claim,
-    llas_claim, llas_not_tested, pca_claim, pca_not_tested,
+    llas_claim, llas_not_tested, not_at_edge_of_stability, pca_claim, pca_not_tested,
 };
 use crate::claims::{Claim, Quote};
 use crate::config::InputSpec;
@@ -385,17 +385,36 @@ crate::figure_params! {
 
 impl Kind for FigureLandscape {
     const NAME: &'static str = "figure_landscape";
-    const VERSION: u32 = 3;
+    const VERSION: u32 = 4;
     const DOC: &'static str =
         "Fig 3.2(a): the PCA landscape of a stretch of training at the edge of stability";
-    const INPUTS: &'static [InputSpec] = &[InputSpec::one("pca", &["pca_landscape"])];
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::one("pca", &["pca_landscape"]),
+        InputSpec::one("train", &["train"]),
+    ];
     type Params = FigureLandscapeParams;
     type Output = Figure;
 
     fn run(&self, p: &FigureLandscapeParams, ctx: &mut StageContext) -> Result<Figure> {
         let mut data = FigureData::new();
-        let (explained, points, structure) =
-            landscape(&mut data, "a", ctx.input("pca")?, LLAS_EOS_QUOTE)?;
+        let pca = ctx.input("pca")?;
+        let (explained, points, structure) = landscape(&mut data, "a", pca, LLAS_EOS_QUOTE)?;
+        let train = ctx.input("train")?;
+        let epochs = pca.read::<Trajectory>()?.epoch;
+        let (from, to) = (
+            epochs.iter().copied().min().unwrap_or(0) as usize,
+            epochs.iter().copied().max().unwrap_or(0) as usize,
+        );
+        let failure = not_at_edge_of_stability(
+            &read_log(train)?.lambda,
+            from,
+            to,
+            train.params::<TrainParams>()?.lr,
+        );
+        let structure = structure.requires(
+            "the stretch is at the edge of stability",
+            failure.as_deref(),
+        );
         Ok(Figure {
             spec: p.spec(
                 1,
