@@ -31,7 +31,7 @@ crate::figure_params! {
 
 impl Kind for FigureToy {
     const NAME: &'static str = "figure_toy";
-    const VERSION: u32 = 4;
+    const VERSION: u32 = 5;
     const DOC: &'static str = "Fig 3.2(c, d): loss and lambda_max of the toy model with 2/lr, loss surface and trajectory";
     const INPUTS: &'static [InputSpec] = &[InputSpec::one("train", &["train_toy"])];
     type Params = FigureToyParams;
