@@ -9,7 +9,8 @@ use crate::linalg::lanczos::{LanczosConfig, lanczos};
 
 use crate::nn::backend::{BackendKind, Precision};
 use crate::nn::data::{Data, Loss, Supervised};
-use crate::nn::eval::{Derivatives, evaluator};
+use crate::nn::derivatives::Derivatives;
+use crate::nn::eval::evaluator;
 use crate::nn::init::Init;
 use crate::nn::model::Arch;
 use crate::nn::objective::HvpMethod;

@@ -1,5 +1,5 @@
 //! spike-pipe: a reproducible pipeline for "Loss Spike in Training Neural Networks"
-//! (Li, Xu, Zhang, 2025). See README.md and DESIGN notes for the architecture.
+//! (Li, Xu, Zhang, 2025). README.md describes the architecture, the stage kinds and the claims.
 
 pub mod analysis;
 pub mod bench;

@@ -128,6 +128,7 @@ pub fn run_summaries(outputs: &Path, cache_root: &Path) -> Result<Vec<RunSummary
         let files = claims(outputs, cache_root, &r, latest).ok();
         let mut metrics = Vec::new();
         let mut figures = 0;
+        let mut loss_spikes = 0.0;
         for st in &r.stages {
             for p in st.published.iter().filter(|p| p.ends_with(".parquet")) {
                 let Some(path) = published_file(outputs, cache_root, &st.key, p, latest) else {
@@ -136,15 +137,13 @@ pub fn run_summaries(outputs: &Path, cache_root: &Path) -> Result<Vec<RunSummary
                 figures += 1;
                 let name = p.trim_start_matches("figures/");
                 for m in headline(name, Some(&path), None, 0.0, 0.0)? {
+                    if m.metric.ends_with("/loss spikes") {
+                        loss_spikes += m.values.0.unwrap_or(0.0);
+                    }
                     metrics.push((m.figure, m.metric, m.a));
                 }
             }
         }
-        let loss_spikes = metrics
-            .iter()
-            .filter(|m| m.1.ends_with("/loss spikes"))
-            .filter_map(|m| m.2.parse::<f64>().ok())
-            .sum::<f64>() as usize;
         let verdicts: Option<Vec<Verdict>> = files.map(|f| {
             f.iter()
                 .flat_map(|f| &f.claims)
@@ -169,7 +168,7 @@ pub fn run_summaries(outputs: &Path, cache_root: &Path) -> Result<Vec<RunSummary
                 .map(|v| v.iter().filter(|&&x| x == Verdict::Supported).count()),
             claims_total: verdicts.as_ref().map(Vec::len),
             figures,
-            loss_spikes,
+            loss_spikes: loss_spikes as usize,
             metrics,
         });
     }
@@ -542,25 +541,20 @@ pub fn headline(
         };
         let (ca, cb) = (read(a)?, read(b)?);
         for id in ca.keys().chain(cb.keys()).collect::<BTreeSet<_>>() {
-            let show = |v: Option<&Verdict>| match v {
-                Some(Verdict::Supported) => "pass",
-                Some(Verdict::NotSupported) => "fail",
-                Some(Verdict::NotTested) => "not tested",
-                Some(Verdict::NotReproduced) => "not reproduced",
-                None => "-",
-            };
+            let show = |v: Option<&Verdict>| v.map_or("-".to_string(), Verdict::to_string);
             let (va, vb) = (show(ca.get(id)), show(cb.get(id)));
             out.push(Metric {
                 figure: figure.into(),
                 metric: format!("claim {id}"),
-                a: va.into(),
-                b: vb.into(),
+                a: va.clone(),
+                b: vb.clone(),
                 change: if va == vb {
                     "same".into()
                 } else {
                     format!("{va} -> {vb}")
                 },
                 differs: va != vb,
+                values: (None, None),
             });
         }
     }
@@ -595,6 +589,7 @@ fn number(
         b: fmt(y),
         change,
         differs,
+        values: (x, y),
     }
 }
 
@@ -625,7 +620,7 @@ pub fn diff_html(
             h,
             "<li><b>{}</b> ({}): {}</li>",
             esc(&s.stage),
-            esc(&s.status),
+            s.status,
             esc(&s.reasons.join("; "))
         );
     }

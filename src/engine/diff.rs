@@ -119,9 +119,31 @@ pub fn sides(
 #[derive(Debug, Serialize)]
 pub struct StageChange {
     pub stage: String,
-    /// `changed`, `only in A`, `only in B`.
-    pub status: String,
+    pub status: StageStatus,
     pub reasons: Vec<String>,
+}
+
+/// How a stage differs between the two runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum StageStatus {
+    /// In both, with another key.
+    #[serde(rename = "changed")]
+    Changed,
+    #[serde(rename = "only in A")]
+    OnlyInA,
+    #[serde(rename = "only in B")]
+    OnlyInB,
+}
+
+impl std::fmt::Display for StageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so that a width (`{:<10}`) applies.
+        f.pad(match self {
+            StageStatus::Changed => "changed",
+            StageStatus::OnlyInA => "only in A",
+            StageStatus::OnlyInB => "only in B",
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -148,6 +170,9 @@ pub struct Metric {
     pub b: String,
     pub change: String,
     pub differs: bool,
+    /// The numbers behind `a` and `b`, for a numeric metric.
+    #[serde(skip)]
+    pub values: (Option<f64>, Option<f64>),
 }
 
 #[derive(Debug, Serialize)]
@@ -187,12 +212,12 @@ pub fn diff(a: &Side, b: &Side, rtol: f64, atol: f64, headline: &Headline) -> Re
         match bmap.get(s.name.as_str()) {
             None => stages.push(StageChange {
                 stage: s.name.clone(),
-                status: "only in A".into(),
+                status: StageStatus::OnlyInA,
                 reasons: vec![],
             }),
             Some(t) if t.key != s.key => stages.push(StageChange {
                 stage: s.name.clone(),
-                status: "changed".into(),
+                status: StageStatus::Changed,
                 reasons: changes(s, t),
             }),
             Some(_) => {}
@@ -202,7 +227,7 @@ pub fn diff(a: &Side, b: &Side, rtol: f64, atol: f64, headline: &Headline) -> Re
         if !amap.contains_key(s.name.as_str()) {
             stages.push(StageChange {
                 stage: s.name.clone(),
-                status: "only in B".into(),
+                status: StageStatus::OnlyInB,
                 reasons: vec![],
             });
         }

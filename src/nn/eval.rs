@@ -8,39 +8,10 @@ use burn::backend::Backend;
 
 use super::backend::BackendKind;
 use super::data::Supervised;
+use super::derivatives::{Derivatives, Evaluator};
 use super::native;
 use super::objective::{HvpMethod, Objective, hvp, value, value_and_grad};
 use super::toy::Toy;
-
-/// A scalar function of theta with its first and second derivatives.
-pub trait Derivatives {
-    /// Number of parameters.
-    fn dim(&self) -> usize;
-    fn loss(&self, theta: &[f64]) -> Result<f64>;
-    fn loss_and_grad(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)>;
-    /// H(theta) v, by the method the evaluator was made with.
-    fn hvp(&self, theta: &[f64], v: &[f64]) -> Result<Vec<f64>>;
-    /// The Hessian at `theta` as an operator `v -> H(theta) v`, for many products at one point
-    /// (Lanczos, power iteration). Each product is an [`hvp`](Self::hvp) unless the evaluator
-    /// can reuse its forward pass at `theta` across products.
-    fn hessian_at<'s>(&'s self, theta: &'s [f64]) -> HessianOp<'s> {
-        by_products(self, theta)
-    }
-}
-
-/// `v -> H(theta) v` at a fixed theta.
-pub type HessianOp<'a> = Box<dyn FnMut(&[f64]) -> Result<Vec<f64>> + 'a>;
-
-/// The Hessian operator that calls `hvp` for every product.
-pub fn by_products<'s, D: Derivatives + ?Sized>(d: &'s D, theta: &'s [f64]) -> HessianOp<'s> {
-    Box::new(move |v| d.hvp(theta, v))
-}
-
-/// A supervised objective: also the model's outputs.
-pub trait Evaluator: Derivatives {
-    /// Model outputs (flattened `[n, outputs]`) for inputs `x` of shape `x_shape`.
-    fn outputs(&self, theta: &[f64], x: &[f64], x_shape: &[usize]) -> Result<Vec<f64>>;
-}
 
 /// An objective on a burn backend, differentiated by burn's autodiff.
 struct OnBurn<B: Backend, O> {
@@ -111,9 +82,4 @@ pub fn evaluator<'a>(
 /// The toy model of Sec 3.3 on `backend`.
 pub fn toy(backend: BackendKind, method: HvpMethod) -> Box<dyn Derivatives> {
     per_backend!(backend, Toy, method, native::toy(method))
-}
-
-/// The dense Hessian, column by column from HVPs (small models only), symmetrised.
-pub fn dense_hessian(d: &dyn Derivatives, theta: &[f64]) -> Result<Vec<Vec<f64>>> {
-    crate::linalg::dense::from_columns(d.dim(), &mut *d.hessian_at(theta))
 }

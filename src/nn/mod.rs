@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod data;
+pub mod derivatives;
 pub mod eval;
 pub mod init;
 pub mod model;

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::eval::Derivatives;
+use super::derivatives::Derivatives;
 use crate::linalg::lanczos::{LanczosConfig, lanczos};
 use crate::rng::SeededRng;
 

@@ -55,7 +55,7 @@ pub fn train(
         if !loss.is_finite() {
             bail!("the toy model diverged at step {step} (loss {loss}); lower lr");
         }
-        let h = eval::dense_hessian(&*toy, &theta)?;
+        let h = crate::nn::derivatives::dense_hessian(&*toy, &theta)?;
         log.step.push(step as i64);
         log.loss.push(loss);
         log.x.push(theta[0]);

@@ -5,7 +5,8 @@
 use crate::numerics::curve;
 use spike_pipe::nn::backend::{BackendKind, Precision};
 use spike_pipe::nn::data::{Data, Loss, Supervised};
-use spike_pipe::nn::eval::{Derivatives, Evaluator, evaluator};
+use spike_pipe::nn::derivatives::{Derivatives, Evaluator};
+use spike_pipe::nn::eval::evaluator;
 use spike_pipe::nn::init::Init;
 use spike_pipe::nn::model::Arch;
 use spike_pipe::nn::objective::HvpMethod;
@@ -221,7 +222,7 @@ fn one_hundred_gd_steps_agree_in_f64() {
 fn native_toy_hessian_is_the_closed_form() {
     let toy = spike_pipe::nn::eval::toy(BackendKind::Native, HvpMethod::Exact);
     for (x, y) in [(0.5, 1e-5), (-1.0, 0.3), (3.0, -2.0)] {
-        let h = spike_pipe::nn::eval::dense_hessian(&*toy, &[x, y]).unwrap();
+        let h = spike_pipe::nn::derivatives::dense_hessian(&*toy, &[x, y]).unwrap();
         let want = spike_pipe::nn::toy::hessian(x, y);
         for i in 0..2 {
             assert_eq!(h[i], want[i].to_vec());

@@ -2,7 +2,8 @@
 
 use spike_pipe::linalg::sym2;
 use spike_pipe::nn::backend::{BackendKind, Flex};
-use spike_pipe::nn::eval::{self, dense_hessian};
+use spike_pipe::nn::derivatives::dense_hessian;
+use spike_pipe::nn::eval;
 use spike_pipe::nn::objective::{HvpMethod, value_and_grad};
 use spike_pipe::nn::toy::{self, Toy};
 use spike_pipe::stages::train_toy::train;

@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::layers::{add_into, relu_pool_plane, sum_of, unpool_plane};
+use super::planes::{add_into, relu_pool_plane, sum_of, unpool_plane};
 use super::real::Real;
 
 /// Columns of the im2col matrix per chunk of images (at least one image): small enough that

@@ -10,8 +10,8 @@
 //! differentiated: `(H v)_a = sum_i R(df) h + df Rh`, `R(dz) = R(df) a s + df (va s + a Rs)`,
 //! `(H v)_w = sum_i R(dz) x`, `(H v)_b = sum_i R(dz)`, `(H v)_c = sum_i R(df)`.
 
-use super::layers;
 use super::real::{Dual, Real};
+use super::{layers, planes};
 use crate::nn::data::Loss;
 use crate::nn::ops::Activation;
 
@@ -118,12 +118,12 @@ impl<'a, T: Real<Base = T>> FnnHessian<'a, T> {
                         *ra = rd * h + d * (s * rz);
                         *rdz = rd * a * s + d * (va * s + a * (s2 * rz));
                     }
-                    hv[k] = layers::sum_of(&ra, |r| r);
-                    hv[m + k] = layers::sum_zip(&rdz, x, |r, x| r * x);
-                    hv[2 * m + k] = layers::sum_of(&rdz, |r| r);
+                    hv[k] = planes::sum_of(&ra, |r| r);
+                    hv[m + k] = planes::sum_zip(&rdz, x, |r, x| r * x);
+                    hv[2 * m + k] = planes::sum_of(&rdz, |r| r);
                 }
                 if self.out_bias {
-                    hv[3 * m] = layers::sum_of(&rd, |r| r);
+                    hv[3 * m] = planes::sum_of(&rd, |r| r);
                 }
             },
         );

@@ -7,6 +7,7 @@ mod conv;
 mod fnn_hessian;
 mod layers;
 mod net;
+mod planes;
 pub(crate) mod real;
 mod tanh;
 
@@ -16,12 +17,13 @@ use self::net::Batch;
 use self::real::{Dual, Real};
 use super::backend::Precision;
 use super::data::{Loss, Supervised};
-use super::eval::{Derivatives, Evaluator, HessianOp, by_products};
+use super::derivatives::{Derivatives, Evaluator, HessianOp, by_products};
 use super::model::Arch;
 use super::objective::{HvpMethod, hvp_central};
 
-/// Runs `f` compiled for AVX2 (x86-64-v3) when this CPU has it (pulp chooses at run time;
-/// `f` must be an `#[inline(always)]` closure for its loops to be compiled that way). Rust never
+/// Runs `f` compiled for the widest vector level this CPU has, AVX-512 (x86-64-v4) or AVX2
+/// (x86-64-v3) (pulp chooses at run time; `f` must be an `#[inline(always)]` closure for its
+/// loops to be compiled that way). Rust never
 /// fuses a multiply and an add on its own, so these loops give the same bits on any CPU (faer's
 /// GEMM kernels, chosen per CPU, may not).
 pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {

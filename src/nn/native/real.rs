@@ -30,7 +30,7 @@ pub(crate) trait Real:
     /// The plain float underneath (`Self` for floats).
     type Base: Real<Base = Self::Base>;
     /// A dual number (two floats), where a choice between two values compiles to a branch
-    /// rather than a vector select (see `layers::relu_pool_plane`).
+    /// rather than a vector select (see `planes::relu_pool_plane`).
     const DUAL: bool = false;
 
     fn of(x: f64) -> Self;
@@ -334,7 +334,7 @@ mod tests {
         let bt = [7.0, 9.0, 11.0, 8.0, 10.0, 12.0];
         f64::gemm(&mut c, &at, &bt, 2, 3, 2, true, true, true);
         assert_eq!(c, want.map(|x| 2.0 * x));
-        // (A + eps I)(B): tangent = B's top 2x2 rows padded... use A' = a, B' = 0: tangent = AB.
+        // (A + eps A)(B + eps 0): the tangent A'B + AB' is AB.
         let ad: Vec<Dual<f64>> = a.iter().map(|&x| Dual { re: x, du: x }).collect();
         let bd: Vec<Dual<f64>> = b.iter().map(|&x| Dual { re: x, du: 0.0 }).collect();
         let mut cd = [Dual::default(); 4];
