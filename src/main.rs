@@ -1,5 +1,5 @@
 //! The `spike-pipe` command line: parses arguments, calls the library, maps errors to exit codes
-//! (0 success, 1 a stage failed, 2 bad input or configuration).
+//! (0 success, 1 a stage failed, 2 bad input or configuration, 3 an operational failure).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use spike_pipe::datasets::cifar10;
 use spike_pipe::engine::exec::NoHooks;
+use spike_pipe::engine::failure::is_operational;
 use spike_pipe::engine::key::NumericEnv;
 use spike_pipe::engine::remote::{RemoteConfig, RemoteHooks};
 use spike_pipe::engine::runs::{self, Outcome};
@@ -325,20 +326,33 @@ fn main() -> ExitCode {
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
-        ExitCode::from(2)
+        ExitCode::from(if is_operational(&e) { 3 } else { 2 })
     })
 }
+
+/// The crates whose logs `-v` and `-vv` show.
+const CRATES: [&str; 5] = [
+    "spike_pipe",
+    "spike_config",
+    "spike_engine",
+    "spike_nn",
+    "spike_science",
+];
 
 fn init_logging(verbose: u8) {
     // -v: stage timings, remote transfers, lock waits; -vv: every cache decision too.
     // RUST_LOG overrides (e.g. RUST_LOG=object_store=debug for the remote's requests).
     let default = match verbose {
         0 => "warn",
-        1 => "warn,spike_pipe=info",
-        _ => "warn,spike_pipe=debug",
+        1 => "info",
+        _ => "debug",
     };
+    let default = format!(
+        "warn,{}",
+        CRATES.map(|c| format!("{c}={default}")).join(",")
+    );
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -267,7 +267,8 @@ fn remote_errors_name_the_remote_and_what_to_check() {
         .env("AWS_ALLOW_HTTP", "true")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // An operational failure (3), not bad input (2).
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
         err.contains("remote s3://nowhere/cache") && err.contains("AWS_ENDPOINT_URL"),
@@ -280,7 +281,7 @@ fn remote_errors_name_the_remote_and_what_to_check() {
         &["--remote", "s3://no-such-bucket/x", "push"],
         Some(&server),
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out).contains("remote s3://no-such-bucket/x")
             && stderr(&out).contains("bucket exists"),

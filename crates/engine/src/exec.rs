@@ -1,0 +1,390 @@
+//! Running a plan: independent stages in parallel (`-j`), each computed under its key's lock into
+//! a temporary directory that is committed atomically; a failure stops only the stages that
+//! need what failed (or, with `--fail-fast`, the run).
+//!
+//! Of the stages ready to run, the one with the longest chain of stages still to come after it
+//! starts first (then pipeline order): the long chains (data, training, spike analysis, landscape)
+//! start early, and the many short ones fill the workers at the end instead of one long chain
+//! running alone.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+
+use spike_config::{params_from_json, params_to_json};
+
+use super::Project;
+use super::cache::{Manifest, Validity};
+use super::context::{Input, StageContext, StageDirs};
+use super::extend;
+use super::plan::Plan;
+use super::progress::Progress;
+use super::runs::{Outcome, StageRun};
+
+pub(crate) struct ExecOptions {
+    pub jobs: usize,
+    pub keep_going: bool,
+    /// Per stage: recompute even if cached.
+    pub force: Vec<bool>,
+}
+
+/// Hooks around computing a stage (the remote cache uses them; local runs use the defaults).
+pub trait CacheHooks: Sync {
+    /// Called with the key's lock held when the entry is missing locally; returns true if it
+    /// made the entry available (for example by downloading it).
+    fn fetch(&self, _key: &str) -> Result<bool> {
+        Ok(false)
+    }
+    /// Called after an entry was computed and committed.
+    fn computed(&self, _key: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+pub struct NoHooks;
+impl CacheHooks for NoHooks {}
+
+struct Sched {
+    /// Number of unfinished upstream stages, per selected stage.
+    waiting: Vec<usize>,
+    /// Ready stages by (chain length, earliest in the pipeline).
+    ready: BinaryHeap<(usize, Reverse<usize>)>,
+    running: usize,
+    remaining: usize,
+    stop: bool,
+    results: Vec<Option<StageRun>>,
+}
+
+/// Runs every selected stage (cached ones are only recorded). Returns one record per selected
+/// stage in pipeline order.
+pub(crate) fn execute(
+    project: &Project,
+    plan: &Plan,
+    selected: &[bool],
+    opts: &ExecOptions,
+    hooks: &dyn CacheHooks,
+    progress: &Progress,
+) -> Vec<StageRun> {
+    let stages = &project.pipeline.stages;
+    let n = stages.len();
+    let index: BTreeMap<&str, usize> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let mut dependents: Vec<Vec<usize>> = vec![vec![]; n];
+    let mut waiting = vec![0usize; n];
+    for (i, s) in stages.iter().enumerate() {
+        if !selected[i] {
+            continue;
+        }
+        for up in s.upstream() {
+            let u = index[up.as_str()];
+            dependents[u].push(i);
+            waiting[i] += 1;
+        }
+    }
+    let chain = chain_lengths(&dependents);
+    let ready: BinaryHeap<(usize, Reverse<usize>)> = (0..n)
+        .filter(|&i| selected[i] && waiting[i] == 0)
+        .map(|i| (chain[i], Reverse(i)))
+        .collect();
+    let sched = Mutex::new(Sched {
+        waiting,
+        ready,
+        running: 0,
+        remaining: selected.iter().filter(|&&s| s).count(),
+        stop: false,
+        results: vec![None; n],
+    });
+    let wake = Condvar::new();
+
+    let worker = || loop {
+        let i = {
+            let mut s = sched.lock().expect("scheduler lock");
+            loop {
+                if s.remaining == 0 || (s.stop && s.running == 0) {
+                    wake.notify_all();
+                    return;
+                }
+                if !s.stop
+                    && let Some((_, Reverse(i))) = s.ready.pop()
+                {
+                    s.running += 1;
+                    break i;
+                }
+                s = wake.wait(s).expect("scheduler lock");
+            }
+        };
+        let upstream_failed = stages[i].upstream().any(|u| {
+            let s = sched.lock().expect("scheduler lock");
+            s.results[index[u.as_str()]]
+                .as_ref()
+                .is_some_and(|r| matches!(r.outcome, Outcome::Failed | Outcome::Skipped))
+        });
+        let run = if upstream_failed {
+            record(
+                project,
+                plan,
+                i,
+                Outcome::Skipped,
+                0.0,
+                Some("a stage it needs failed".into()),
+            )
+        } else {
+            run_one(project, plan, i, opts.force[i], hooks, progress)
+        };
+        let mut s = sched.lock().expect("scheduler lock");
+        s.running -= 1;
+        s.remaining -= 1;
+        if run.outcome == Outcome::Failed && !opts.keep_going {
+            s.stop = true;
+        }
+        for &d in &dependents[i] {
+            s.waiting[d] -= 1;
+            if s.waiting[d] == 0 {
+                s.ready.push((chain[d], Reverse(d)));
+            }
+        }
+        s.results[i] = Some(run);
+        wake.notify_all();
+    };
+
+    let jobs = opts.jobs.max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(worker);
+        }
+    });
+
+    let results = sched.into_inner().expect("scheduler lock").results;
+    (0..n)
+        .filter(|&i| selected[i])
+        .map(|i| {
+            results[i].clone().unwrap_or_else(|| {
+                record(
+                    project,
+                    plan,
+                    i,
+                    Outcome::Skipped,
+                    0.0,
+                    Some("not run: the run stopped after a failure".into()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Per stage, the number of stages on the longest path from it to a stage nothing needs (itself
+/// included).
+fn chain_lengths(dependents: &[Vec<usize>]) -> Vec<usize> {
+    fn walk(i: usize, dependents: &[Vec<usize>], memo: &mut [usize]) -> usize {
+        if memo[i] == 0 {
+            memo[i] = 1 + dependents[i]
+                .iter()
+                .map(|&d| walk(d, dependents, memo))
+                .max()
+                .unwrap_or(0);
+        }
+        memo[i]
+    }
+    let mut memo = vec![0; dependents.len()];
+    (0..dependents.len())
+        .map(|i| walk(i, dependents, &mut memo))
+        .collect()
+}
+
+fn record(
+    project: &Project,
+    plan: &Plan,
+    i: usize,
+    outcome: Outcome,
+    wall_s: f64,
+    error: Option<String>,
+) -> StageRun {
+    plan.stages[i].record(&project.pipeline.stages[i], outcome, wall_s, error)
+}
+
+pub(crate) fn run_one(
+    project: &Project,
+    plan: &Plan,
+    i: usize,
+    force: bool,
+    hooks: &dyn CacheHooks,
+    progress: &Progress,
+) -> StageRun {
+    let def = &project.pipeline.stages[i];
+    let key = &plan.stages[i].key;
+    if plan.stages[i].cached && !force {
+        tracing::debug!(stage = %def.name, key = %key, "cached");
+        return record(project, plan, i, Outcome::Cached, 0.0, None);
+    }
+    let start = Instant::now();
+    let result = (|| -> Result<Outcome> {
+        let _lock = project.cache.lock(key)?;
+        if !force {
+            // Another process may have finished it while we waited for the lock.
+            match project.cache.validate(key) {
+                Validity::Valid => {
+                    tracing::info!(stage = %def.name, key = %key, "computed meanwhile by another process");
+                    return Ok(Outcome::Cached);
+                }
+                Validity::Corrupt(why) => {
+                    progress.println(&format!(
+                        "warning: cache entry {key} of {} is corrupt ({why}); recomputing",
+                        def.name
+                    ));
+                    project.cache.evict(key)?;
+                }
+                Validity::Missing => {}
+            }
+            if hooks.fetch(key)? {
+                tracing::info!(stage = %def.name, key = %key, "pulled from the remote cache");
+                return Ok(Outcome::Pulled);
+            }
+        }
+        progress.println(&format!(
+            "computing {} ({})",
+            def.name,
+            plan.stages[i].reasons.join("; ")
+        ));
+        compute(project, plan, i, progress)?;
+        hooks.computed(key)?;
+        Ok(Outcome::Computed)
+    })();
+    let wall = start.elapsed().as_secs_f64();
+    tracing::info!(stage = %def.name, key = %key, wall_s = wall, ok = result.is_ok(), "stage finished");
+    match result {
+        Ok(outcome) => {
+            if outcome == Outcome::Computed {
+                progress.println(&format!("finished {} in {wall:.2}s", def.name));
+            }
+            record(project, plan, i, outcome, wall, None)
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            progress.println(&format!("FAILED {}: {msg}", def.name));
+            record(project, plan, i, Outcome::Failed, wall, Some(msg))
+        }
+    }
+}
+
+/// Computes stage `i` into a temporary directory and commits it. Call with the key's lock held.
+fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Result<Manifest> {
+    let def = &project.pipeline.stages[i];
+    let planned = &plan.stages[i];
+    let kind = project.registry.get(&def.kind).expect("validated kind");
+    let cache = &project.cache;
+
+    let mut inputs: BTreeMap<String, Vec<Input>> = BTreeMap::new();
+    for (role, refs) in &planned.inputs {
+        let mut list = Vec::new();
+        for r in refs {
+            let manifest = cache.manifest(&r.key).with_context(|| {
+                format!("input {} (entry {}) is not in the cache", r.stage, r.key)
+            })?;
+            let up = project.pipeline.stage(&r.stage).expect("resolved need");
+            list.push(Input::new(up, cache.entry_dir(&r.key)?, &manifest));
+        }
+        inputs.insert(role.clone(), list);
+    }
+
+    let input_keys: BTreeMap<String, Vec<String>> = planned
+        .inputs
+        .iter()
+        .map(|(r, refs)| (r.clone(), refs.iter().map(|x| x.key.clone()).collect()))
+        .collect();
+    let wanted = extend::Wanted {
+        kind: &def.kind,
+        version: planned.version,
+        params: &def.params,
+        inputs: &input_keys,
+        env: &planned.env,
+        external: planned.external.as_deref(),
+    };
+    let base = match kind
+        .extends()
+        .and_then(|param| extend::base(cache, &wanted, param))
+    {
+        Some(m) => {
+            let mut input = Input::new(def, cache.entry_dir(&m.key)?, &m);
+            input.params = params_from_json(&m.params);
+            Some(input)
+        }
+        None => None,
+    };
+    let tmp = cache.begin(&planned.key)?;
+    let start = Instant::now();
+    let env = planned.env.clone();
+    let run = {
+        let mut ctx = StageContext::new(
+            &def.name,
+            &def.params,
+            &env,
+            inputs,
+            StageDirs {
+                out: tmp.clone(),
+                scratch: cache.scratch_dir(&planned.key),
+                data: project.data_dir.clone(),
+                sources: project.sources.clone(),
+                base,
+            },
+            progress,
+        );
+        catch_unwind(AssertUnwindSafe(|| kind.run(&mut ctx)))
+    };
+    let outcome = match run {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(ToString::to_string))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(anyhow!("stage panicked: {msg}"))
+        }
+    };
+    if let Err(e) = outcome {
+        std::fs::remove_dir_all(&tmp).ok();
+        return Err(e.context(format!("stage {} (kind {})", def.name, def.kind)));
+    }
+    let manifest = Manifest {
+        key: planned.key.clone(),
+        kind: def.kind.clone(),
+        version: planned.version,
+        stage: def.name.clone(),
+        params: params_to_json(&def.params),
+        inputs: input_keys,
+        env: planned.env.clone(),
+        external: planned.external.clone(),
+        files: vec![],
+        wall_s: start.elapsed().as_secs_f64(),
+        tool_version: super::TOOL_VERSION.to_string(),
+        created: chrono::Utc::now().to_rfc3339(),
+    };
+    cache.commit(&tmp, manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_lengths_count_the_longest_path_to_a_sink() {
+        // 0 -> 1 -> 2 -> 3, 0 -> 4, 5 alone, 6 -> 3.
+        let dependents = vec![
+            vec![1, 4],
+            vec![2],
+            vec![3],
+            vec![],
+            vec![],
+            vec![],
+            vec![3],
+        ];
+        assert_eq!(chain_lengths(&dependents), vec![4, 3, 2, 1, 1, 1, 2]);
+    }
+}

@@ -1,0 +1,703 @@
+//! The Slurm executor: every stale stage becomes a Slurm job (in dependency order, with
+//! `--dependency=afterok:<ids> --kill-on-invalid-dep=yes`) that runs the hidden
+//! `spike-pipe run-stage` on one key and writes it into the shared cache. The driver polls the
+//! jobs' states (`sacct` where accounting is enabled, else `squeue` and `scontrol show job`),
+//! cancels what it submitted on Ctrl-C or, with `--fail-fast`, after a failure, and returns
+//! the stage records that the local executor would.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use super::Project;
+use super::failure::Operational;
+use super::plan::Plan;
+use super::progress::Progress;
+use super::runs::{Outcome, StageRun};
+use spike_config::Pipeline;
+
+/// Slurm resources of a job.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub partition: Option<String>,
+    /// `--time`, e.g. `02:00:00`.
+    pub time: Option<String>,
+    pub cpus: Option<u32>,
+    /// `--mem`, e.g. `16G`.
+    pub mem: Option<String>,
+    pub gpus: Option<u32>,
+    /// More `sbatch` arguments, e.g. `["--account=lab", "--qos=short"]`.
+    #[serde(default)]
+    pub extra: Vec<String>,
+}
+
+impl Resources {
+    fn merged(&self, over: &Resources) -> Resources {
+        Resources {
+            partition: over.partition.clone().or(self.partition.clone()),
+            time: over.time.clone().or(self.time.clone()),
+            cpus: over.cpus.or(self.cpus),
+            mem: over.mem.clone().or(self.mem.clone()),
+            gpus: over.gpus.or(self.gpus),
+            extra: self.extra.iter().chain(&over.extra).cloned().collect(),
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        if let Some(p) = &self.partition {
+            a.push(format!("--partition={p}"));
+        }
+        if let Some(t) = &self.time {
+            a.push(format!("--time={t}"));
+        }
+        if let Some(c) = self.cpus {
+            a.push(format!("--cpus-per-task={c}"));
+        }
+        if let Some(m) = &self.mem {
+            a.push(format!("--mem={m}"));
+        }
+        if let Some(g) = self.gpus {
+            a.push(format!("--gpus={g}"));
+        }
+        a.extend(self.extra.iter().cloned());
+        a
+    }
+}
+
+/// `executor:` in pipeline.yaml.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorConfig {
+    /// `local` (default) or `slurm`.
+    #[serde(default = "local")]
+    pub kind: String,
+    /// Seconds between job-state queries.
+    #[serde(default = "five")]
+    pub poll_seconds: f64,
+    /// Where job logs go (default `.spike/slurm` beside the cache; must be on a shared filesystem).
+    #[serde(default)]
+    pub logs: Option<PathBuf>,
+    /// Resources of every job.
+    #[serde(default)]
+    pub defaults: Resources,
+    /// Resources per stage (declared names), on top of the defaults.
+    #[serde(default)]
+    pub stages: BTreeMap<String, Resources>,
+}
+
+fn local() -> String {
+    "local".into()
+}
+fn five() -> f64 {
+    5.0
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            kind: local(),
+            poll_seconds: five(),
+            logs: None,
+            defaults: Resources::default(),
+            stages: BTreeMap::new(),
+        }
+    }
+}
+
+impl ExecutorConfig {
+    pub(crate) fn from_yaml(
+        v: Option<&serde_yaml::Value>,
+        pipeline: &Pipeline,
+    ) -> Result<ExecutorConfig> {
+        let file = &pipeline.file;
+        let Some(v) = v else {
+            return Ok(ExecutorConfig::default());
+        };
+        let cfg: ExecutorConfig = serde_yaml::from_value(v.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: executor: {e} (valid keys: kind, poll_seconds, logs, defaults, stages)",
+                file.display()
+            )
+        })?;
+        // Between a tenth of a second and an hour: anything else is a typo (and `.inf` would
+        // stop the run after submitting its jobs).
+        if !(cfg.poll_seconds.is_finite() && (0.1..=3600.0).contains(&cfg.poll_seconds)) {
+            bail!(
+                "{}: executor.poll_seconds must be between 0.1 and 3600 seconds, got {}",
+                file.display(),
+                cfg.poll_seconds
+            );
+        }
+        if !["local", "slurm"].contains(&cfg.kind.as_str()) {
+            bail!(
+                "{}: executor.kind must be `local` or `slurm`, got `{}`",
+                file.display(),
+                cfg.kind
+            );
+        }
+        let declared: Vec<&str> = pipeline.stages.iter().map(|s| s.base.as_str()).collect();
+        for name in cfg.stages.keys() {
+            if !declared.contains(&name.as_str()) {
+                bail!(
+                    "{}: executor.stages names `{name}`, which is not a stage{}",
+                    file.display(),
+                    spike_config::did_you_mean(name, &declared)
+                );
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// How a job invokes this program: the argv before the subcommand, flags after it, and
+/// variables set in the environment `sbatch` passes on to the job (for what must not appear on
+/// a command line that `scontrol` and `ps` show, such as a remote URL with credentials).
+pub struct JobCommand {
+    pub argv: Vec<String>,
+    pub flags: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// What a job must repeat of this command line to plan the same keys and reach the same data.
+pub struct JobSettings {
+    pub backend: String,
+    /// `-S stage.param=value` of the command line.
+    pub overrides: Vec<String>,
+    /// The remote cache URL (it may carry credentials: jobs get it from their environment).
+    pub remote: Option<String>,
+    pub pull: bool,
+    pub push: bool,
+}
+
+impl JobCommand {
+    /// A job reruns this program with the same pipeline, profile, cache, outputs, backend,
+    /// local data copies (each source as `--<name>-dir`) and overrides.
+    pub fn rerun(project: &Project, s: &JobSettings) -> Result<JobCommand> {
+        let abs = |p: &Path| std::path::absolute(p).map(|p| p.display().to_string());
+        let mut argv = vec![
+            std::env::current_exe()?.display().to_string(),
+            "--pipeline".into(),
+            abs(&project.pipeline.file)?,
+            "--profile".into(),
+            project.pipeline.profile.clone(),
+            "--cache-dir".into(),
+            abs(project.cache.root())?,
+            "--outputs".into(),
+            abs(&project.outputs)?,
+            "--backend".into(),
+            s.backend.clone(),
+        ];
+        for (name, dir) in &project.sources {
+            argv.extend([format!("--{name}-dir"), abs(dir)?]);
+        }
+        for o in &s.overrides {
+            argv.extend(["-S".into(), o.clone()]);
+        }
+        let flags = [(s.pull, "--pull"), (s.push, "--push")]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| f.to_string())
+            .collect();
+        Ok(JobCommand {
+            argv,
+            flags,
+            env: s
+                .remote
+                .iter()
+                .map(|r| ("SPIKE_REMOTE".to_string(), r.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// A Slurm executor: its configuration and how its jobs run this program.
+pub struct Slurm {
+    pub config: ExecutorConfig,
+    pub command: JobCommand,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum JobState {
+    Pending,
+    Running,
+    Done,
+    Failed {
+        state: String,
+        exit: String,
+    },
+    /// Cancelled because a job it depends on failed.
+    DependencyFailed,
+    Cancelled(String),
+    Unknown,
+}
+
+fn parse_state(state: &str, exit: &str, reason: &str) -> JobState {
+    let state = state
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('+');
+    match state {
+        "PENDING" | "CONFIGURING" | "REQUEUED" | "RESIZING" | "SUSPENDED" => JobState::Pending,
+        "RUNNING" | "COMPLETING" | "STAGE_OUT" | "SIGNALING" => JobState::Running,
+        "COMPLETED" => JobState::Done,
+        "CANCELLED" if reason.contains("Dependency") => JobState::DependencyFailed,
+        "CANCELLED" => JobState::Cancelled(reason.to_string()),
+        "" => JobState::Unknown,
+        other => JobState::Failed {
+            state: other.into(),
+            exit: exit.into(),
+        },
+    }
+}
+
+fn run(cmd: &str, args: &[String]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+/// States of the jobs `ids`; jobs no query knows about are missing from the map.
+fn query(ids: &[String]) -> HashMap<String, JobState> {
+    let mut states = HashMap::new();
+    if ids.is_empty() {
+        return states;
+    }
+    // sacct answers for finished jobs too, where accounting is enabled.
+    if let Some(text) = run(
+        "sacct",
+        &[
+            "-n".into(),
+            "-P".into(),
+            "-X".into(),
+            "-o".into(),
+            "JobID,State,ExitCode,Reason".into(),
+            "-j".into(),
+            ids.join(","),
+        ],
+    ) {
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('|').collect();
+            if f.len() >= 3 && ids.contains(&f[0].to_string()) {
+                states.insert(
+                    f[0].to_string(),
+                    parse_state(f[1], f[2], f.get(3).copied().unwrap_or("")),
+                );
+            }
+        }
+        if states.len() == ids.len() {
+            return states;
+        }
+    }
+    if let Some(text) = run(
+        "squeue",
+        &[
+            "-h".into(),
+            "-o".into(),
+            "%i|%T|%r".into(),
+            "-j".into(),
+            ids.join(","),
+        ],
+    ) {
+        for line in text.lines() {
+            let f: Vec<&str> = line.trim().split('|').collect();
+            if f.len() >= 2 && ids.contains(&f[0].to_string()) {
+                states.insert(
+                    f[0].to_string(),
+                    parse_state(f[1], "", f.get(2).copied().unwrap_or("")),
+                );
+            }
+        }
+    }
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| states.get(*id).is_none_or(|s| *s == JobState::Unknown))
+        .cloned()
+        .collect();
+    for id in &missing {
+        if let Some(text) = run("scontrol", &["show".into(), "job".into(), id.clone()]) {
+            let field = |name: &str| {
+                text.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            states.insert(
+                id.clone(),
+                parse_state(&field("JobState"), &field("ExitCode"), &field("Reason")),
+            );
+        }
+    }
+    states
+}
+
+/// Cancels the submitted jobs if the driver unwinds from a panic, so that none outlives it
+/// unwatched (cancelling a finished job does nothing).
+struct CancelOnPanic(Vec<String>);
+
+impl Drop for CancelOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            scancel(&self.0);
+        }
+    }
+}
+
+fn scancel(ids: &[String]) {
+    if !ids.is_empty() {
+        let _ = Command::new("scancel").args(ids).status();
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join(" | ")
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+struct Job {
+    stage: usize,
+    id: String,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    state: JobState,
+    unknown_polls: usize,
+    started: Instant,
+}
+
+/// Runs the selected stale stages as Slurm jobs; returns one record per selected stage.
+pub(crate) fn execute(
+    project: &Project,
+    plan: &Plan,
+    selected: &[bool],
+    forced: &[bool],
+    keep_going: bool,
+    slurm: &Slurm,
+    progress: &Progress,
+) -> Result<Vec<StageRun>> {
+    let (cfg, command) = (&slurm.config, &slurm.command);
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    let stages = &project.pipeline.stages;
+    let logs = cfg
+        .logs
+        .clone()
+        .unwrap_or_else(|| project.cache.root().join("..").join("slurm"));
+    let run_dir = logs.join(super::runs::new_run_id());
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("creating the job log directory {}", run_dir.display()))?;
+    let run_dir = std::fs::canonicalize(&run_dir)?;
+
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut job_of: HashMap<usize, usize> = HashMap::new();
+    for (i, def) in stages.iter().enumerate() {
+        if !selected[i] || (plan.stages[i].cached && !forced[i]) {
+            continue;
+        }
+        let deps: Vec<String> = def
+            .upstream()
+            .filter_map(|u| project.pipeline.index(u))
+            .filter_map(|u| job_of.get(&u).map(|&j| jobs[j].id.clone()))
+            .collect();
+        let safe: String = def
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let (stdout, stderr) = (
+            run_dir.join(format!("{safe}-%j.out")),
+            run_dir.join(format!("{safe}-%j.err")),
+        );
+        let mut argv: Vec<String> = command.argv.clone();
+        argv.extend([
+            "run-stage".into(),
+            "--stage".into(),
+            def.name.clone(),
+            "--key".into(),
+            plan.stages[i].key.clone(),
+        ]);
+        if forced[i] {
+            argv.push("--force".into());
+        }
+        argv.extend(command.flags.iter().cloned());
+        let wrap = argv
+            .iter()
+            .map(|a| shell_words::quote(a).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let resources = cfg
+            .stages
+            .get(&def.base)
+            .map_or(cfg.defaults.clone(), |r| cfg.defaults.merged(r));
+        let mut args: Vec<String> = vec![
+            "--parsable".into(),
+            format!("--job-name=spike:{}", def.name),
+            format!("--output={}", stdout.display()),
+            format!("--error={}", stderr.display()),
+        ];
+        if !deps.is_empty() {
+            args.push(format!("--dependency=afterok:{}", deps.join(":")));
+            args.push("--kill-on-invalid-dep=yes".into());
+        }
+        args.extend(resources.args());
+        args.push("--wrap".into());
+        args.push(wrap);
+        let out = Command::new("sbatch")
+            .args(&args)
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .context("running sbatch (is Slurm installed and on PATH?)")?;
+        if !out.status.success() {
+            scancel(&jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>());
+            return Err(Operational(format!(
+                "sbatch refused the job of {}: {}; check the partition and resources in `executor:` of pipeline.yaml (the jobs submitted before it were cancelled)",
+                def.name,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+            .into());
+        }
+        let id = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let concrete = |p: &Path| PathBuf::from(p.display().to_string().replace("%j", &id));
+        progress.println(&format!(
+            "submitted {} as Slurm job {id}{}",
+            def.name,
+            if deps.is_empty() {
+                String::new()
+            } else {
+                format!(" (after {})", deps.join(", "))
+            }
+        ));
+        job_of.insert(i, jobs.len());
+        jobs.push(Job {
+            stage: i,
+            stdout: concrete(&stdout),
+            stderr: concrete(&stderr),
+            id,
+            state: JobState::Pending,
+            unknown_polls: 0,
+            started: Instant::now(),
+        });
+    }
+    progress.println(&format!(
+        "submitted {} Slurm jobs; logs in {}",
+        jobs.len(),
+        run_dir.display()
+    ));
+
+    let _guard = CancelOnPanic(jobs.iter().map(|j| j.id.clone()).collect());
+    let bar = progress.bar("slurm", jobs.len() as u64, "jobs finished");
+    let poll = Duration::from_secs_f64(cfg.poll_seconds.clamp(0.1, 3600.0));
+    let terminal = |s: &JobState| {
+        matches!(
+            s,
+            JobState::Done
+                | JobState::Failed { .. }
+                | JobState::DependencyFailed
+                | JobState::Cancelled(_)
+        )
+    };
+    let mut stopped = false;
+    let mut last_counts = String::new();
+    while jobs.iter().any(|j| !terminal(&j.state)) {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            let live: Vec<String> = jobs
+                .iter()
+                .filter(|j| !terminal(&j.state))
+                .map(|j| j.id.clone())
+                .collect();
+            scancel(&live);
+            return Err(Operational(format!(
+                "interrupted: cancelled the Slurm jobs {} (finished stages stay in the cache)",
+                live.join(", ")
+            ))
+            .into());
+        }
+        std::thread::sleep(poll);
+        let live: Vec<String> = jobs
+            .iter()
+            .filter(|j| !terminal(&j.state))
+            .map(|j| j.id.clone())
+            .collect();
+        let states = query(&live);
+        for job in jobs.iter_mut().filter(|j| !terminal(&j.state)) {
+            match states.get(&job.id).cloned().unwrap_or(JobState::Unknown) {
+                JobState::Unknown => {
+                    // Purged from Slurm's memory: the cache says whether it finished.
+                    job.unknown_polls += 1;
+                    if project.cache.contains(&plan.stages[job.stage].key) {
+                        job.state = JobState::Done;
+                    } else if job.unknown_polls > 60
+                        && job.started.elapsed() > Duration::from_secs(120)
+                    {
+                        job.state = JobState::Failed {
+                            state: "VANISHED".into(),
+                            exit: "unknown".into(),
+                        };
+                    }
+                }
+                s => {
+                    job.unknown_polls = 0;
+                    job.state = s;
+                }
+            }
+        }
+        let failed = jobs
+            .iter()
+            .any(|j| matches!(j.state, JobState::Failed { .. }));
+        if failed && !keep_going && !stopped {
+            stopped = true;
+            let live: Vec<String> = jobs
+                .iter()
+                .filter(|j| !terminal(&j.state))
+                .map(|j| j.id.clone())
+                .collect();
+            scancel(&live);
+            for j in jobs.iter_mut().filter(|j| !terminal(&j.state)) {
+                j.state = JobState::Cancelled("the run stopped after a failure".into());
+            }
+        }
+        let count = |f: &dyn Fn(&JobState) -> bool| jobs.iter().filter(|j| f(&j.state)).count();
+        let counts = format!(
+            "pending {}, running {}, done {}, failed {}, cancelled {}",
+            count(&|s| matches!(s, JobState::Pending | JobState::Unknown)),
+            count(&|s| *s == JobState::Running),
+            count(&|s| *s == JobState::Done),
+            count(&|s| matches!(s, JobState::Failed { .. })),
+            count(&|s| matches!(s, JobState::DependencyFailed | JobState::Cancelled(_))),
+        );
+        if counts != last_counts {
+            progress.println(&format!("slurm: {counts}"));
+            last_counts = counts;
+        }
+        bar.set_position(jobs.iter().filter(|j| terminal(&j.state)).count() as u64);
+    }
+
+    let mut records = Vec::new();
+    for (i, def) in stages.iter().enumerate() {
+        if !selected[i] {
+            continue;
+        }
+        let p = &plan.stages[i];
+        let Some(&j) = job_of.get(&i) else {
+            records.push(p.record(def, Outcome::Cached, 0.0, None));
+            continue;
+        };
+        let job = &jobs[j];
+        let wall = job.started.elapsed().as_secs_f64();
+        records.push(match &job.state {
+            JobState::Done => p.record(def, Outcome::Computed, wall, None),
+            JobState::Failed { state, exit } => p.record(
+                def,
+                Outcome::Failed,
+                wall,
+                Some(format!(
+                    "Slurm job {} {state} with exit code {exit}; stdout {}, stderr {}: {}",
+                    job.id,
+                    job.stdout.display(),
+                    job.stderr.display(),
+                    tail(&job.stderr, 3)
+                )),
+            ),
+            JobState::DependencyFailed => p.record(
+                def,
+                Outcome::Skipped,
+                0.0,
+                Some(format!(
+                    "Slurm job {} cancelled: a stage it needs failed",
+                    job.id
+                )),
+            ),
+            JobState::Cancelled(why) => p.record(
+                def,
+                Outcome::Skipped,
+                0.0,
+                Some(format!("Slurm job {} cancelled: {why}", job.id)),
+            ),
+            other => p.record(
+                def,
+                Outcome::Failed,
+                wall,
+                Some(format!("Slurm job {} ended in state {other:?}", job.id)),
+            ),
+        });
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_from_sacct_squeue_and_scontrol() {
+        assert_eq!(parse_state("PENDING", "", "Dependency"), JobState::Pending);
+        assert_eq!(parse_state("RUNNING", "0:0", "None"), JobState::Running);
+        assert_eq!(parse_state("COMPLETED", "0:0", "None"), JobState::Done);
+        assert_eq!(
+            parse_state("FAILED", "3:0", "NonZeroExitCode"),
+            JobState::Failed {
+                state: "FAILED".into(),
+                exit: "3:0".into()
+            }
+        );
+        assert_eq!(
+            parse_state("CANCELLED", "0:0", "DependencyNeverSatisfied"),
+            JobState::DependencyFailed
+        );
+        assert_eq!(
+            parse_state("CANCELLED by 0", "0:0", "None"),
+            JobState::Cancelled("None".into())
+        );
+        assert!(matches!(
+            parse_state("TIMEOUT", "0:15", "TimeLimit"),
+            JobState::Failed { .. }
+        ));
+        assert_eq!(parse_state("", "", ""), JobState::Unknown);
+    }
+
+    #[test]
+    fn resources_merge_and_become_sbatch_arguments() {
+        let d = Resources {
+            partition: Some("cpu".into()),
+            cpus: Some(2),
+            extra: vec!["--account=lab".into()],
+            ..Resources::default()
+        };
+        let s = Resources {
+            partition: Some("gpu".into()),
+            gpus: Some(1),
+            time: Some("01:00:00".into()),
+            ..Resources::default()
+        };
+        assert_eq!(
+            d.merged(&s).args(),
+            [
+                "--partition=gpu",
+                "--time=01:00:00",
+                "--cpus-per-task=2",
+                "--gpus=1",
+                "--account=lab"
+            ]
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! What every figure stage publishes: the tidy table (`<id>.parquet`), the rendered figure
+//! (`<id>.png`, `<id>.svg`), its spec (`<id>.spec.json`) and its claim checks
+//! (`<id>.claims.json`), all copied to `outputs/figures/`.
+
+use anyhow::{Context, Result};
+
+use crate::claims::readings::{Readings, Variant};
+use crate::plot::FigureData;
+use crate::plot::render::render;
+use crate::plot::spec::{FigureSpec, Panel};
+use spike_engine::context::{Input, StageContext};
+use spike_engine::kind::{Output, RunFn};
+use spike_engine::table::Table;
+
+pub use crate::claims::{Claim, ClaimsFile, Quote, Verdict};
+
+#[derive(Clone)]
+pub(crate) struct Figure {
+    pub spec: FigureSpec,
+    pub data: FigureData,
+    pub claims: Vec<Claim>,
+    pub notes: Vec<String>,
+}
+
+/// The figures of a pipeline, one per line: id, title, stage and kind (`spike-pipe figures`).
+pub struct Listing<'a>(pub &'a spike_config::Pipeline);
+
+impl std::fmt::Display for Listing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for s in self
+            .0
+            .stages
+            .iter()
+            .filter(|s| s.kind.starts_with("figure"))
+        {
+            let text = |k: &str| s.params.get(k).map(ToString::to_string).unwrap_or_default();
+            writeln!(
+                f,
+                "{:<10} {} ({}, kind {})",
+                text("id"),
+                text("title"),
+                s.name,
+                s.kind
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The parameters every figure kind starts with (`id`, `title`, `notes`), declared by
+/// [`figure_params!`](crate::figure_params).
+pub trait FigureParams {
+    fn id(&self) -> &str;
+    fn title(&self) -> &str;
+    /// Settings of this run that differ from the paper's (added to the figure's own notes).
+    fn notes(&self) -> &[String];
+    /// The readings without a stage parameter that this kind's claims apply themselves
+    /// (`applies: [...]` in [`figure_params!`](crate::figure_params)); readings that set a stage
+    /// parameter apply wherever the inputs were run under them.
+    const APPLIES: &'static [&'static str];
+    /// The paper's readings the claims are checked under (see `claims::readings`).
+    fn readings(&self) -> &[String];
+
+    /// The spec of this figure: its `id` and `title` with these panels.
+    fn spec(&self, columns: usize, panels: Vec<Panel>) -> FigureSpec {
+        FigureSpec {
+            id: self.id().into(),
+            title: self.title().into(),
+            columns,
+            panels,
+        }
+    }
+}
+
+/// Declares a figure kind's parameters: `id` and `title` (with this kind's defaults), optionally
+/// `applies: [...]` (the claim-level readings its claims apply), `notes` and `readings`, then the
+/// kind's own fields as in [`stage_params!`](spike_config::stage_params).
+#[macro_export]
+macro_rules! figure_params {
+    (
+        id: $id:literal,
+        $(applies: [$($reading:literal),*],)?
+        title: $title:literal,
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident { $($fields:tt)* }
+    ) => {
+        ::spike_config::stage_params! {
+            $(#[$meta])*
+            $vis struct $name {
+                /// figure id: published as outputs/figures/<id>.*
+                pub id: String = $id.to_string(),
+                /// figure title
+                pub title: String = $title.to_string(),
+                /// settings of this run that differ from the paper's (shown in the report)
+                pub notes: Vec<String> = Vec::new(),
+                /// the paper's readings the claims are checked under: set from pipeline.yaml's
+                /// `readings:` section, each `name=alternative[@param=value]`, defaults first
+                pub readings: Vec<String> = Vec::new(),
+                $($fields)*
+            }
+        }
+
+        impl $crate::stages::figure::FigureParams for $name {
+            const APPLIES: &'static [&'static str] = &[$($($reading),*)?];
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn title(&self) -> &str {
+                &self.title
+            }
+            fn notes(&self) -> &[String] {
+                &self.notes
+            }
+            fn readings(&self) -> &[String] {
+                &self.readings
+            }
+        }
+    };
+}
+
+/// A figure kind runs once per variant of its inputs (each combination of the paper's readings
+/// and each seed, see `claims::readings`); its claims are merged over the variants
+/// (`claims::robust`), and it draws the default readings' lowest seed with the other seeds
+/// fainter behind. Its result is published when its stage finishes: the one place figures are
+/// written.
+impl<P: FigureParams> Output<P> for Figure {
+    fn produce(params: &P, ctx: &mut StageContext, run: RunFn<'_, P, Self>) -> Result<Figure> {
+        let readings = Readings::parse(params.readings())?;
+        let (variants, not_run) = {
+            let matrices: Vec<&spike_config::Params> =
+                ctx.all_inputs().map(|i| &i.matrix).collect();
+            (
+                readings.variants(&matrices, P::APPLIES),
+                readings.not_run(&matrices),
+            )
+        };
+        let mut outcomes = Vec::new();
+        let mut drawn: Option<(Variant, Figure)> = None;
+        let mut others = Vec::new();
+        for v in variants {
+            let fixes = readings.fixes(&v);
+            let keep = |i: &Input| {
+                fixes
+                    .iter()
+                    .all(|(k, val)| i.matrix.get(k).is_none_or(|x| x.to_string() == *val))
+            };
+            let mut view = ctx.view(&keep, v.reading.clone());
+            let fig = run(params, &mut view).with_context(|| {
+                let mut under = crate::claims::describe_reading(&v.reading);
+                if let Some(s) = v.seed {
+                    under.push_str(&format!(", seed {s}"));
+                }
+                format!("figure under {under}")
+            })?;
+            outcomes.push((v.clone(), fig.claims.clone()));
+            match &drawn {
+                None => drawn = Some((v, fig)),
+                Some((d, _)) if d.reading == v.reading => {
+                    others.push((format!("seed {}", v.seed.unwrap_or(0)), fig.data));
+                }
+                _ => {}
+            }
+        }
+        let (first, mut fig) = drawn.context("a figure with no variant to draw")?;
+        fig.claims = crate::claims::robust::merge(&outcomes);
+        for claim in &mut fig.claims {
+            crate::claims::robust::add_not_run(claim, &not_run);
+        }
+        if !others.is_empty() {
+            let (spec, data) = crate::plot::with_spread(&fig.spec, &fig.data, &others);
+            fig.spec = spec;
+            fig.data = data;
+            fig.notes.push(format!(
+                "drawn: seed {} under the default readings, with {} other seed(s) fainter behind; the claims count every seed",
+                first.seed.unwrap_or(0),
+                others.len()
+            ));
+        }
+        Ok(fig)
+    }
+
+    fn finish(self, params: &P, ctx: &StageContext) -> Result<()> {
+        publish(ctx, params, &self)
+    }
+}
+
+/// Writes and renders a figure into the stage's published files; the stage's `notes` are added
+/// to the figure's.
+fn publish(ctx: &StageContext, params: &impl FigureParams, fig: &Figure) -> Result<()> {
+    let id = &fig.spec.id;
+    spike_engine::table::write_parquet(
+        &ctx.publish_path(&format!("{id}.parquet"))?,
+        &mut fig.data.to_frame()?,
+    )?;
+    render(
+        &fig.data,
+        &fig.spec,
+        &ctx.publish_path(&format!("{id}.png"))?,
+        &ctx.publish_path(&format!("{id}.svg"))?,
+    )?;
+    std::fs::write(
+        ctx.publish_path(&format!("{id}.spec.json"))?,
+        serde_json::to_string_pretty(&fig.spec)?,
+    )?;
+    let mut notes = fig.notes.clone();
+    notes.extend(params.notes().iter().cloned());
+    let claims = ClaimsFile {
+        figure: id.clone(),
+        title: fig.spec.title.clone(),
+        claims: fig.claims.clone(),
+        notes,
+    };
+    std::fs::write(
+        ctx.publish_path(&format!("{id}.claims.json"))?,
+        serde_json::to_string_pretty(&claims)?,
+    )?;
+    Ok(())
+}
