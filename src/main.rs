@@ -485,7 +485,7 @@ fn kinds(kind: Option<&str>) -> Result<ExitCode> {
 }
 
 fn figures(g: &Global) -> Result<ExitCode> {
-    print!("{}", Listing(&project(g)?.pipeline));
+    print!("{}", Listing(&project(g)?));
     Ok(ExitCode::SUCCESS)
 }
 

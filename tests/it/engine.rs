@@ -593,7 +593,8 @@ fn status_json_quiet_and_the_listings() {
     assert!(
         figures.contains("fig3_2")
             && figures.contains("other")
-            && figures.contains("(figure.other, kind figure_toy)"),
+            && figures.contains("(figure.other, kind figure_toy)")
+            && !figures.contains("kind train_toy"),
         "{figures}"
     );
 }

@@ -87,13 +87,23 @@ impl StageParams for NoParams {
 /// `Option` type is required. Groups of parameters several kinds share (a struct declared the
 /// same way) are listed in brackets after the name and flattened into the kind's parameters.
 ///
-/// ```ignore
+/// ```
+/// use spike_config::{Params, StageParams, Value, check_params, stage_params};
+///
 /// stage_params! {
 ///     pub struct SpikesParams {
 ///         /// epochs before the onset included in the analysis window
 ///         pub before: usize = 50; range(0.0, 1e9),
 ///     }
 /// }
+///
+/// let specs = SpikesParams::specs();
+/// assert_eq!((specs[0].name, specs[0].doc), ("before", "epochs before the onset included in the analysis window"));
+/// // Validation fills in the default; the struct reads the validated parameters.
+/// let p = SpikesParams::from_params(&check_params(&specs, &Params::new()).unwrap()).unwrap();
+/// assert_eq!(p.before, 50);
+/// let negative = Params::from([("before".to_string(), Value::Int(-1))]);
+/// assert!(check_params(&specs, &negative).is_err());
 /// ```
 #[macro_export]
 macro_rules! stage_params {

@@ -45,6 +45,8 @@ pub type RunFn<'a, P, O> = &'a dyn Fn(&P, &mut StageContext) -> Result<O>;
 
 /// How a kind's `run` is driven, and the last step of every stage of the kind.
 pub trait Output<P>: Sized {
+    /// Whether `finish` publishes a figure (listed by `spike-pipe figures`).
+    const FIGURE: bool = false;
     /// Runs the kind: once by default; an output type may run it on several views of the
     /// inputs ([`StageContext::view`]) and combine the results.
     fn produce(params: &P, ctx: &mut StageContext, run: RunFn<'_, P, Self>) -> Result<Self> {
@@ -68,6 +70,8 @@ pub trait StageKind: Send + Sync {
     fn inputs(&self) -> &'static [InputSpec];
     fn numeric(&self) -> bool;
     fn extends(&self) -> Option<&'static str>;
+    /// Whether its stages publish a figure ([`Output::FIGURE`]).
+    fn figure(&self) -> bool;
     /// `params` are validated against [`StageKind::params`].
     fn external(&self, params: &Params, ext: &External) -> Result<Option<String>>;
     fn run(&self, ctx: &mut StageContext) -> Result<()>;
@@ -94,6 +98,9 @@ impl<K: Kind> StageKind for K {
     }
     fn extends(&self) -> Option<&'static str> {
         K::EXTENDS
+    }
+    fn figure(&self) -> bool {
+        <K::Output as Output<K::Params>>::FIGURE
     }
     fn external(&self, params: &Params, ext: &External) -> Result<Option<String>> {
         Kind::external(self, &K::Params::from_params(params)?, ext)

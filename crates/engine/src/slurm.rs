@@ -19,7 +19,7 @@ use super::failure::Operational;
 use super::plan::Plan;
 use super::progress::Progress;
 use super::runs::{Outcome, StageRun};
-use spike_config::Pipeline;
+use spike_config::{Pipeline, StageDef};
 
 /// Slurm resources of a job.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -385,10 +385,9 @@ pub(crate) fn execute(
     slurm: &Slurm,
     progress: &Progress,
 ) -> Result<Vec<StageRun>> {
-    let (cfg, command) = (&slurm.config, &slurm.command);
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
-    let stages = &project.pipeline.stages;
-    let logs = cfg
+    let logs = slurm
+        .config
         .logs
         .clone()
         .unwrap_or_else(|| project.cache.root().join("..").join("slurm"));
@@ -399,7 +398,7 @@ pub(crate) fn execute(
 
     let mut jobs: Vec<Job> = Vec::new();
     let mut job_of: HashMap<usize, usize> = HashMap::new();
-    for (i, def) in stages.iter().enumerate() {
+    for (i, def) in project.pipeline.stages.iter().enumerate() {
         if !selected[i] || (plan.stages[i].cached && !forced[i]) {
             continue;
         }
@@ -408,79 +407,25 @@ pub(crate) fn execute(
             .filter_map(|u| project.pipeline.index(u))
             .filter_map(|u| job_of.get(&u).map(|&j| jobs[j].id.clone()))
             .collect();
-        let safe: String = def
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let (stdout, stderr) = (
-            run_dir.join(format!("{safe}-%j.out")),
-            run_dir.join(format!("{safe}-%j.err")),
-        );
-        let mut argv: Vec<String> = command.argv.clone();
-        argv.extend([
-            "run-stage".into(),
-            "--stage".into(),
-            def.name.clone(),
-            "--key".into(),
-            plan.stages[i].key.clone(),
-        ]);
-        if forced[i] {
-            argv.push("--force".into());
-        }
-        argv.extend(command.flags.iter().cloned());
-        let wrap = argv
-            .iter()
-            .map(|a| shell_words::quote(a).into_owned())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let resources = cfg
-            .stages
-            .get(&def.base)
-            .map_or(cfg.defaults.clone(), |r| cfg.defaults.merged(r));
-        let mut args: Vec<String> = vec![
-            "--parsable".into(),
-            format!("--job-name=spike:{}", def.name),
-            format!("--output={}", stdout.display()),
-            format!("--error={}", stderr.display()),
-        ];
-        if !deps.is_empty() {
-            args.push(format!("--dependency=afterok:{}", deps.join(":")));
-            args.push("--kill-on-invalid-dep=yes".into());
-        }
-        args.extend(resources.args());
-        args.push("--wrap".into());
-        args.push(wrap);
-        let out = Command::new("sbatch")
-            .args(&args)
-            .envs(command.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .context("running sbatch (is Slurm installed and on PATH?)")?;
-        if !out.status.success() {
-            scancel(&jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>());
-            return Err(Operational(format!(
-                "sbatch refused the job of {}: {}; check the partition and resources in `executor:` of pipeline.yaml (the jobs submitted before it were cancelled)",
-                def.name,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-            .into());
-        }
-        let id = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let concrete = |p: &Path| PathBuf::from(p.display().to_string().replace("%j", &id));
+        let job = match submit(
+            slurm,
+            &run_dir,
+            i,
+            def,
+            &plan.stages[i].key,
+            forced[i],
+            &deps,
+        ) {
+            Ok(job) => job,
+            Err(e) => {
+                scancel(&jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>());
+                return Err(e);
+            }
+        };
         progress.println(&format!(
-            "submitted {} as Slurm job {id}{}",
+            "submitted {} as Slurm job {}{}",
             def.name,
+            job.id,
             if deps.is_empty() {
                 String::new()
             } else {
@@ -488,43 +433,143 @@ pub(crate) fn execute(
             }
         ));
         job_of.insert(i, jobs.len());
-        jobs.push(Job {
-            stage: i,
-            stdout: concrete(&stdout),
-            stderr: concrete(&stderr),
-            id,
-            state: JobState::Pending,
-            unknown_polls: 0,
-            started: Instant::now(),
-        });
+        jobs.push(job);
     }
     progress.println(&format!(
         "submitted {} Slurm jobs; logs in {}",
         jobs.len(),
         run_dir.display()
     ));
-
     let _guard = CancelOnPanic(jobs.iter().map(|j| j.id.clone()).collect());
+    wait(project, plan, &mut jobs, keep_going, slurm, progress)?;
+    Ok(records(project, plan, selected, &jobs, &job_of))
+}
+
+/// Submits the job of stage `stage` with `sbatch`, after the jobs `deps`.
+fn submit(
+    slurm: &Slurm,
+    run_dir: &Path,
+    stage: usize,
+    def: &StageDef,
+    key: &str,
+    force: bool,
+    deps: &[String],
+) -> Result<Job> {
+    let (cfg, command) = (&slurm.config, &slurm.command);
+    let safe: String = def
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let (stdout, stderr) = (
+        run_dir.join(format!("{safe}-%j.out")),
+        run_dir.join(format!("{safe}-%j.err")),
+    );
+    let mut argv: Vec<String> = command.argv.clone();
+    argv.extend([
+        "run-stage".into(),
+        "--stage".into(),
+        def.name.clone(),
+        "--key".into(),
+        key.to_string(),
+    ]);
+    if force {
+        argv.push("--force".into());
+    }
+    argv.extend(command.flags.iter().cloned());
+    let wrap = argv
+        .iter()
+        .map(|a| shell_words::quote(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let resources = cfg
+        .stages
+        .get(&def.base)
+        .map_or(cfg.defaults.clone(), |r| cfg.defaults.merged(r));
+    let mut args: Vec<String> = vec![
+        "--parsable".into(),
+        format!("--job-name=spike:{}", def.name),
+        format!("--output={}", stdout.display()),
+        format!("--error={}", stderr.display()),
+    ];
+    if !deps.is_empty() {
+        args.push(format!("--dependency=afterok:{}", deps.join(":")));
+        args.push("--kill-on-invalid-dep=yes".into());
+    }
+    args.extend(resources.args());
+    args.push("--wrap".into());
+    args.push(wrap);
+    let out = Command::new("sbatch")
+        .args(&args)
+        .envs(command.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .context("running sbatch (is Slurm installed and on PATH?)")?;
+    if !out.status.success() {
+        return Err(Operational(format!(
+            "sbatch refused the job of {}: {}; check the partition and resources in `executor:` of pipeline.yaml (the jobs submitted before it were cancelled)",
+            def.name,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+        .into());
+    }
+    let id = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let concrete = |p: &Path| PathBuf::from(p.display().to_string().replace("%j", &id));
+    Ok(Job {
+        stage,
+        stdout: concrete(&stdout),
+        stderr: concrete(&stderr),
+        id,
+        state: JobState::Pending,
+        unknown_polls: 0,
+        started: Instant::now(),
+    })
+}
+
+fn terminal(s: &JobState) -> bool {
+    matches!(
+        s,
+        JobState::Done
+            | JobState::Failed { .. }
+            | JobState::DependencyFailed
+            | JobState::Cancelled(_)
+    )
+}
+
+fn live(jobs: &[Job]) -> Vec<String> {
+    jobs.iter()
+        .filter(|j| !terminal(&j.state))
+        .map(|j| j.id.clone())
+        .collect()
+}
+
+/// Polls Slurm until every job has ended; after a failure (without `keep_going`) cancels the
+/// rest. An interrupt cancels the live jobs and is an error.
+fn wait(
+    project: &Project,
+    plan: &Plan,
+    jobs: &mut [Job],
+    keep_going: bool,
+    slurm: &Slurm,
+    progress: &Progress,
+) -> Result<()> {
     let bar = progress.bar("slurm", jobs.len() as u64, "jobs finished");
-    let poll = Duration::from_secs_f64(cfg.poll_seconds.clamp(0.1, 3600.0));
-    let terminal = |s: &JobState| {
-        matches!(
-            s,
-            JobState::Done
-                | JobState::Failed { .. }
-                | JobState::DependencyFailed
-                | JobState::Cancelled(_)
-        )
-    };
+    let poll = Duration::from_secs_f64(slurm.config.poll_seconds.clamp(0.1, 3600.0));
     let mut stopped = false;
     let mut last_counts = String::new();
     while jobs.iter().any(|j| !terminal(&j.state)) {
         if INTERRUPTED.load(Ordering::SeqCst) {
-            let live: Vec<String> = jobs
-                .iter()
-                .filter(|j| !terminal(&j.state))
-                .map(|j| j.id.clone())
-                .collect();
+            let live = live(jobs);
             scancel(&live);
             return Err(Operational(format!(
                 "interrupted: cancelled the Slurm jobs {} (finished stages stay in the cache)",
@@ -533,67 +578,75 @@ pub(crate) fn execute(
             .into());
         }
         std::thread::sleep(poll);
-        let live: Vec<String> = jobs
-            .iter()
-            .filter(|j| !terminal(&j.state))
-            .map(|j| j.id.clone())
-            .collect();
-        let states = query(&live);
-        for job in jobs.iter_mut().filter(|j| !terminal(&j.state)) {
-            match states.get(&job.id).cloned().unwrap_or(JobState::Unknown) {
-                JobState::Unknown => {
-                    // Purged from Slurm's memory: the cache says whether it finished.
-                    job.unknown_polls += 1;
-                    if project.cache.contains(&plan.stages[job.stage].key) {
-                        job.state = JobState::Done;
-                    } else if job.unknown_polls > 60
-                        && job.started.elapsed() > Duration::from_secs(120)
-                    {
-                        job.state = JobState::Failed {
-                            state: "VANISHED".into(),
-                            exit: "unknown".into(),
-                        };
-                    }
-                }
-                s => {
-                    job.unknown_polls = 0;
-                    job.state = s;
-                }
-            }
-        }
+        update(project, plan, jobs);
         let failed = jobs
             .iter()
             .any(|j| matches!(j.state, JobState::Failed { .. }));
         if failed && !keep_going && !stopped {
             stopped = true;
-            let live: Vec<String> = jobs
-                .iter()
-                .filter(|j| !terminal(&j.state))
-                .map(|j| j.id.clone())
-                .collect();
-            scancel(&live);
+            scancel(&live(jobs));
             for j in jobs.iter_mut().filter(|j| !terminal(&j.state)) {
                 j.state = JobState::Cancelled("the run stopped after a failure".into());
             }
         }
-        let count = |f: &dyn Fn(&JobState) -> bool| jobs.iter().filter(|j| f(&j.state)).count();
-        let counts = format!(
-            "pending {}, running {}, done {}, failed {}, cancelled {}",
-            count(&|s| matches!(s, JobState::Pending | JobState::Unknown)),
-            count(&|s| *s == JobState::Running),
-            count(&|s| *s == JobState::Done),
-            count(&|s| matches!(s, JobState::Failed { .. })),
-            count(&|s| matches!(s, JobState::DependencyFailed | JobState::Cancelled(_))),
-        );
+        let counts = counts(jobs);
         if counts != last_counts {
             progress.println(&format!("slurm: {counts}"));
             last_counts = counts;
         }
         bar.set_position(jobs.iter().filter(|j| terminal(&j.state)).count() as u64);
     }
+    Ok(())
+}
 
+/// The states of the live jobs from one query of Slurm.
+fn update(project: &Project, plan: &Plan, jobs: &mut [Job]) {
+    let states = query(&live(jobs));
+    for job in jobs.iter_mut().filter(|j| !terminal(&j.state)) {
+        match states.get(&job.id).cloned().unwrap_or(JobState::Unknown) {
+            JobState::Unknown => {
+                // Purged from Slurm's memory: the cache says whether it finished.
+                job.unknown_polls += 1;
+                if project.cache.contains(&plan.stages[job.stage].key) {
+                    job.state = JobState::Done;
+                } else if job.unknown_polls > 60 && job.started.elapsed() > Duration::from_secs(120)
+                {
+                    job.state = JobState::Failed {
+                        state: "VANISHED".into(),
+                        exit: "unknown".into(),
+                    };
+                }
+            }
+            s => {
+                job.unknown_polls = 0;
+                job.state = s;
+            }
+        }
+    }
+}
+
+fn counts(jobs: &[Job]) -> String {
+    let count = |f: &dyn Fn(&JobState) -> bool| jobs.iter().filter(|j| f(&j.state)).count();
+    format!(
+        "pending {}, running {}, done {}, failed {}, cancelled {}",
+        count(&|s| matches!(s, JobState::Pending | JobState::Unknown)),
+        count(&|s| *s == JobState::Running),
+        count(&|s| *s == JobState::Done),
+        count(&|s| matches!(s, JobState::Failed { .. })),
+        count(&|s| matches!(s, JobState::DependencyFailed | JobState::Cancelled(_))),
+    )
+}
+
+/// One record per selected stage: cached, or what its job ended as.
+fn records(
+    project: &Project,
+    plan: &Plan,
+    selected: &[bool],
+    jobs: &[Job],
+    job_of: &HashMap<usize, usize>,
+) -> Vec<StageRun> {
     let mut records = Vec::new();
-    for (i, def) in stages.iter().enumerate() {
+    for (i, def) in project.pipeline.stages.iter().enumerate() {
         if !selected[i] {
             continue;
         }
@@ -641,7 +694,7 @@ pub(crate) fn execute(
             ),
         });
     }
-    Ok(records)
+    records
 }
 
 #[cfg(test)]

@@ -216,7 +216,10 @@ pub fn frame(columns: Vec<Column>) -> Result<DataFrame> {
 /// Declares a table: a struct with one `Vec` per column (`Option<Vec<..>>` for a column that
 /// may be absent), its file name, and its [`Table`] implementation.
 ///
-/// ```ignore
+/// ```
+/// use spike_engine::table::Table;
+/// use spike_engine::table_schema;
+///
 /// table_schema! {
 ///     /// The loss spikes of a training log.
 ///     pub struct SpikeTable in "spikes" {
@@ -224,6 +227,11 @@ pub fn frame(columns: Vec<Column>) -> Result<DataFrame> {
 ///         pub ratio: Vec<f64>,
 ///     }
 /// }
+///
+/// let t = SpikeTable { onset: vec![3, 40], ratio: vec![12.5, 2.0] };
+/// assert_eq!((SpikeTable::NAME, SpikeTable::COLUMNS), ("spikes", &["onset", "ratio"][..]));
+/// let back = SpikeTable::from_frame(&t.to_frame().unwrap()).unwrap();
+/// assert_eq!((back.onset, back.ratio), (vec![3, 40], vec![12.5, 2.0]));
 /// ```
 #[macro_export]
 macro_rules! table_schema {

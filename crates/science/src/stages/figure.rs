@@ -8,6 +8,7 @@ use crate::claims::readings::{Readings, Variant};
 use crate::plot::FigureData;
 use crate::plot::render::render;
 use crate::plot::spec::{FigureSpec, Panel};
+use spike_engine::Project;
 use spike_engine::context::{Input, StageContext};
 use spike_engine::kind::{Output, RunFn};
 use spike_engine::table::Table;
@@ -22,17 +23,20 @@ pub(crate) struct Figure {
     pub notes: Vec<String>,
 }
 
-/// The figures of a pipeline, one per line: id, title, stage and kind (`spike-pipe figures`).
-pub struct Listing<'a>(pub &'a spike_config::Pipeline);
+/// The figures of a project, one per line: id, title, stage and kind (`spike-pipe figures`).
+pub struct Listing<'a>(pub &'a Project);
 
 impl std::fmt::Display for Listing<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for s in self
-            .0
-            .stages
-            .iter()
-            .filter(|s| s.kind.starts_with("figure"))
-        {
+        let Project {
+            pipeline, registry, ..
+        } = self.0;
+        let figure = |kind: &str| {
+            registry
+                .get(kind)
+                .is_some_and(spike_engine::kind::StageKind::figure)
+        };
+        for s in pipeline.stages.iter().filter(|s| figure(&s.kind)) {
             let text = |k: &str| s.params.get(k).map(ToString::to_string).unwrap_or_default();
             writeln!(
                 f,
@@ -124,6 +128,8 @@ macro_rules! figure_params {
 /// fainter behind. Its result is published when its stage finishes: the one place figures are
 /// written.
 impl<P: FigureParams> Output<P> for Figure {
+    const FIGURE: bool = true;
+
     fn produce(params: &P, ctx: &mut StageContext, run: RunFn<'_, P, Self>) -> Result<Figure> {
         let readings = Readings::parse(params.readings())?;
         let (variants, not_run) = {
