@@ -33,22 +33,32 @@ pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()>
     println!(
         "benchmark net: two-layer tanh, width 20, 64 points on [-pi, pi], sin x + sin 4x, MSE, full-batch GD lr 0.05, f64"
     );
-    let xs = linspace(-std::f64::consts::PI, std::f64::consts::PI, 64);
-    let ys: Vec<f64> = xs.iter().map(|x| x.sin() + (4.0 * x).sin()).collect();
-    let data = Data::regression(&xs, &ys);
     let arch = Arch::Fnn {
         width: 20,
         act: Activation::Tanh,
         out_bias: false,
     };
+    let xs = linspace(-std::f64::consts::PI, std::f64::consts::PI, 64);
+    let ys: Vec<f64> = xs.iter().map(|x| x.sin() + (4.0 * x).sin()).collect();
+    let data = Data::regression(&xs, &ys);
     let obj = evaluator(
         backend,
         Supervised::new(&arch, &data, Loss::Mse, Precision::F64),
         HvpMethod::Exact,
     );
+    let theta = tanh_training(&*obj, &arch, data.len(), opts.epochs)?;
+    tanh_sharpness(&*obj, &theta)?;
+    if opts.cnn {
+        cnn(opts, cifar, backend)?;
+    }
+    Ok(())
+}
+
+/// Full-batch GD on the tanh net: time per epoch; returns the trained theta.
+fn tanh_training(obj: &dyn Derivatives, arch: &Arch, n: usize, epochs: usize) -> Result<Vec<f64>> {
     let spec = TrainSpec {
         lr: 0.05,
-        epochs: opts.epochs,
+        epochs,
         batch_size: None,
         shuffle_seed: 0,
         sharpness: None,
@@ -58,11 +68,11 @@ pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()>
         stop_fraction: None,
     };
     let objs = Objectives {
-        train: &*obj,
-        hessian: &*obj,
+        train: obj,
+        hessian: obj,
         test: None,
         batch: None,
-        n_examples: data.len(),
+        n_examples: n,
     };
     let mut progress = |_: usize, _: usize| {};
     let mut snapshot = |_: &TrainState| Ok(());
@@ -82,17 +92,21 @@ pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()>
     let secs = start.elapsed().as_secs_f64();
     println!(
         "  {:.1} us/epoch ({} epochs in {secs:.2} s; loss {:.3e} -> {:.3e})",
-        secs * 1e6 / (opts.epochs + 1) as f64,
-        opts.epochs,
+        secs * 1e6 / (epochs + 1) as f64,
+        epochs,
         state.rows[0].loss,
         state.rows.last().map_or(f64::NAN, |r| r.loss)
     );
-    let theta = state.theta;
+    Ok(state.theta)
+}
+
+/// lambda_max of the trained tanh net by power iteration and by Lanczos, cold and warm.
+fn tanh_sharpness(obj: &dyn Derivatives, theta: &[f64]) -> Result<()> {
     let reps = 200;
     let start = Instant::now();
     let mut lambda = 0.0;
     for _ in 0..reps {
-        lambda = power_iteration(&*obj, &theta, 20)?;
+        lambda = power_iteration(obj, theta, 20)?;
     }
     println!(
         "  lambda_max by 20 power iterations (exact HVPs, as the anchors): {:.3} ms ({lambda:.6})",
@@ -105,12 +119,12 @@ pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()>
         seed: 1,
     };
     let start = Instant::now();
-    let eig = lanczos(theta.len(), &mut *obj.hessian_at(&theta), &cfg, None)?;
+    let eig = lanczos(theta.len(), &mut *obj.hessian_at(theta), &cfg, None)?;
     let cold = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let warm = lanczos(
         theta.len(),
-        &mut *obj.hessian_at(&theta),
+        &mut *obj.hessian_at(theta),
         &cfg,
         eig.vectors.first().map(Vec::as_slice),
     )?;
@@ -123,10 +137,12 @@ pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()>
         start.elapsed().as_secs_f64() * 1e3,
         warm.matvecs
     );
-    if !opts.cnn {
-        return Ok(());
-    }
+    Ok(())
+}
 
+/// The CIFAR-10 nets: the two-layer CNN's epoch and HVPs, VGG-11's epoch at two widths, the
+/// CNN's top Lanczos eigenpairs.
+fn cnn(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()> {
     let (images, origin) = cifar_1000(cifar)?;
     println!("two-layer CNN (Fig 3.1(d)/Table A.1) on 1000 {origin} images, MSE, f32");
     let cnn = Arch::named("cnn2", 1.0)?;

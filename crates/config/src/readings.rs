@@ -129,12 +129,53 @@ pub(super) fn reading(
     profile_names: &[String],
     specs: &StageSpecs<'_>,
 ) -> Result<Reading, String> {
-    let at = |field: &str, msg: String| format!("readings.{name}.{field}: {msg}");
     if !well_formed(name) {
         return Err(format!(
             "readings: `{name}` may only use letters, digits, `.`, `_` and `-`"
         ));
     }
+    let at = |field: &str, msg: String| format!("readings.{name}.{field}: {msg}");
+    let pairs = alternatives(raw, &at)?;
+    let names: Vec<&str> = pairs.iter().map(|(a, _)| a.as_str()).collect();
+    let default = scalar(&raw.default)
+        .ok_or_else(|| at("default", "expected one of the alternatives".into()))?;
+    if !names.contains(&default.as_str()) {
+        return Err(at(
+            "default",
+            format!(
+                "`{default}` is not one of the alternatives ({})",
+                names.join(", ")
+            ),
+        ));
+    }
+    if raw.why.trim().is_empty() {
+        return Err(at(
+            "why",
+            "say what evidence decided the default (the paper's own numbers, its other sentences)"
+                .into(),
+        ));
+    }
+    let (alternatives, sets) = values(raw, &pairs, specs, &at)?;
+    let profiles = profiles(raw, &names, &default, sets.is_some(), profile_names, &at)?;
+    Ok(Reading {
+        name: name.to_string(),
+        alternatives,
+        default,
+        why: raw.why.trim().to_string(),
+        sets,
+        profiles,
+    })
+}
+
+/// Where an error of a reading is: `readings.<name>.<field>: message`.
+type At<'a> = dyn Fn(&str, String) -> String + 'a;
+
+/// The alternatives' names (well formed, distinct, at least two), each with its value when
+/// given as a map.
+fn alternatives(
+    raw: &RawReading,
+    at: &At,
+) -> Result<Vec<(String, Option<serde_yaml::Value>)>, String> {
     let pairs: Vec<(String, Option<serde_yaml::Value>)> = match &raw.alternatives {
         serde_yaml::Value::Sequence(items) => items
             .iter()
@@ -178,24 +219,18 @@ pub(super) fn reading(
         }
         names.push(alt);
     }
-    let default = scalar(&raw.default)
-        .ok_or_else(|| at("default", "expected one of the alternatives".into()))?;
-    if !names.contains(&default.as_str()) {
-        return Err(at(
-            "default",
-            format!(
-                "`{default}` is not one of the alternatives ({})",
-                names.join(", ")
-            ),
-        ));
-    }
-    if raw.why.trim().is_empty() {
-        return Err(at(
-            "why",
-            "say what evidence decided the default (the paper's own numbers, its other sentences)"
-                .into(),
-        ));
-    }
+    Ok(pairs)
+}
+
+/// The alternatives with the parameter value each sets on the reading's stages (the same
+/// normalised value on every stage), and what it sets; without `sets`, names only.
+#[allow(clippy::type_complexity)]
+fn values(
+    raw: &RawReading,
+    pairs: &[(String, Option<serde_yaml::Value>)],
+    specs: &StageSpecs<'_>,
+    at: &At,
+) -> Result<(Vec<(String, Option<Value>)>, Option<(String, Vec<String>)>), String> {
     let mut alternatives = Vec::new();
     let sets = match (&raw.sets, raw.stages.is_empty()) {
         (None, true) => {
@@ -255,13 +290,25 @@ pub(super) fn reading(
             Some((param.clone(), raw.stages.clone()))
         }
     };
+    Ok((alternatives, sets))
+}
+
+/// `profiles:`: the alternatives each listed profile runs (the default among them).
+fn profiles(
+    raw: &RawReading,
+    names: &[&str],
+    default: &str,
+    sets: bool,
+    profile_names: &[String],
+    at: &At,
+) -> Result<BTreeMap<String, Vec<String>>, String> {
     let mut profiles = BTreeMap::new();
     for (profile, run) in &raw.profiles {
         let at = |msg: String| at(&format!("profiles.{profile}"), msg);
         if !profile_names.contains(profile) {
             return Err(at(format!("`{profile}` is not a profile")));
         }
-        if sets.is_none() {
+        if !sets {
             return Err(at(
                 "only a reading that sets a stage parameter costs runs; this one is checked by the claims under every alternative".into(),
             ));
@@ -280,21 +327,14 @@ pub(super) fn reading(
                 }
             })
             .collect::<Result<_, _>>()?;
-        if !run.contains(&default) {
+        if !run.iter().any(|r| r == default) {
             return Err(at(format!(
                 "list the default `{default}` among the alternatives run"
             )));
         }
         profiles.insert(profile.clone(), run);
     }
-    Ok(Reading {
-        name: name.to_string(),
-        alternatives,
-        default,
-        why: raw.why.trim().to_string(),
-        sets,
-        profiles,
-    })
+    Ok(profiles)
 }
 
 /// Validates `seeds:` for a profile.

@@ -354,97 +354,9 @@ pub fn render(d: &Diff, markdown: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "A: {}\nB: {}\n", d.a, d.b);
     if markdown {
-        s.push_str("## Stages\n\n| stage | change | why |\n| --- | --- | --- |\n");
-        for c in &d.stages {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} |",
-                c.stage,
-                c.status,
-                c.reasons.join("; ")
-            );
-        }
-        s.push_str("\n## Tables\n\n| table | verdict | details |\n| --- | --- | --- |\n");
-        for t in &d.tables {
-            let cols: Vec<String> = t
-                .columns
-                .iter()
-                .filter(|c| !c.within)
-                .map(|c| {
-                    format!(
-                        "{}: max abs {:.3e}, max rel {:.3e}",
-                        c.column, c.max_abs, c.max_rel
-                    )
-                })
-                .collect();
-            let details = t
-                .notes
-                .iter()
-                .cloned()
-                .chain(cols)
-                .collect::<Vec<_>>()
-                .join("; ");
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} |",
-                t.table,
-                if t.same { "same" } else { "changed" },
-                details
-            );
-        }
-        s.push_str("\n## Headline metrics\n\n| figure | metric | A | B | change |\n| --- | --- | --- | --- | --- |\n");
-        for m in &d.metrics {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} |",
-                m.figure, m.metric, m.a, m.b, m.change
-            );
-        }
+        render_markdown(&mut s, d);
     } else {
-        s.push_str("stages:\n");
-        if d.stages.is_empty() {
-            s.push_str("  (no stage changed key)\n");
-        }
-        for c in &d.stages {
-            let _ = writeln!(
-                s,
-                "  {:<10} {}: {}",
-                c.status,
-                c.stage,
-                c.reasons.join("; ")
-            );
-        }
-        s.push_str("tables:\n");
-        for t in &d.tables {
-            let _ = writeln!(
-                s,
-                "  {:<8} {}",
-                if t.same { "same" } else { "CHANGED" },
-                t.table
-            );
-            for n in &t.notes {
-                let _ = writeln!(s, "           {n}");
-            }
-            for c in t.columns.iter().filter(|c| !c.within) {
-                let _ = writeln!(
-                    s,
-                    "           {}: max abs {:.3e}, max rel {:.3e}",
-                    c.column, c.max_abs, c.max_rel
-                );
-            }
-        }
-        let _ = writeln!(
-            s,
-            "{:<10} | {:<40} | {:>14} | {:>14} | change",
-            "figure", "metric", "A", "B"
-        );
-        for m in &d.metrics {
-            let _ = writeln!(
-                s,
-                "{:<10} | {:<40} | {:>14} | {:>14} | {}",
-                m.figure, m.metric, m.a, m.b, m.change
-            );
-        }
+        render_text(&mut s, d);
     }
     let _ = writeln!(
         s,
@@ -456,4 +368,100 @@ pub fn render(d: &Diff, markdown: bool) -> String {
         }
     );
     s
+}
+
+fn render_markdown(s: &mut String, d: &Diff) {
+    s.push_str("## Stages\n\n| stage | change | why |\n| --- | --- | --- |\n");
+    for c in &d.stages {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            c.stage,
+            c.status,
+            c.reasons.join("; ")
+        );
+    }
+    s.push_str("\n## Tables\n\n| table | verdict | details |\n| --- | --- | --- |\n");
+    for t in &d.tables {
+        let cols: Vec<String> = t
+            .columns
+            .iter()
+            .filter(|c| !c.within)
+            .map(|c| {
+                format!(
+                    "{}: max abs {:.3e}, max rel {:.3e}",
+                    c.column, c.max_abs, c.max_rel
+                )
+            })
+            .collect();
+        let details = t
+            .notes
+            .iter()
+            .cloned()
+            .chain(cols)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            t.table,
+            if t.same { "same" } else { "changed" },
+            details
+        );
+    }
+    s.push_str("\n## Headline metrics\n\n| figure | metric | A | B | change |\n| --- | --- | --- | --- | --- |\n");
+    for m in &d.metrics {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            m.figure, m.metric, m.a, m.b, m.change
+        );
+    }
+}
+
+fn render_text(s: &mut String, d: &Diff) {
+    s.push_str("stages:\n");
+    if d.stages.is_empty() {
+        s.push_str("  (no stage changed key)\n");
+    }
+    for c in &d.stages {
+        let _ = writeln!(
+            s,
+            "  {:<10} {}: {}",
+            c.status,
+            c.stage,
+            c.reasons.join("; ")
+        );
+    }
+    s.push_str("tables:\n");
+    for t in &d.tables {
+        let _ = writeln!(
+            s,
+            "  {:<8} {}",
+            if t.same { "same" } else { "CHANGED" },
+            t.table
+        );
+        for n in &t.notes {
+            let _ = writeln!(s, "           {n}");
+        }
+        for c in t.columns.iter().filter(|c| !c.within) {
+            let _ = writeln!(
+                s,
+                "           {}: max abs {:.3e}, max rel {:.3e}",
+                c.column, c.max_abs, c.max_rel
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "{:<10} | {:<40} | {:>14} | {:>14} | change",
+        "figure", "metric", "A", "B"
+    );
+    for m in &d.metrics {
+        let _ = writeln!(
+            s,
+            "{:<10} | {:<40} | {:>14} | {:>14} | {}",
+            m.figure, m.metric, m.a, m.b, m.change
+        );
+    }
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 
-use spike_config::{params_from_json, params_to_json};
+use spike_config::{StageDef, params_from_json, params_to_json};
 
 use super::Project;
 use super::cache::{Manifest, Validity};
@@ -70,99 +70,35 @@ pub(crate) fn execute(
     progress: &Progress,
 ) -> Vec<StageRun> {
     let stages = &project.pipeline.stages;
-    let n = stages.len();
-    let index: BTreeMap<&str, usize> = stages
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    let mut dependents: Vec<Vec<usize>> = vec![vec![]; n];
-    let mut waiting = vec![0usize; n];
-    for (i, s) in stages.iter().enumerate() {
-        if !selected[i] {
-            continue;
+    let scheduler = Scheduler::new(stages, selected);
+    let worker = || {
+        while let Some(i) = scheduler.next() {
+            let run = if scheduler.upstream_failed(&stages[i]) {
+                record(
+                    project,
+                    plan,
+                    i,
+                    Outcome::Skipped,
+                    0.0,
+                    Some("a stage it needs failed".into()),
+                )
+            } else {
+                run_one(project, plan, i, opts.force[i], hooks, progress)
+            };
+            scheduler.finish(i, run, opts.keep_going);
         }
-        for up in s.upstream() {
-            let u = index[up.as_str()];
-            dependents[u].push(i);
-            waiting[i] += 1;
-        }
-    }
-    let chain = chain_lengths(&dependents);
-    let ready: BinaryHeap<(usize, Reverse<usize>)> = (0..n)
-        .filter(|&i| selected[i] && waiting[i] == 0)
-        .map(|i| (chain[i], Reverse(i)))
-        .collect();
-    let sched = Mutex::new(Sched {
-        waiting,
-        ready,
-        running: 0,
-        remaining: selected.iter().filter(|&&s| s).count(),
-        stop: false,
-        results: vec![None; n],
-    });
-    let wake = Condvar::new();
-
-    let worker = || loop {
-        let i = {
-            let mut s = sched.lock().expect("scheduler lock");
-            loop {
-                if s.remaining == 0 || (s.stop && s.running == 0) {
-                    wake.notify_all();
-                    return;
-                }
-                if !s.stop
-                    && let Some((_, Reverse(i))) = s.ready.pop()
-                {
-                    s.running += 1;
-                    break i;
-                }
-                s = wake.wait(s).expect("scheduler lock");
-            }
-        };
-        let upstream_failed = stages[i].upstream().any(|u| {
-            let s = sched.lock().expect("scheduler lock");
-            s.results[index[u.as_str()]]
-                .as_ref()
-                .is_some_and(|r| matches!(r.outcome, Outcome::Failed | Outcome::Skipped))
-        });
-        let run = if upstream_failed {
-            record(
-                project,
-                plan,
-                i,
-                Outcome::Skipped,
-                0.0,
-                Some("a stage it needs failed".into()),
-            )
-        } else {
-            run_one(project, plan, i, opts.force[i], hooks, progress)
-        };
-        let mut s = sched.lock().expect("scheduler lock");
-        s.running -= 1;
-        s.remaining -= 1;
-        if run.outcome == Outcome::Failed && !opts.keep_going {
-            s.stop = true;
-        }
-        for &d in &dependents[i] {
-            s.waiting[d] -= 1;
-            if s.waiting[d] == 0 {
-                s.ready.push((chain[d], Reverse(d)));
-            }
-        }
-        s.results[i] = Some(run);
-        wake.notify_all();
     };
-
-    let jobs = opts.jobs.max(1);
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
+        for _ in 0..opts.jobs.max(1) {
             scope.spawn(worker);
         }
     });
-
-    let results = sched.into_inner().expect("scheduler lock").results;
-    (0..n)
+    let results = scheduler
+        .state
+        .into_inner()
+        .expect("scheduler lock")
+        .results;
+    (0..stages.len())
         .filter(|&i| selected[i])
         .map(|i| {
             results[i].clone().unwrap_or_else(|| {
@@ -177,6 +113,103 @@ pub(crate) fn execute(
             })
         })
         .collect()
+}
+
+/// Hands the selected stages to the workers as their inputs finish, longest remaining chain
+/// first; after a failure (without `keep_going`) hands out nothing more.
+struct Scheduler<'a> {
+    state: Mutex<Sched>,
+    wake: Condvar,
+    index: BTreeMap<&'a str, usize>,
+    dependents: Vec<Vec<usize>>,
+    chain: Vec<usize>,
+}
+
+impl<'a> Scheduler<'a> {
+    fn new(stages: &'a [StageDef], selected: &[bool]) -> Self {
+        let n = stages.len();
+        let index: BTreeMap<&str, usize> = stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        let mut dependents: Vec<Vec<usize>> = vec![vec![]; n];
+        let mut waiting = vec![0usize; n];
+        for (i, s) in stages.iter().enumerate() {
+            if !selected[i] {
+                continue;
+            }
+            for up in s.upstream() {
+                let u = index[up.as_str()];
+                dependents[u].push(i);
+                waiting[i] += 1;
+            }
+        }
+        let chain = chain_lengths(&dependents);
+        let ready: BinaryHeap<(usize, Reverse<usize>)> = (0..n)
+            .filter(|&i| selected[i] && waiting[i] == 0)
+            .map(|i| (chain[i], Reverse(i)))
+            .collect();
+        Scheduler {
+            state: Mutex::new(Sched {
+                waiting,
+                ready,
+                running: 0,
+                remaining: selected.iter().filter(|&&s| s).count(),
+                stop: false,
+                results: vec![None; n],
+            }),
+            wake: Condvar::new(),
+            index,
+            dependents,
+            chain,
+        }
+    }
+
+    /// The next stage to run, waiting for one to become ready; `None` when the run is over.
+    fn next(&self) -> Option<usize> {
+        let mut s = self.state.lock().expect("scheduler lock");
+        loop {
+            if s.remaining == 0 || (s.stop && s.running == 0) {
+                self.wake.notify_all();
+                return None;
+            }
+            if !s.stop
+                && let Some((_, Reverse(i))) = s.ready.pop()
+            {
+                s.running += 1;
+                return Some(i);
+            }
+            s = self.wake.wait(s).expect("scheduler lock");
+        }
+    }
+
+    fn upstream_failed(&self, def: &StageDef) -> bool {
+        let s = self.state.lock().expect("scheduler lock");
+        def.upstream().any(|u| {
+            s.results[self.index[u.as_str()]]
+                .as_ref()
+                .is_some_and(|r| matches!(r.outcome, Outcome::Failed | Outcome::Skipped))
+        })
+    }
+
+    /// Records stage `i`'s run and readies the stages waiting only for it.
+    fn finish(&self, i: usize, run: StageRun, keep_going: bool) {
+        let mut s = self.state.lock().expect("scheduler lock");
+        s.running -= 1;
+        s.remaining -= 1;
+        if run.outcome == Outcome::Failed && !keep_going {
+            s.stop = true;
+        }
+        for &d in &self.dependents[i] {
+            s.waiting[d] -= 1;
+            if s.waiting[d] == 0 {
+                s.ready.push((self.chain[d], Reverse(d)));
+            }
+        }
+        s.results[i] = Some(run);
+        self.wake.notify_all();
+    }
 }
 
 /// Per stage, the number of stages on the longest path from it to a stage nothing needs (itself

@@ -11,7 +11,7 @@
 //! renamed into the local cache only when the whole entry checked out.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use super::cache::{Cache, MANIFEST, Manifest};
+use super::cache::{Cache, FileRecord, MANIFEST, Manifest};
 use super::exec::CacheHooks;
 use super::failure::{Operational, is_operational};
 use super::key::check_key;
@@ -42,10 +42,7 @@ pub struct RemoteConfig {
 }
 
 impl RemoteConfig {
-    pub(crate) fn from_yaml(
-        v: Option<&serde_yaml::Value>,
-        file: &std::path::Path,
-    ) -> Result<RemoteConfig> {
+    pub(crate) fn from_yaml(v: Option<&serde_yaml::Value>, file: &Path) -> Result<RemoteConfig> {
         match v {
             None => Ok(RemoteConfig::default()),
             Some(v) => serde_yaml::from_value(v.clone()).map_err(|e| {
@@ -481,6 +478,40 @@ impl Remote {
     /// Downloads an entry into the local cache (call with the key's lock held). Returns false if
     /// the remote does not have it. Every blob is checked against its hash before it is used.
     async fn pull_async(&self, cache: &Cache, key: &str) -> Result<Option<Transfer>> {
+        let Some((manifest, text)) = self.manifest(key).await? else {
+            return Ok(None);
+        };
+        let tmp = cache.begin(key)?;
+        let result: Result<Vec<u64>> = futures::stream::iter(manifest.files.iter())
+            .map(|f| self.download(f, &tmp, key))
+            .buffer_unordered(4)
+            .try_collect()
+            .await;
+        match result {
+            Ok(sizes) => {
+                if let Err(e) = std::fs::write(tmp.join(MANIFEST), &text) {
+                    std::fs::remove_dir_all(&tmp).ok();
+                    return Err(e.into());
+                }
+                cache.install(&tmp, key)?;
+                Ok(Some(Transfer {
+                    pulled: true,
+                    entries: 1,
+                    blobs: sizes.len(),
+                    bytes: sizes.iter().sum(),
+                    skipped: 0,
+                }))
+            }
+            Err(e) => {
+                std::fs::remove_dir_all(&tmp).ok();
+                Err(e)
+            }
+        }
+    }
+
+    /// The manifest of an entry on the remote (`None`: no such entry) and its bytes, checked:
+    /// bounded in size, valid, and belonging to `key`.
+    async fn manifest(&self, key: &str) -> Result<Option<(Manifest, Vec<u8>)>> {
         check_key(key)?;
         let entry = self.entry_path(key);
         let got = match self.store.get(&entry).await {
@@ -521,70 +552,50 @@ impl Remote {
                 self.url
             );
         }
-        let tmp = cache.begin(key)?;
-        let result: Result<Vec<u64>> = futures::stream::iter(manifest.files.iter())
-            .map(|f| {
-                let tmp = tmp.clone();
-                async move {
-                    let source = self.blob_path(&f.blake3);
-                    let got = self.store.get(&source).await.map_err(|e| self.fail(format!("downloading {source} ({} of entry {key})", f.path), e))?;
-                    let dest = tmp.join(&f.path);
-                    if let Some(parent) = dest.parent() {
-                        std::fs::create_dir_all(parent)?;
-                    }
-                    let mut out = std::fs::File::create(&dest)?;
-                    let mut hasher = blake3::Hasher::new();
-                    let mut n = 0u64;
-                    let mut stream = got.into_stream();
-                    while let Some(chunk) = stream.next().await {
-                        let chunk = chunk.map_err(|e| self.fail(format!("downloading {source}"), e))?;
-                        if n + chunk.len() as u64 > f.bytes {
-                            bail!(
-                                "remote {}: object {source} is larger than the {} bytes entry {key} records for {}; download stopped",
-                                self.url,
-                                f.bytes,
-                                f.path
-                            );
-                        }
-                        hasher.update(&chunk);
-                        out.write_all(&chunk)?;
-                        n += chunk.len() as u64;
-                    }
-                    let hash = hasher.finalize().to_hex().to_string();
-                    if hash != f.blake3 || n != f.bytes {
-                        bail!(
-                            "remote {}: object {source} is corrupt: {n} bytes with blake3 {hash}, but entry {key} records {} bytes with blake3 {}; it was not used",
-                            self.url,
-                            f.bytes,
-                            f.blake3
-                        );
-                    }
-                    Ok(n)
-                }
-            })
-            .buffer_unordered(4)
-            .try_collect()
-            .await;
-        match result {
-            Ok(sizes) => {
-                if let Err(e) = std::fs::write(tmp.join(MANIFEST), &text) {
-                    std::fs::remove_dir_all(&tmp).ok();
-                    return Err(e.into());
-                }
-                cache.install(&tmp, key)?;
-                Ok(Some(Transfer {
-                    pulled: true,
-                    entries: 1,
-                    blobs: sizes.len(),
-                    bytes: sizes.iter().sum(),
-                    skipped: 0,
-                }))
-            }
-            Err(e) => {
-                std::fs::remove_dir_all(&tmp).ok();
-                Err(e)
-            }
+        Ok(Some((manifest, text)))
+    }
+
+    /// Downloads one file of an entry into `tmp`, checking its size and hash as it streams.
+    async fn download(&self, f: &FileRecord, tmp: &Path, key: &str) -> Result<u64> {
+        let source = self.blob_path(&f.blake3);
+        let got = self.store.get(&source).await.map_err(|e| {
+            self.fail(
+                format!("downloading {source} ({} of entry {key})", f.path),
+                e,
+            )
+        })?;
+        let dest = tmp.join(&f.path);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
         }
+        let mut out = std::fs::File::create(&dest)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut n = 0u64;
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.fail(format!("downloading {source}"), e))?;
+            if n + chunk.len() as u64 > f.bytes {
+                bail!(
+                    "remote {}: object {source} is larger than the {} bytes entry {key} records for {}; download stopped",
+                    self.url,
+                    f.bytes,
+                    f.path
+                );
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk)?;
+            n += chunk.len() as u64;
+        }
+        let hash = hasher.finalize().to_hex().to_string();
+        if hash != f.blake3 || n != f.bytes {
+            bail!(
+                "remote {}: object {source} is corrupt: {n} bytes with blake3 {hash}, but entry {key} records {} bytes with blake3 {}; it was not used",
+                self.url,
+                f.bytes,
+                f.blake3
+            );
+        }
+        Ok(n)
     }
 
     pub fn push(&self, cache: &Cache, key: &str) -> Result<Transfer> {

@@ -527,31 +527,8 @@ pub(crate) struct Pair {
 /// about the run "with loss spikes" and the one "without".
 pub(crate) fn pair_claims(m: &Pair) -> Vec<Claim> {
     let (s, l) = (&m.small, &m.large);
-    let spike_criterion = format!(
-        "the paper's spike rule ({}) fires for the large learning rate and not for the small one",
-        m.rule
-    );
-    let spike_measured = format!(
-        "lr {}: {}; lr {}: {}",
-        s.lr, s.spike.text, l.lr, l.spike.text
-    );
-    let id = "large_lr_spikes_small_does_not";
-    let mut claims = vec![
-        match &m.diverged {
-            Some(d) => Claim::premise_failed(id, SPIKE_QUOTE, &spike_criterion, TRAINS, d.clone()),
-            None => Claim::new(
-                id,
-                SPIKE_QUOTE,
-                &spike_criterion,
-                l.spike.spiked && !s.spike.spiked,
-                spike_measured.clone(),
-            ),
-        }
-        .margin(format!(
-            "lr {}: {}; lr {}: {}",
-            s.lr, s.spike.margin, l.lr, l.spike.margin
-        )),
-    ];
+    let (spike, spike_measured) = pair_spike_claim(m);
+    let mut claims = vec![spike];
     let premise: Option<String> = match &m.diverged {
         Some(d) => Some(d.clone()),
         None if !l.spike.spiked || s.spike.spiked => Some(spike_measured),
@@ -616,12 +593,49 @@ pub(crate) fn pair_claims(m: &Pair) -> Vec<Claim> {
             )));
         }
     }
+    claims.push(pair_trends_claim(m));
+    claims
+}
+
+/// "large_lr_spikes_small_does_not", and what it measured (the premise of the pair's other
+/// claims).
+fn pair_spike_claim(m: &Pair) -> (Claim, String) {
+    let (s, l) = (&m.small, &m.large);
+    let spike_criterion = format!(
+        "the paper's spike rule ({}) fires for the large learning rate and not for the small one",
+        m.rule
+    );
+    let spike_measured = format!(
+        "lr {}: {}; lr {}: {}",
+        s.lr, s.spike.text, l.lr, l.spike.text
+    );
+    let id = "large_lr_spikes_small_does_not";
+    let claim = match &m.diverged {
+        Some(d) => Claim::premise_failed(id, SPIKE_QUOTE, &spike_criterion, TRAINS, d.clone()),
+        None => Claim::new(
+            id,
+            SPIKE_QUOTE,
+            &spike_criterion,
+            l.spike.spiked && !s.spike.spiked,
+            spike_measured.clone(),
+        ),
+    }
+    .margin(format!(
+        "lr {}: {}; lr {}: {}",
+        s.lr, s.spike.margin, l.lr, l.spike.margin
+    ));
+    (claim, spike_measured)
+}
+
+/// "lambda_max_and_v_cond_fall_with_lr".
+fn pair_trends_claim(m: &Pair) -> Claim {
+    let (s, l) = (&m.small, &m.large);
     let id = "lambda_max_and_v_cond_fall_with_lr";
     let criterion = format!(
         "median lambda_max over the last fifth of the epochs and the final {} both lower for the large learning rate",
         m.v_name
     );
-    claims.push(if let Some(d) = &m.diverged {
+    if let Some(d) = &m.diverged {
         Claim::premise_failed(id, LR_LOWERS_BOTH_QUOTE, &criterion, TRAINS, d.clone())
     } else if s.lambda_end.is_empty() || l.lambda_end.is_empty() {
         Claim::not_tested(
@@ -647,8 +661,7 @@ pub(crate) fn pair_claims(m: &Pair) -> Vec<Claim> {
             ll / ls,
             l.v_end / s.v_end
         ))
-    });
-    claims
+    }
 }
 
 /// Fig 5.3 / B.3 (linear regime): only the large learning rate spikes; Fig A.1 (condensed

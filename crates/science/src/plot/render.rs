@@ -144,60 +144,8 @@ fn draw_panel<DB: DrawingBackend>(
     panel: &Panel,
 ) -> Result<()> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
-    let y2axis = panel.y2.clone().unwrap_or_default();
-    let mut prepared = Vec::new();
-    for s in &panel.series {
-        let yaxis = if s.secondary { &y2axis } else { &panel.y };
-        let (xs, ys, zs) = data.get(&panel.name, &s.name);
-        let mut p = Prepared {
-            points: vec![],
-            z: vec![],
-        };
-        for i in 0..xs.len() {
-            let z = zs[i].unwrap_or(0.0);
-            let (lo, hi) = if s.mark == Mark::ErrorBars {
-                (ys[i] - z, ys[i] + z)
-            } else {
-                (ys[i], ys[i])
-            };
-            if let (Some(x), Some(y), Some(_), Some(_)) = (
-                tf(&panel.x, xs[i]),
-                tf(yaxis, ys[i]),
-                tf(yaxis, lo),
-                tf(yaxis, hi),
-            ) {
-                p.points.push((x, y));
-                p.z.push(z);
-            }
-        }
-        prepared.push(p);
-    }
-    let bars_from_zero = |s: &super::spec::Series| s.mark == Mark::Bars && !panel.y.log;
-    let xr = range(prepared.iter().flat_map(|p| p.points.iter().map(|q| q.0)));
-    let yr = range(
-        panel
-            .series
-            .iter()
-            .zip(&prepared)
-            .filter(|(s, _)| !s.secondary)
-            .flat_map(|(s, p)| {
-                let zero = bars_from_zero(s).then_some(0.0);
-                p.points.iter().flat_map(move |q| {
-                    let z = p.z[p.points.iter().position(|r| r == q).unwrap_or(0)];
-                    let spread = if s.mark == Mark::ErrorBars { z } else { 0.0 };
-                    [q.1 - spread, q.1 + spread].into_iter().chain(zero)
-                })
-            }),
-    );
-    let y2r = range(
-        panel
-            .series
-            .iter()
-            .zip(&prepared)
-            .filter(|(s, _)| s.secondary)
-            .flat_map(|(_, p)| p.points.iter().map(|q| q.1)),
-    );
-
+    let prepared = prepare(data, panel);
+    let (xr, yr, y2r) = ranges(panel, &prepared);
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, ("sans-serif", 15))
         .margin(10)
@@ -233,32 +181,15 @@ fn draw_panel<DB: DrawingBackend>(
             continue;
         }
         let color = RGBColor(s.color[0], s.color[1], s.color[2]);
-        let (zmin, zmax) =
-            p.z.iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &z| {
-                    (a.min(z), b.max(z))
-                });
-        let logz = zmin > 0.0 && zmax / zmin > 100.0;
-        let norm = move |z: f64| {
-            let (z, lo, hi) = if logz {
-                (z.log10(), zmin.log10(), zmax.log10())
-            } else {
-                (z, zmin, zmax)
-            };
-            if hi > lo { (z - lo) / (hi - lo) } else { 0.5 }
-        };
+        let norm = z_scale(&p.z);
         let elements: Vec<DynElement<DB, (f64, f64)>> = match s.mark {
-            Mark::Line | Mark::Dashed => {
-                let style = color.stroke_width(2);
-                if s.mark == Mark::Line {
-                    vec![PathElement::new(p.points.clone(), style).into_dyn()]
-                } else {
-                    dashes(&p.points, (xr.1 - xr.0) / 80.0)
-                        .into_iter()
-                        .map(|seg| PathElement::new(seg, style).into_dyn())
-                        .collect()
-                }
+            Mark::Line => {
+                vec![PathElement::new(p.points.clone(), color.stroke_width(2)).into_dyn()]
             }
+            Mark::Dashed => dashes(&p.points, (xr.1 - xr.0) / 80.0)
+                .into_iter()
+                .map(|seg| PathElement::new(seg, color.stroke_width(2)).into_dyn())
+                .collect(),
             Mark::Points => p
                 .points
                 .iter()
@@ -270,33 +201,10 @@ fn draw_panel<DB: DrawingBackend>(
                 .zip(&p.z)
                 .map(|(&q, &z)| Circle::new(q, 3, colormap(norm(z)).filled()).into_dyn())
                 .collect(),
-            Mark::Heat => {
-                let step = |v: Vec<f64>| {
-                    let mut v = v;
-                    v.sort_by(f64::total_cmp);
-                    v.dedup();
-                    v.windows(2)
-                        .map(|w| w[1] - w[0])
-                        .fold(f64::INFINITY, f64::min)
-                };
-                let dx = step(p.points.iter().map(|q| q.0).collect()) / 2.0;
-                let dy = step(p.points.iter().map(|q| q.1).collect()) / 2.0;
-                let (dx, dy) = (
-                    if dx.is_finite() { dx } else { 0.5 },
-                    if dy.is_finite() { dy } else { 0.5 },
-                );
-                p.points
-                    .iter()
-                    .zip(&p.z)
-                    .map(|(&(x, y), &z)| {
-                        Rectangle::new(
-                            [(x - dx, y - dy), (x + dx, y + dy)],
-                            colormap(norm(z)).filled(),
-                        )
-                        .into_dyn()
-                    })
-                    .collect()
-            }
+            Mark::Heat => heat_cells(p)
+                .into_iter()
+                .map(|(cell, z)| Rectangle::new(cell, colormap(norm(z)).filled()).into_dyn())
+                .collect(),
             Mark::ErrorBars => p
                 .points
                 .iter()
@@ -305,20 +213,10 @@ fn draw_panel<DB: DrawingBackend>(
                     ErrorBar::new_vertical(x, y - z, y, y + z, color.filled(), 6).into_dyn()
                 })
                 .collect(),
-            Mark::Bars => {
-                let w = if p.points.len() > 1 {
-                    0.4 * (xr.1 - xr.0) / p.points.len() as f64
-                } else {
-                    0.4
-                };
-                let base = if panel.y.log { yr.0 } else { 0.0 };
-                p.points
-                    .iter()
-                    .map(|&(x, y)| {
-                        Rectangle::new([(x - w, base), (x + w, y)], color.filled()).into_dyn()
-                    })
-                    .collect()
-            }
+            Mark::Bars => bars(p, panel.y.log, xr, yr)
+                .into_iter()
+                .map(|bar| Rectangle::new(bar, color.filled()).into_dyn())
+                .collect(),
         };
         let anno = if s.secondary {
             chart.draw_secondary_series(elements).map_err(err)?
@@ -343,6 +241,131 @@ fn draw_panel<DB: DrawingBackend>(
             .map_err(err)?;
     }
     Ok(())
+}
+
+/// Each series' points in drawing coordinates (log axes applied, points off an axis dropped),
+/// with their z values.
+fn prepare(data: &FigureData, panel: &Panel) -> Vec<Prepared> {
+    let y2axis = panel.y2.clone().unwrap_or_default();
+    let mut prepared = Vec::new();
+    for s in &panel.series {
+        let yaxis = if s.secondary { &y2axis } else { &panel.y };
+        let (xs, ys, zs) = data.get(&panel.name, &s.name);
+        let mut p = Prepared {
+            points: vec![],
+            z: vec![],
+        };
+        for i in 0..xs.len() {
+            let z = zs[i].unwrap_or(0.0);
+            let (lo, hi) = if s.mark == Mark::ErrorBars {
+                (ys[i] - z, ys[i] + z)
+            } else {
+                (ys[i], ys[i])
+            };
+            if let (Some(x), Some(y), Some(_), Some(_)) = (
+                tf(&panel.x, xs[i]),
+                tf(yaxis, ys[i]),
+                tf(yaxis, lo),
+                tf(yaxis, hi),
+            ) {
+                p.points.push((x, y));
+                p.z.push(z);
+            }
+        }
+        prepared.push(p);
+    }
+    prepared
+}
+
+/// An axis range (low, high).
+type Range = (f64, f64);
+
+/// The ranges of the x axis, the y axis (with error bars, and bars from zero) and the
+/// secondary y axis.
+fn ranges(panel: &Panel, prepared: &[Prepared]) -> (Range, Range, Range) {
+    let bars_from_zero = |s: &super::spec::Series| s.mark == Mark::Bars && !panel.y.log;
+    let xr = range(prepared.iter().flat_map(|p| p.points.iter().map(|q| q.0)));
+    let yr = range(
+        panel
+            .series
+            .iter()
+            .zip(prepared)
+            .filter(|(s, _)| !s.secondary)
+            .flat_map(|(s, p)| {
+                let zero = bars_from_zero(s).then_some(0.0);
+                p.points.iter().flat_map(move |q| {
+                    let z = p.z[p.points.iter().position(|r| r == q).unwrap_or(0)];
+                    let spread = if s.mark == Mark::ErrorBars { z } else { 0.0 };
+                    [q.1 - spread, q.1 + spread].into_iter().chain(zero)
+                })
+            }),
+    );
+    let y2r = range(
+        panel
+            .series
+            .iter()
+            .zip(prepared)
+            .filter(|(s, _)| s.secondary)
+            .flat_map(|(_, p)| p.points.iter().map(|q| q.1)),
+    );
+
+    (xr, yr, y2r)
+}
+
+/// Colour scale of z values: z mapped onto [0, 1], on a log scale when they span more than
+/// two decades.
+fn z_scale(z: &[f64]) -> impl Fn(f64) -> f64 + Copy {
+    let (zmin, zmax) = z
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &z| {
+            (a.min(z), b.max(z))
+        });
+    let logz = zmin > 0.0 && zmax / zmin > 100.0;
+    move |z: f64| {
+        let (z, lo, hi) = if logz {
+            (z.log10(), zmin.log10(), zmax.log10())
+        } else {
+            (z, zmin, zmax)
+        };
+        if hi > lo { (z - lo) / (hi - lo) } else { 0.5 }
+    }
+}
+
+/// The cells of a heat map: a rectangle around each point, half the grid step wide, with its z.
+fn heat_cells(p: &Prepared) -> Vec<([(f64, f64); 2], f64)> {
+    let step = |v: Vec<f64>| {
+        let mut v = v;
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v.windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(f64::INFINITY, f64::min)
+    };
+    let dx = step(p.points.iter().map(|q| q.0).collect()) / 2.0;
+    let dy = step(p.points.iter().map(|q| q.1).collect()) / 2.0;
+    let (dx, dy) = (
+        if dx.is_finite() { dx } else { 0.5 },
+        if dy.is_finite() { dy } else { 0.5 },
+    );
+    p.points
+        .iter()
+        .zip(&p.z)
+        .map(|(&(x, y), &z)| ([(x - dx, y - dy), (x + dx, y + dy)], z))
+        .collect()
+}
+
+/// The bars of a bar series: from zero (or the bottom of a log axis) to each point.
+fn bars(p: &Prepared, log_y: bool, xr: Range, yr: Range) -> Vec<[(f64, f64); 2]> {
+    let w = if p.points.len() > 1 {
+        0.4 * (xr.1 - xr.0) / p.points.len() as f64
+    } else {
+        0.4
+    };
+    let base = if log_y { yr.0 } else { 0.0 };
+    p.points
+        .iter()
+        .map(|&(x, y)| [(x - w, base), (x + w, y)])
+        .collect()
 }
 
 /// Splits a polyline into dashes about `len` long in x (the line is resampled first, so a

@@ -17,7 +17,9 @@ use crate::plot::linspace;
 use spike_config::InputSpec;
 use spike_engine::context::{Input, StageContext};
 use spike_engine::kind::Kind;
-use spike_nn::backend::Precision;
+use spike_engine::progress::Bar;
+use spike_nn::backend::{BackendKind, Precision};
+use spike_nn::derivatives::HessianOp;
 use spike_nn::eval::evaluator;
 use spike_nn::linalg::dense::{axpy, dot, eigh, from_columns, matvec, norm};
 use spike_nn::linalg::lanczos::lanczos;
@@ -104,52 +106,20 @@ impl Kind for HessianEigen {
         let obj = trained.objective(settings.hessian_dtype);
         let eval = evaluator(backend_of(ctx)?, obj, settings.method());
         let n = theta.len();
-        let (values, vectors, residuals, meta) = match p.method {
-            EigenMethod::Dense => {
-                if n > 20_000 {
-                    bail!("the dense Hessian of {n} parameters is too large; use method: lanczos");
-                }
-                let bar = ctx.progress(n as u64, "HVP columns");
-                let mut op = eval.hessian_at(&theta);
-                let h = from_columns(n, &mut |e| {
-                    let column = op(e);
-                    bar.inc(1);
-                    column
-                })?;
-                let (values, vectors) = eigh(&h)?;
-                let residuals: Vec<f64> = values
-                    .iter()
-                    .zip(&vectors)
-                    .map(|(l, v)| {
-                        let mut r = matvec(&h, v);
-                        axpy(-l, v, &mut r);
-                        norm(&r)
-                    })
-                    .collect();
-                (
-                    values,
-                    vectors,
-                    residuals,
-                    serde_json::json!({ "method": "dense", "matvecs": n }),
-                )
-            }
+        let mut op = eval.hessian_at(&theta);
+        let pairs = match p.method {
+            EigenMethod::Dense => dense_pairs(&mut op, n, &ctx.progress(n as u64, "HVP columns"))?,
             EigenMethod::Lanczos => {
-                let k = p.k;
-                let bar = ctx.progress(settings.lanczos_max_iter.max(k) as u64, "HVPs (at most)");
-                let mut op = eval.hessian_at(&theta);
-                let e = lanczos(
-                    n,
-                    &mut |v| {
-                        bar.inc(1);
-                        op(v)
-                    },
-                    &settings.lanczos(k),
-                    None,
-                )?;
-                let meta = serde_json::json!({ "method": "lanczos", "matvecs": e.matvecs, "iterations": e.iterations, "converged": e.converged, "tol": settings.lanczos_tol });
-                (e.values, e.vectors, e.residuals, meta)
+                let bar = ctx.progress(settings.lanczos_max_iter.max(p.k) as u64, "HVPs (at most)");
+                lanczos_pairs(&mut op, n, p.k, settings, &bar)?
             }
         };
+        let Decomposition {
+            values,
+            vectors,
+            residuals,
+            meta,
+        } = pairs;
         ctx.write(&EigenTable {
             index: (1..=values.len() as i64).collect(),
             eigenvalue: values,
@@ -161,6 +131,68 @@ impl Kind for HessianEigen {
         meta["dim"] = n.into();
         ctx.write_json("meta.json", &meta)
     }
+}
+
+/// Eigenpairs of the Hessian with their residuals |H v - lambda v|, and how they were computed.
+struct Decomposition {
+    values: Vec<f64>,
+    vectors: Vec<Vec<f64>>,
+    residuals: Vec<f64>,
+    meta: serde_json::Value,
+}
+
+/// Every eigenpair, from the dense Hessian built column by column from HVPs.
+fn dense_pairs(op: &mut HessianOp, n: usize, bar: &Bar) -> Result<Decomposition> {
+    if n > 20_000 {
+        bail!("the dense Hessian of {n} parameters is too large; use method: lanczos");
+    }
+    let h = from_columns(n, &mut |e| {
+        let column = op(e);
+        bar.inc(1);
+        column
+    })?;
+    let (values, vectors) = eigh(&h)?;
+    let residuals: Vec<f64> = values
+        .iter()
+        .zip(&vectors)
+        .map(|(l, v)| {
+            let mut r = matvec(&h, v);
+            axpy(-l, v, &mut r);
+            norm(&r)
+        })
+        .collect();
+    Ok(Decomposition {
+        values,
+        vectors,
+        residuals,
+        meta: serde_json::json!({ "method": "dense", "matvecs": n }),
+    })
+}
+
+/// The `k` largest eigenpairs by Lanczos.
+fn lanczos_pairs(
+    op: &mut HessianOp,
+    n: usize,
+    k: usize,
+    settings: &HessianParams,
+    bar: &Bar,
+) -> Result<Decomposition> {
+    let e = lanczos(
+        n,
+        &mut |v| {
+            bar.inc(1);
+            op(v)
+        },
+        &settings.lanczos(k),
+        None,
+    )?;
+    let meta = serde_json::json!({ "method": "lanczos", "matvecs": e.matvecs, "iterations": e.iterations, "converged": e.converged, "tol": settings.lanczos_tol });
+    Ok(Decomposition {
+        values: e.values,
+        vectors: e.vectors,
+        residuals: e.residuals,
+        meta,
+    })
 }
 
 pub(crate) struct EigenProjection;
@@ -176,6 +208,111 @@ fn run_fit(input: &Input) -> Result<RunFit> {
         final_loss: log.loss.last().copied().unwrap_or(f64::NAN),
         diverged_at: diverged_at(input)?,
     })
+}
+
+/// The two runs a projection compares, and the eigenpairs at the base.
+struct Runs<'a> {
+    base: &'a Trained<'a>,
+    theta_base: &'a [f64],
+    theta_other: &'a [f64],
+    eig: &'a Eigenpairs,
+}
+
+/// L(i): the test loss after removing the difference along the first i directions, every
+/// `step`.
+fn removal(
+    ctx: &StageContext,
+    runs: &Runs,
+    proj: &[f64],
+    step: usize,
+    backend: BackendKind,
+) -> Result<()> {
+    let Runs {
+        base,
+        theta_base,
+        theta_other,
+        eig,
+    } = *runs;
+    let test = base.test_objective(Precision::F64)?;
+    let eval = evaluator(backend, test, HvpMethod::Exact);
+    let step = step.max(1);
+    let mut theta = theta_base.to_vec();
+    let (mut is, mut losses) = (vec![0i64], vec![eval.loss(&theta)?]);
+    let bar = ctx.progress(proj.len() as u64, "directions");
+    for (i, (c, v)) in proj.iter().zip(&eig.vectors).enumerate() {
+        axpy(*c, v, &mut theta);
+        if (i + 1) % step == 0 || i + 1 == proj.len() {
+            is.push(i as i64 + 1);
+            losses.push(eval.loss(&theta)?);
+        }
+        bar.inc(1);
+    }
+    let other_loss = eval.loss(theta_other)?;
+    ctx.write(&RemovalTable {
+        i: is,
+        test_loss: losses,
+    })?;
+    ctx.write_json("removal.json", &serde_json::json!({ "test_loss_base": eval.loss(theta_base)?, "test_loss_other": other_loss }))?;
+    Ok(())
+}
+
+/// The output change along each of the first `nd` directions, nu_i / sqrt(lambda_i), and its
+/// LFP.
+fn directions(
+    ctx: &StageContext,
+    runs: &Runs,
+    nd: usize,
+    p: &EigenProjectionParams,
+    backend: BackendKind,
+) -> Result<()> {
+    let Runs {
+        base,
+        theta_base,
+        eig,
+        ..
+    } = *runs;
+    base.fnn_width()?;
+    let obj = base.objective(Precision::F64);
+    let eval = evaluator(backend, obj, HvpMethod::Exact);
+    let (lo, hi) = base.input_range();
+    let n = p.grid;
+    let x = linspace(lo, hi, n);
+    let f0 = eval.outputs(theta_base, &x, &[n, 1])?;
+    let lfp_k = p.lfp_k;
+    let (mut dir, mut xs, mut deltas, mut lfps) = (vec![], vec![], vec![], vec![]);
+    for i in 0..nd {
+        let l = eig.values[i];
+        if l <= 0.0 {
+            bail!(
+                "eigenvalue {} of direction {} is not positive; nu/sqrt(lambda) is undefined",
+                l,
+                i + 1
+            );
+        }
+        let mut theta = theta_base.to_vec();
+        axpy(1.0 / l.sqrt(), &eig.vectors[i], &mut theta);
+        let d: Vec<f64> = eval
+            .outputs(&theta, &x, &[n, 1])?
+            .iter()
+            .zip(&f0)
+            .map(|(a, b)| a - b)
+            .collect();
+        lfps.push(lfp(&d, &[lfp_k])[0]);
+        dir.extend(std::iter::repeat_n(i as i64 + 1, n));
+        xs.extend(&x);
+        deltas.extend(d);
+    }
+    ctx.write(&DirectionTable {
+        direction: dir,
+        x: xs,
+        delta: deltas,
+    })?;
+    ctx.write(&DirectionLfp {
+        direction: (1..=nd as i64).collect(),
+        eigenvalue: eig.values[..nd].to_vec(),
+        lfp: lfps,
+    })?;
+    Ok(())
 }
 
 spike_config::stage_params! {
@@ -300,72 +437,18 @@ impl Kind for EigenProjection {
         ctx.write_json("fit.json", &serde_json::to_value(&fits)?)?;
 
         let backend = backend_of(ctx)?;
+        let runs = Runs {
+            base: &base,
+            theta_base: &theta_base,
+            theta_other: &theta_other,
+            eig: &eig,
+        };
         if p.removal {
-            let test = base.test_objective(Precision::F64)?;
-            let eval = evaluator(backend, test, HvpMethod::Exact);
-            let step = p.removal_step.max(1);
-            let mut theta = theta_base.clone();
-            let (mut is, mut losses) = (vec![0i64], vec![eval.loss(&theta)?]);
-            let bar = ctx.progress(proj.len() as u64, "directions");
-            for (i, (c, v)) in proj.iter().zip(&eig.vectors).enumerate() {
-                axpy(*c, v, &mut theta);
-                if (i + 1) % step == 0 || i + 1 == proj.len() {
-                    is.push(i as i64 + 1);
-                    losses.push(eval.loss(&theta)?);
-                }
-                bar.inc(1);
-            }
-            let other_loss = eval.loss(&theta_other)?;
-            ctx.write(&RemovalTable {
-                i: is,
-                test_loss: losses,
-            })?;
-            ctx.write_json("removal.json", &serde_json::json!({ "test_loss_base": eval.loss(&theta_base)?, "test_loss_other": other_loss }))?;
+            removal(ctx, &runs, &proj, p.removal_step, backend)?;
         }
-
         let nd = p.directions.min(eig.values.len());
         if nd > 0 {
-            base.fnn_width()?;
-            let obj = base.objective(Precision::F64);
-            let eval = evaluator(backend, obj, HvpMethod::Exact);
-            let (lo, hi) = base.input_range();
-            let n = p.grid;
-            let x = linspace(lo, hi, n);
-            let f0 = eval.outputs(&theta_base, &x, &[n, 1])?;
-            let lfp_k = p.lfp_k;
-            let (mut dir, mut xs, mut deltas, mut lfps) = (vec![], vec![], vec![], vec![]);
-            for i in 0..nd {
-                let l = eig.values[i];
-                if l <= 0.0 {
-                    bail!(
-                        "eigenvalue {} of direction {} is not positive; nu/sqrt(lambda) is undefined",
-                        l,
-                        i + 1
-                    );
-                }
-                let mut theta = theta_base.clone();
-                axpy(1.0 / l.sqrt(), &eig.vectors[i], &mut theta);
-                let d: Vec<f64> = eval
-                    .outputs(&theta, &x, &[n, 1])?
-                    .iter()
-                    .zip(&f0)
-                    .map(|(a, b)| a - b)
-                    .collect();
-                lfps.push(lfp(&d, &[lfp_k])[0]);
-                dir.extend(std::iter::repeat_n(i as i64 + 1, n));
-                xs.extend(&x);
-                deltas.extend(d);
-            }
-            ctx.write(&DirectionTable {
-                direction: dir,
-                x: xs,
-                delta: deltas,
-            })?;
-            ctx.write(&DirectionLfp {
-                direction: (1..=nd as i64).collect(),
-                eigenvalue: eig.values[..nd].to_vec(),
-                lfp: lfps,
-            })?;
+            directions(ctx, &runs, nd, p, backend)?;
         }
         Ok(())
     }

@@ -146,36 +146,58 @@ impl Kind for FigureSpike {
 
 /// The figure and the claims of [`FigureSpike`], before its premise that the runs did not
 /// diverge.
+/// The optional inputs of a spike figure: a comparison run (with its spikes) and the
+/// sharpness of the analysed spike's window; checked against the panel names given.
+struct Optional<'a> {
+    other: Option<&'a Input>,
+    other_spikes: Option<&'a Input>,
+    sharp: Option<SharpnessTable>,
+}
+
+impl<'a> Optional<'a> {
+    fn read(ctx: &'a StageContext, names: &[String]) -> Result<Optional<'a>> {
+        let other = ctx.inputs("other").ok().and_then(|o| o.first());
+        let other_spikes = ctx.inputs("other_spikes").ok().and_then(|o| o.first());
+        if other_spikes.is_some() && other.is_none() {
+            bail!("`other_spikes` needs the `other` run it was found in");
+        }
+        let sharp = ctx
+            .inputs("sharpness")
+            .ok()
+            .and_then(|s| s.first())
+            .map(Input::read::<SharpnessTable>)
+            .transpose()?;
+        let want = 2 + usize::from(other.is_some()) + usize::from(sharp.is_some());
+        if names.len() != want {
+            bail!(
+                "`panels` needs {want} names for these inputs, got {}",
+                names.len()
+            );
+        }
+        Ok(Optional {
+            other,
+            other_spikes,
+            sharp,
+        })
+    }
+}
+
 fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
-    let names = &p.panels;
     let train = ctx.input("train")?;
     let lr = train.params::<TrainParams>()?.lr;
     let log = read_log(train)?;
     let spikes = ctx.input("spikes")?;
-    let other = ctx.inputs("other").ok().and_then(|o| o.first());
-    let other_spikes = ctx.inputs("other_spikes").ok().and_then(|o| o.first());
-    if other_spikes.is_some() && other.is_none() {
-        bail!("`other_spikes` needs the `other` run it was found in");
-    }
-    let sharp = ctx
-        .inputs("sharpness")
-        .ok()
-        .and_then(|s| s.first())
-        .map(Input::read::<SharpnessTable>)
-        .transpose()?;
-    let want = 2 + usize::from(other.is_some()) + usize::from(sharp.is_some());
-    if names.len() != want {
-        bail!(
-            "`panels` needs {want} names for these inputs, got {}",
-            names.len()
-        );
-    }
+    let Optional {
+        other,
+        other_spikes,
+        sharp,
+    } = Optional::read(ctx, &p.panels)?;
     let thin = p.thin.max(1);
     let mut data = FigureData::new();
     let mut panels = Vec::new();
     let mut notes = Vec::new();
     let mut claims = Vec::new();
-    let mut next = names.iter();
+    let mut next = p.panels.iter();
     // With two runs, each claim says which panel's run it is about.
     let prefix = |n: &str| {
         if other.is_some() {
@@ -185,31 +207,10 @@ fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
         }
     };
     if let Some(o) = other {
-        let olr = o.params::<TrainParams>()?.lr;
-        let olog = read_log(o)?;
         let n = next.next().expect("counted");
-        let mut panel = loss_panel(
-            &mut data,
-            n,
-            &format!("({n}) lr = {olr}: loss and lambda_max"),
-            &olog,
-            olr,
-            thin,
-        );
-        if let Some(os) = other_spikes {
-            let found = Found::read(os)?;
-            panel = found.mark(&mut data, panel, n);
-            notes.extend(found.notes(&prefix(n)));
-            let mut claim = match &found.picks {
-                Some(pk) => edge_claim(&olog.lambda, pk.onset, pk.peak, pk.end, olr, pk.window.0),
-                None => absent_claim(
-                    &olog.epoch,
-                    &olog.loss,
-                    &olog.lambda,
-                    olr,
-                    &found.params.rule(),
-                ),
-            };
+        let (panel, found) = other_run(&mut data, n, o, other_spikes, thin, &prefix(n))?;
+        if let Some((found_notes, mut claim)) = found {
+            notes.extend(found_notes);
             claim.id = format!("{}{}", prefix(n), claim.id);
             claims.push(claim);
         }
@@ -233,15 +234,13 @@ fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
             "{main_prefix}no spike picked (`pick: {}`): the zoom and PCA panels are left out",
             found.params.pick
         ));
-        let mut edge = absent_claim(&log.epoch, &log.loss, &log.lambda, lr, &found.params.rule());
-        edge.id = format!("{main_prefix}{}", edge.id);
-        claims.push(edge);
-        claims.push(pca_not_tested(p.paper_pca, "no spike to analyse".into()));
-        claims.push(llas_not_tested(
-            LLAS_SPIKE_QUOTE,
-            "no spike to analyse".into(),
+        claims.extend(without_spike(
+            &log,
+            lr,
+            &found.params,
+            &main_prefix,
+            p.paper_pca,
         ));
-        claims.push(fast_descent_not_tested("no spike to analyse".into()));
         return Ok(Figure {
             spec: p.spec(panels.len(), panels),
             data,
@@ -253,36 +252,9 @@ fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
     let mut lambda: Vec<(usize, f64)> = log.lambda.clone();
     if let Some(sharp) = &sharp {
         let n = next.next().expect("counted");
-        let epochs: Vec<usize> = sharp.epoch.iter().map(|&e| e as usize).collect();
-        let values = sharp.lambda_max.clone();
-        let (we, wl): (Vec<f64>, Vec<f64>) = log
-            .epoch
-            .iter()
-            .zip(&log.loss)
-            .filter(|(e, _)| **e >= w0 && **e <= w1)
-            .map(|(&e, &l)| (e as f64, l))
-            .unzip();
-        data.xy(n, "loss", &we, &wl);
-        data.xy(
-            n,
-            "lambda_max",
-            &epochs.iter().map(|&e| e as f64).collect::<Vec<_>>(),
-            &values,
-        );
-        data.xy(n, "2/lr", &[w0 as f64, w1 as f64], &[2.0 / lr; 2]);
-        panels.push(
-            Panel::new(
-                n,
-                &format!("({n}) epochs {w0}-{w1}"),
-                Axis::lin("epoch"),
-                Axis::log("loss"),
-            )
-            .right_axis(Axis::lin("lambda_max"))
-            .with(Series::new("loss", "loss", Mark::Line, BLACK))
-            .with(Series::new("lambda_max", "lambda_max", Mark::Line, RED).right())
-            .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right()),
-        );
-        lambda.extend(epochs.into_iter().zip(values));
+        panels.push(zoom(&mut data, n, &log, sharp, picks.window, lr));
+        let epochs = sharp.epoch.iter().map(|&e| e as usize);
+        lambda.extend(epochs.zip(sharp.lambda_max.iter().copied()));
         lambda.sort_by_key(|l| l.0);
     }
     let n = next.next().expect("counted");
@@ -311,6 +283,91 @@ fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
         claims,
         notes,
     })
+}
+
+/// The comparison run's panel and, when its spikes were searched, their notes and its
+/// edge-of-stability claim.
+#[allow(clippy::type_complexity)]
+fn other_run(
+    data: &mut FigureData,
+    n: &str,
+    o: &Input,
+    spikes: Option<&Input>,
+    thin: usize,
+    prefix: &str,
+) -> Result<(Panel, Option<(Vec<String>, Claim)>)> {
+    let lr = o.params::<TrainParams>()?.lr;
+    let log = read_log(o)?;
+    let panel = loss_panel(
+        data,
+        n,
+        &format!("({n}) lr = {lr}: loss and lambda_max"),
+        &log,
+        lr,
+        thin,
+    );
+    let Some(os) = spikes else {
+        return Ok((panel, None));
+    };
+    let found = Found::read(os)?;
+    let panel = found.mark(data, panel, n);
+    let claim = match &found.picks {
+        Some(pk) => edge_claim(&log.lambda, pk.onset, pk.peak, pk.end, lr, pk.window.0),
+        None => absent_claim(&log.epoch, &log.loss, &log.lambda, lr, &found.params.rule()),
+    };
+    Ok((panel, Some((found.notes(prefix), claim))))
+}
+
+/// The claims of a run without a spike to analyse: its edge-of-stability check of the absence,
+/// and the spike's own claims not tested.
+fn without_spike(
+    log: &Log,
+    lr: f64,
+    params: &SpikesParams,
+    prefix: &str,
+    paper_pca: f64,
+) -> Vec<Claim> {
+    let mut edge = absent_claim(&log.epoch, &log.loss, &log.lambda, lr, &params.rule());
+    edge.id = format!("{prefix}{}", edge.id);
+    vec![
+        edge,
+        pca_not_tested(paper_pca, "no spike to analyse".into()),
+        llas_not_tested(LLAS_SPIKE_QUOTE, "no spike to analyse".into()),
+        fast_descent_not_tested("no spike to analyse".into()),
+    ]
+}
+
+/// The zoom on the spike's window: loss, and lambda_max at every checkpoint of the
+/// sharpness stage, against 2/lr.
+fn zoom(
+    data: &mut FigureData,
+    n: &str,
+    log: &Log,
+    sharp: &SharpnessTable,
+    (w0, w1): (usize, usize),
+    lr: f64,
+) -> Panel {
+    let (we, wl): (Vec<f64>, Vec<f64>) = log
+        .epoch
+        .iter()
+        .zip(&log.loss)
+        .filter(|(e, _)| **e >= w0 && **e <= w1)
+        .map(|(&e, &l)| (e as f64, l))
+        .unzip();
+    data.xy(n, "loss", &we, &wl);
+    let epochs: Vec<f64> = sharp.epoch.iter().map(|&e| e as f64).collect();
+    data.xy(n, "lambda_max", &epochs, &sharp.lambda_max);
+    data.xy(n, "2/lr", &[w0 as f64, w1 as f64], &[2.0 / lr; 2]);
+    Panel::new(
+        n,
+        &format!("({n}) epochs {w0}-{w1}"),
+        Axis::lin("epoch"),
+        Axis::log("loss"),
+    )
+    .right_axis(Axis::lin("lambda_max"))
+    .with(Series::new("loss", "loss", Mark::Line, BLACK))
+    .with(Series::new("lambda_max", "lambda_max", Mark::Line, RED).right())
+    .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right())
 }
 
 /// What a `spikes` input found in its run: every spike with its kind, the rule, the pick.

@@ -18,6 +18,7 @@ use crate::plot::linspace;
 use spike_config::InputSpec;
 use spike_engine::context::StageContext;
 use spike_engine::kind::Kind;
+use spike_engine::progress::Bar;
 use spike_nn::backend::Precision;
 use spike_nn::eval::evaluator;
 use spike_nn::linalg::dense::norm;
@@ -27,7 +28,7 @@ use spike_nn::rng::SeededRng;
 use super::DATASETS;
 use super::backend_of;
 use super::spikes::picks;
-use super::trained::Trained;
+use super::trained::{Log, Trained};
 
 pub(crate) struct Frequency;
 
@@ -153,16 +154,59 @@ impl Kind for Frequency {
         let spike = lfp(&sub(&f_max, &f_end), &ks);
         let initial = lfp(&sub(&f_ini, &f_end), &ks);
 
+        let bar = ctx.progress(p.random as u64, "random samples");
+        let random = RandomLfp::sample(&f, t_end, t_max, &f_end, &ks, p, &bar)?;
+        ctx.write(&LfpTable {
+            k: ks.iter().map(|&k| k as i64).collect(),
+            spike,
+            initial,
+            random_mean: random.mean,
+            random_std: random.std,
+            random_max: random.max,
+        })?;
+
+        let t = lfp_over_window(&f, &ck, &trained.log()?, &f_end, picks.window, p.lfp_k)?;
+        ctx.write(&t)?;
+        ctx.write(&OutputTable {
+            x,
+            f_max,
+            f_end,
+            f_ini,
+        })?;
+        ctx.write_json("meta.json", &serde_json::json!({ "theta_max": picks.theta_max, "theta_end": picks.theta_end, "theta_ini": ini_epoch }))
+    }
+}
+
+/// The LFP of the output change toward random points at the spike's distance from theta_end:
+/// mean, standard deviation and largest over the samples, per k.
+struct RandomLfp {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    max: Vec<f64>,
+}
+
+/// The trained net's outputs on the grid at a theta.
+type Outputs<'a> = dyn Fn(&[f64]) -> Result<Vec<f64>> + 'a;
+
+impl RandomLfp {
+    fn sample(
+        f: &Outputs,
+        t_end: &[f64],
+        t_max: &[f64],
+        f_end: &[f64],
+        ks: &[usize],
+        p: &FrequencyParams,
+        bar: &Bar,
+    ) -> Result<RandomLfp> {
         let samples = p.random;
         let mut rng = SeededRng::new(p.seed);
         let radius = norm(&sub(t_end, t_max));
-        let bar = ctx.progress(samples as u64, "random samples");
         let mut random: Vec<Vec<f64>> = Vec::with_capacity(samples);
         for _ in 0..samples {
             let eps = rng.normals(t_end.len());
             let s = radius / norm(&eps);
             let theta: Vec<f64> = t_end.iter().zip(&eps).map(|(t, e)| t + s * e).collect();
-            random.push(lfp(&sub(&f(&theta)?, &f_end), &ks));
+            random.push(lfp(&sub(&f(&theta)?, f_end), ks));
             bar.inc(1);
         }
         let mean: Vec<f64> = (0..ks.len())
@@ -183,43 +227,35 @@ impl Kind for Frequency {
                     .fold(f64::NEG_INFINITY, f64::max)
             })
             .collect();
-        ctx.write(&LfpTable {
-            k: ks.iter().map(|&k| k as i64).collect(),
-            spike,
-            initial,
-            random_mean: mean,
-            random_std: std,
-            random_max: max,
-        })?;
-
-        let lfp_k = p.lfp_k;
-        let log = trained.log()?;
-        let mut t = LfpEpochs::default();
-        for (epoch, _, theta) in ck
-            .iter()
-            .filter(|c| c.0 >= picks.window.0 && c.0 <= picks.window.1)
-        {
-            let d = sub(&f(theta)?, &f_end);
-            t.epoch.push(*epoch as i64);
-            t.loss.push(
-                log.epoch
-                    .iter()
-                    .position(|e| e == epoch)
-                    .map_or(f64::NAN, |i| log.loss[i]),
-            );
-            t.lfp.push(if norm(&d) > 0.0 {
-                lfp(&d, &[lfp_k])[0]
-            } else {
-                f64::NAN
-            });
-        }
-        ctx.write(&t)?;
-        ctx.write(&OutputTable {
-            x,
-            f_max,
-            f_end,
-            f_ini,
-        })?;
-        ctx.write_json("meta.json", &serde_json::json!({ "theta_max": picks.theta_max, "theta_end": picks.theta_end, "theta_ini": ini_epoch }))
+        Ok(RandomLfp { mean, std, max })
     }
+}
+
+/// The loss and the LFP (threshold `lfp_k`) of f(theta) - f(theta_end) at every checkpoint of
+/// the spike's window.
+fn lfp_over_window(
+    f: &Outputs,
+    ck: &[(usize, String, Vec<f64>)],
+    log: &Log,
+    f_end: &[f64],
+    window: (usize, usize),
+    lfp_k: usize,
+) -> Result<LfpEpochs> {
+    let mut t = LfpEpochs::default();
+    for (epoch, _, theta) in ck.iter().filter(|c| c.0 >= window.0 && c.0 <= window.1) {
+        let d = sub(&f(theta)?, f_end);
+        t.epoch.push(*epoch as i64);
+        t.loss.push(
+            log.epoch
+                .iter()
+                .position(|e| e == epoch)
+                .map_or(f64::NAN, |i| log.loss[i]),
+        );
+        t.lfp.push(if norm(&d) > 0.0 {
+            lfp(&d, &[lfp_k])[0]
+        } else {
+            f64::NAN
+        });
+    }
+    Ok(t)
 }

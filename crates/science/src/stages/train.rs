@@ -13,6 +13,7 @@
 //! the run stopped early).
 
 use std::borrow::Cow;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
@@ -276,43 +277,10 @@ impl Kind for Train {
             None
         };
         check_shapes(&model.arch, &train_data, data_in)?;
-        let theta0 = match ctx.inputs("init") {
-            Ok(_) => {
-                let theta = final_theta(ctx.input("init")?)?;
-                if theta.len() != model.arch.dim() {
-                    bail!(
-                        "the `init` input has {} parameters but this model has {}",
-                        theta.len(),
-                        model.arch.dim()
-                    );
-                }
-                theta
-            }
-            Err(_) => model.arch.init(&model.init, model.seed),
-        };
+        let theta0 = initial_theta(ctx, &model)?;
         let spec = train_spec(p)?;
         let snapshot_path = ctx.scratch_dir()?.join("state.postcard");
-        let resume = match read_snapshot(&snapshot_path) {
-            Some(s) => {
-                ctx.log(&format!("resuming from the snapshot at epoch {}", s.epoch));
-                Some(s)
-            }
-            None => match ctx.extends() {
-                Some(base) => {
-                    let state = extension(base, model.arch.dim())?;
-                    if let Some(s) = &state {
-                        ctx.log(&format!(
-                            "extending the cached run {} of {} epochs from epoch {}",
-                            &base.key[..12],
-                            base.params::<TrainParams>()?.epochs,
-                            s.epoch
-                        ));
-                    }
-                    state
-                }
-                None => None,
-            },
-        };
+        let resume = resumed(ctx, &snapshot_path, model.arch.dim())?;
         let extend_path = ctx.output_path(EXTEND_FILE)?;
         let bar = ctx.progress(spec.epochs as u64 + 1, "epochs");
         let job = Job {
@@ -328,27 +296,7 @@ impl Kind for Train {
             extend_path: &extend_path,
             on_epoch: &|e| bar.set_position(e as u64 + 1),
         };
-        let (state, diverged_at) = match job.run() {
-            Ok(s) => (s, None),
-            Err(e) => match e.downcast::<Diverged>() {
-                Ok(d) if p.on_divergence == OnDivergence::Stop => {
-                    ctx.log(&format!(
-                        "{d}: kept the run up to there (on_divergence: stop)"
-                    ));
-                    (d.state, Some(d.epoch))
-                }
-                Ok(d) => {
-                    let path = ctx.scratch_dir()?.join("diverged-log.parquet");
-                    spike_engine::table::write_parquet(
-                        &path,
-                        &mut log_table(&d.state).to_frame()?,
-                    )?;
-                    let note = format!("the log up to epoch {} is in {}", d.epoch, path.display());
-                    return Err(anyhow::Error::new(d).context(note));
-                }
-                Err(e) => return Err(e),
-            },
-        };
+        let (state, diverged_at) = finished(ctx, job.run(), p.on_divergence)?;
         ctx.write(&log_table(&state))?;
         let ck = &state.checkpoints;
         ctx.write(&CheckpointTable {
@@ -369,6 +317,79 @@ impl Kind for Train {
             }),
         )
     }
+}
+
+/// The initial parameters: the `init` input's final theta, or a fresh initialisation.
+fn initial_theta(ctx: &StageContext, model: &ModelSpec) -> Result<Vec<f64>> {
+    let theta0 = match ctx.inputs("init") {
+        Ok(_) => {
+            let theta = final_theta(ctx.input("init")?)?;
+            if theta.len() != model.arch.dim() {
+                bail!(
+                    "the `init` input has {} parameters but this model has {}",
+                    theta.len(),
+                    model.arch.dim()
+                );
+            }
+            theta
+        }
+        Err(_) => model.arch.init(&model.init, model.seed),
+    };
+    Ok(theta0)
+}
+
+/// Where training resumes: this stage's own snapshot (an interrupted run), else the cached run
+/// it extends, else nowhere.
+fn resumed(ctx: &StageContext, snapshot_path: &Path, dim: usize) -> Result<Option<TrainState>> {
+    let resume = match read_snapshot(snapshot_path) {
+        Some(s) => {
+            ctx.log(&format!("resuming from the snapshot at epoch {}", s.epoch));
+            Some(s)
+        }
+        None => match ctx.extends() {
+            Some(base) => {
+                let state = extension(base, dim)?;
+                if let Some(s) = &state {
+                    ctx.log(&format!(
+                        "extending the cached run {} of {} epochs from epoch {}",
+                        &base.key[..12],
+                        base.params::<TrainParams>()?.epochs,
+                        s.epoch
+                    ));
+                }
+                state
+            }
+            None => None,
+        },
+    };
+    Ok(resume)
+}
+
+/// The trained state and the epoch it diverged at: a divergence ends the run there with
+/// `on_divergence: stop`, and fails the stage otherwise, with the log up to it kept.
+fn finished(
+    ctx: &StageContext,
+    run: Result<TrainState>,
+    on_divergence: OnDivergence,
+) -> Result<(TrainState, Option<usize>)> {
+    Ok(match run {
+        Ok(s) => (s, None),
+        Err(e) => match e.downcast::<Diverged>() {
+            Ok(d) if on_divergence == OnDivergence::Stop => {
+                ctx.log(&format!(
+                    "{d}: kept the run up to there (on_divergence: stop)"
+                ));
+                (d.state, Some(d.epoch))
+            }
+            Ok(d) => {
+                let path = ctx.scratch_dir()?.join("diverged-log.parquet");
+                spike_engine::table::write_parquet(&path, &mut log_table(&d.state).to_frame()?)?;
+                let note = format!("the log up to epoch {} is in {}", d.epoch, path.display());
+                return Err(anyhow::Error::new(d).context(note));
+            }
+            Err(e) => return Err(e),
+        },
+    })
 }
 
 fn check_shapes(arch: &Arch, data: &Data, input: &Input) -> Result<()> {
@@ -455,8 +476,8 @@ struct Job<'a> {
     hessian_precision: Precision,
     spec: &'a TrainSpec,
     start: TrainState,
-    snapshot_path: &'a std::path::Path,
-    extend_path: &'a std::path::Path,
+    snapshot_path: &'a Path,
+    extend_path: &'a Path,
     on_epoch: &'a (dyn Fn(usize) + Sync),
 }
 
@@ -496,12 +517,12 @@ fn extension(base: &Input, dim: usize) -> Result<Option<TrainState>> {
 
 /// A snapshot left by an interrupted run of this very stage (its scratch directory is per key);
 /// an unreadable one is ignored (the run starts over).
-fn read_snapshot(path: &std::path::Path) -> Option<TrainState> {
+fn read_snapshot(path: &Path) -> Option<TrainState> {
     let bytes = std::fs::read(path).ok()?;
     postcard::from_bytes(&bytes).ok()
 }
 
-fn write_snapshot(path: &std::path::Path, state: &TrainState) -> Result<()> {
+fn write_snapshot(path: &Path, state: &TrainState) -> Result<()> {
     let bytes = postcard::to_stdvec(state).context("encoding the training snapshot")?;
     spike_engine::cache::write_atomic(path, &bytes)
 }
