@@ -1,7 +1,7 @@
 //! The `spike-pipe` command line: parses arguments, calls the library, maps errors to exit codes
 //! (0 success, 1 a stage failed, 2 bad input or configuration, 3 an operational failure).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -13,7 +13,7 @@ use spike_pipe::engine::failure::is_operational;
 use spike_pipe::engine::key::NumericEnv;
 use spike_pipe::engine::remote::{RemoteConfig, RemoteHooks};
 use spike_pipe::engine::runs::{self, Outcome};
-use spike_pipe::engine::slurm::JobSettings;
+use spike_pipe::engine::slurm::{JobSettings, JobSpec};
 use spike_pipe::engine::{self, Executor, Locations, Project, ReproOptions, Status, diff, gc};
 use spike_pipe::nn::backend::BackendKind;
 use spike_pipe::stages::figure::{Listing, Verdict};
@@ -134,20 +134,9 @@ enum Command {
         #[arg(long, conflicts_with = "dot")]
         json: bool,
     },
-    /// (Slurm jobs) Compute one stage into the cache.
+    /// (Slurm jobs) Compute the stage of a job description (JSON) into the cache.
     #[command(hide = true)]
-    RunStage {
-        #[arg(long)]
-        stage: String,
-        #[arg(long)]
-        key: String,
-        #[arg(long)]
-        force: bool,
-        #[arg(long)]
-        pull: bool,
-        #[arg(long)]
-        push: bool,
-    },
+    RunJob { spec: PathBuf },
     /// Remove cache entries that neither the current pipeline nor a kept run needs, stale
     /// temporary directories and orphaned scratch state (never what another process holds).
     Gc {
@@ -289,13 +278,7 @@ fn main() -> ExitCode {
         Command::Runs { show, json, csv } => runs_list(g, show, json, csv),
         Command::Completions { shell } => completions(shell),
         Command::Dag { dot, json } => dag(g, dot, json),
-        Command::RunStage {
-            stage,
-            key,
-            force,
-            pull,
-            push,
-        } => run_stage(g, &stage, &key, force, pull, push),
+        Command::RunJob { spec } => run_job(g, &spec),
         Command::Gc {
             dry,
             keep_runs,
@@ -376,20 +359,22 @@ fn locations(g: &Global) -> Locations {
 }
 
 fn project(g: &Global) -> Result<Project> {
-    let backend = BackendKind::parse(&g.backend)?;
+    load_project(&locations(g), g.profile.as_deref(), &g.set, &g.backend)
+}
+
+fn load_project(
+    loc: &Locations,
+    profile: Option<&str>,
+    set: &[String],
+    backend: &str,
+) -> Result<Project> {
+    let backend = BackendKind::parse(backend)?;
     let env: NumericEnv = [("backend".to_string(), backend.name().to_string())].into();
-    let overrides = g
-        .set
+    let overrides = set
         .iter()
         .map(|s| spike_pipe::config::Override::parse(s).map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
-    Project::load(
-        &locations(g),
-        g.profile.as_deref(),
-        &overrides,
-        stages::registry(),
-        env,
-    )
+    Project::load(loc, profile, &overrides, stages::registry(), env)
 }
 
 fn repro(g: &Global, a: ReproArgs) -> Result<ExitCode> {
@@ -545,18 +530,23 @@ fn dag(g: &Global, dot: bool, json: bool) -> Result<ExitCode> {
 }
 
 /// A Slurm job: computes one stage into the cache; a failed stage exits with 1, like repro.
-fn run_stage(
-    g: &Global,
-    stage: &str,
-    key: &str,
-    force: bool,
-    pull: bool,
-    push: bool,
-) -> Result<ExitCode> {
-    let project = project(g)?;
+/// A Slurm job: loads the project its description names (not this command line's) and
+/// computes its stage; the remote URL comes from the environment.
+fn run_job(g: &Global, spec: &Path) -> Result<ExitCode> {
+    let job = JobSpec::read(spec)?;
+    let p = &job.project;
+    let mut loc = Locations::resolve(
+        &p.pipeline,
+        Some(p.cache_dir.clone()),
+        Some(p.outputs.clone()),
+    );
+    loc.sources = p.sources.clone();
+    let project = load_project(&loc, Some(&p.profile), &p.overrides, &p.backend)?;
+    let (pull, push) = (p.pull, p.push);
     let remote = (pull || push)
         .then(|| RemoteConfig::of(&project, g.remote.as_deref())?.open())
         .transpose()?;
+    let (stage, key, force) = (&job.stage, &job.key, job.force);
     let computed = match &remote {
         Some(r) => {
             let hooks = RemoteHooks::new(r, &project.cache, pull, push);
@@ -620,9 +610,8 @@ fn compare(
     let loc = locations(g);
     let cache = engine::cache::Cache::open(&loc.cache)?;
     let (sa, sb) = diff::sides(&loc.outputs, &cache, a, b)?;
-    let headline = |name: &str, x: Option<&std::path::Path>, y: Option<&std::path::Path>| {
-        report::headline(name, x, y, rtol, atol)
-    };
+    let headline =
+        |name: &str, x: Option<&Path>, y: Option<&Path>| report::headline(name, x, y, rtol, atol);
     let d = diff::diff(&sa, &sb, rtol, atol, &headline)?;
     if let Some(dir) = &html {
         let page = report::diff_html(&d, &sa, &sb, dir)?;

@@ -279,9 +279,23 @@ fn a_remote_url_with_credentials_stays_off_the_job_command_line() {
     assert!(stderr(&out).contains("sbatch refused"), "{}", stderr(&out));
     let args = std::fs::read_to_string(spy.path().join("args")).unwrap();
     assert!(
-        args.contains("run-stage") && !args.contains("hunter2"),
+        args.contains("run-job") && !args.contains("hunter2"),
         "{args}"
     );
+    // The job's description: the stage, its key and the project, and no credentials.
+    let spec = args
+        .split_whitespace()
+        .find(|a| a.ends_with(".job.json"))
+        .unwrap_or_else(|| panic!("no job description in {args}"));
+    let text = std::fs::read_to_string(spec.trim_matches('\'')).unwrap();
+    assert!(!text.contains("hunter2"), "{text}");
+    let job: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(job["stage"], "train.toy");
+    assert_eq!(job["key"].as_str().map(str::len), Some(32), "{text}");
+    assert_eq!(job["project"]["profile"], "default");
+    let pipeline = std::fs::canonicalize(p.path().join("pipeline.yaml")).unwrap();
+    let written = std::fs::canonicalize(job["project"]["pipeline"].as_str().unwrap()).unwrap();
+    assert_eq!(written, pipeline);
     let env = std::fs::read_to_string(spy.path().join("env")).unwrap();
     assert_eq!(env.trim(), url);
 }

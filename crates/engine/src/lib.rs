@@ -161,10 +161,9 @@ impl Executor {
         }
         match config.kind.as_str() {
             "local" => Ok(Executor::Local),
-            "slurm" => Ok(Executor::Slurm(Box::new(slurm::Slurm {
-                command: slurm::JobCommand::rerun(project, job)?,
-                config,
-            }))),
+            "slurm" => Ok(Executor::Slurm(Box::new(slurm::Slurm::new(
+                config, project, job,
+            )?))),
             other => anyhow::bail!("unknown executor `{other}` (local, slurm)"),
         }
     }
@@ -444,7 +443,7 @@ fn free_name(path: &Path) -> PathBuf {
     candidate
 }
 
-/// The hidden `run-stage` of a Slurm job: computes one stage, which must still have the key the
+/// The hidden `run-job` of a Slurm job: computes one stage, which must still have the key the
 /// driver planned, after fetching (through `hooks`) any input missing from the local cache.
 pub fn run_stage(
     project: &Project,

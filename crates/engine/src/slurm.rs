@@ -1,6 +1,7 @@
 //! The Slurm executor: every stale stage becomes a Slurm job (in dependency order, with
 //! `--dependency=afterok:<ids> --kill-on-invalid-dep=yes`) that runs the hidden
-//! `spike-pipe run-stage` on one key and writes it into the shared cache. The driver polls the
+//! `spike-pipe run-job` on the job's description (a JSON file beside its logs: the project
+//! settings, the stage and its key) and writes it into the shared cache. The driver polls the
 //! jobs' states (`sacct` where accounting is enabled, else `squeue` and `scontrol show job`),
 //! cancels what it submitted on Ctrl-C or, with `--fail-fast`, after a failure, and returns
 //! the stage records that the local executor would.
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Project;
 use super::failure::Operational;
@@ -156,15 +157,6 @@ impl ExecutorConfig {
     }
 }
 
-/// How a job invokes this program: the argv before the subcommand, flags after it, and
-/// variables set in the environment `sbatch` passes on to the job (for what must not appear on
-/// a command line that `scontrol` and `ps` show, such as a remote URL with credentials).
-pub struct JobCommand {
-    pub argv: Vec<String>,
-    pub flags: Vec<String>,
-    pub env: Vec<(String, String)>,
-}
-
 /// What a job must repeat of this command line to plan the same keys and reach the same data.
 pub struct JobSettings {
     pub backend: String,
@@ -176,38 +168,85 @@ pub struct JobSettings {
     pub push: bool,
 }
 
-impl JobCommand {
-    /// A job reruns this program with the same pipeline, profile, cache, outputs, backend,
-    /// local data copies (each source as `--<name>-dir`) and overrides.
-    pub fn rerun(project: &Project, s: &JobSettings) -> Result<JobCommand> {
-        let abs = |p: &Path| std::path::absolute(p).map(|p| p.display().to_string());
-        let mut argv = vec![
-            std::env::current_exe()?.display().to_string(),
-            "--pipeline".into(),
-            abs(&project.pipeline.file)?,
-            "--profile".into(),
-            project.pipeline.profile.clone(),
-            "--cache-dir".into(),
-            abs(project.cache.root())?,
-            "--outputs".into(),
-            abs(&project.outputs)?,
-            "--backend".into(),
-            s.backend.clone(),
-        ];
-        for (name, dir) in &project.sources {
-            argv.extend([format!("--{name}-dir"), abs(dir)?]);
-        }
-        for o in &s.overrides {
-            argv.extend(["-S".into(), o.clone()]);
-        }
-        let flags = [(s.pull, "--pull"), (s.push, "--push")]
-            .into_iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, f)| f.to_string())
-            .collect();
-        Ok(JobCommand {
-            argv,
-            flags,
+/// The project a job loads: the driver's pipeline, profile, directories, local data copies,
+/// backend and overrides, with absolute paths.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobProject {
+    pub pipeline: PathBuf,
+    pub profile: String,
+    pub cache_dir: PathBuf,
+    pub outputs: PathBuf,
+    /// Local copies of external datasets by name (see `Locations::sources`).
+    pub sources: BTreeMap<String, PathBuf>,
+    pub backend: String,
+    pub overrides: Vec<String>,
+    pub pull: bool,
+    pub push: bool,
+}
+
+/// One job: the stage it computes, under the key the driver planned. Written as JSON beside the
+/// job's logs and read by the hidden `spike-pipe run-job FILE`, so no setting is re-spelt as a
+/// command-line flag. The remote URL is not in it: it may carry credentials, and jobs get it
+/// from their environment (`SPIKE_REMOTE`), which `sbatch` passes on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub project: JobProject,
+    pub stage: String,
+    pub key: String,
+    pub force: bool,
+}
+
+impl JobProject {
+    pub fn new(project: &Project, s: &JobSettings) -> Result<JobProject> {
+        let abs =
+            |p: &Path| std::path::absolute(p).with_context(|| format!("resolving {}", p.display()));
+        Ok(JobProject {
+            pipeline: abs(&project.pipeline.file)?,
+            profile: project.pipeline.profile.clone(),
+            cache_dir: abs(project.cache.root())?,
+            outputs: abs(&project.outputs)?,
+            sources: project
+                .sources
+                .iter()
+                .map(|(name, dir)| Ok((name.clone(), abs(dir)?)))
+                .collect::<Result<_>>()?,
+            backend: s.backend.clone(),
+            overrides: s.overrides.clone(),
+            pull: s.pull,
+            push: s.push,
+        })
+    }
+}
+
+impl JobSpec {
+    /// Reads a job description, naming the file in any error.
+    pub fn read(path: &Path) -> Result<JobSpec> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the job description {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a spike-pipe job description", path.display()))
+    }
+}
+
+/// A Slurm executor: its configuration and what its jobs load.
+pub struct Slurm {
+    pub config: ExecutorConfig,
+    /// This program, which every job runs.
+    pub program: PathBuf,
+    pub project: JobProject,
+    /// Set in the environment `sbatch` passes on to the jobs (what must not appear on a command
+    /// line that `scontrol` and `ps` show, or in a file, such as a remote URL with credentials).
+    pub env: Vec<(String, String)>,
+}
+
+impl Slurm {
+    pub fn new(config: ExecutorConfig, project: &Project, s: &JobSettings) -> Result<Slurm> {
+        Ok(Slurm {
+            config,
+            program: std::env::current_exe().context("finding this program's path")?,
+            project: JobProject::new(project, s)?,
             env: s
                 .remote
                 .iter()
@@ -215,12 +254,6 @@ impl JobCommand {
                 .collect(),
         })
     }
-}
-
-/// A Slurm executor: its configuration and how its jobs run this program.
-pub struct Slurm {
-    pub config: ExecutorConfig,
-    pub command: JobCommand,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -455,7 +488,7 @@ fn submit(
     force: bool,
     deps: &[String],
 ) -> Result<Job> {
-    let (cfg, command) = (&slurm.config, &slurm.command);
+    let cfg = &slurm.config;
     let safe: String = def
         .name
         .chars()
@@ -471,23 +504,25 @@ fn submit(
         run_dir.join(format!("{safe}-%j.out")),
         run_dir.join(format!("{safe}-%j.err")),
     );
-    let mut argv: Vec<String> = command.argv.clone();
-    argv.extend([
-        "run-stage".into(),
-        "--stage".into(),
-        def.name.clone(),
-        "--key".into(),
-        key.to_string(),
-    ]);
-    if force {
-        argv.push("--force".into());
-    }
-    argv.extend(command.flags.iter().cloned());
-    let wrap = argv
-        .iter()
-        .map(|a| shell_words::quote(a).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let spec = JobSpec {
+        project: slurm.project.clone(),
+        stage: def.name.clone(),
+        key: key.to_string(),
+        force,
+    };
+    let spec_file = run_dir.join(format!("{safe}.job.json"));
+    let json = serde_json::to_vec_pretty(&spec).context("serialising a job description")?;
+    super::cache::write_atomic(&spec_file, &json)
+        .with_context(|| format!("writing the job description {}", spec_file.display()))?;
+    let wrap = [
+        slurm.program.display().to_string(),
+        "run-job".into(),
+        spec_file.display().to_string(),
+    ]
+    .iter()
+    .map(|a| shell_words::quote(a).into_owned())
+    .collect::<Vec<_>>()
+    .join(" ");
     let resources = cfg
         .stages
         .get(&def.base)
@@ -507,7 +542,7 @@ fn submit(
     args.push(wrap);
     let out = Command::new("sbatch")
         .args(&args)
-        .envs(command.env.iter().map(|(k, v)| (k, v)))
+        .envs(slurm.env.iter().map(|(k, v)| (k, v)))
         .output()
         .context("running sbatch (is Slurm installed and on PATH?)")?;
     if !out.status.success() {
@@ -726,6 +761,43 @@ mod tests {
             JobState::Failed { .. }
         ));
         assert_eq!(parse_state("", "", ""), JobState::Unknown);
+    }
+
+    #[test]
+    fn job_descriptions_round_trip_and_bad_ones_name_their_file() {
+        let job = JobSpec {
+            project: JobProject {
+                pipeline: "/p/pipeline.yaml".into(),
+                profile: "quick".into(),
+                cache_dir: "/p/.spike/cache".into(),
+                outputs: "/p/outputs".into(),
+                sources: [("cifar10".to_string(), PathBuf::from("/data/c10"))].into(),
+                backend: "native".into(),
+                overrides: vec!["train.a.lr=0.1".into()],
+                pull: true,
+                push: false,
+            },
+            stage: "train.a".into(),
+            key: "k".repeat(64),
+            force: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("train.a.job.json");
+        std::fs::write(&file, serde_json::to_vec(&job).unwrap()).unwrap();
+        assert_eq!(JobSpec::read(&file).unwrap(), job);
+        let mut v = serde_json::to_value(&job).unwrap();
+        v["project"]["remote"] = "s3://b/p".into();
+        std::fs::write(&file, v.to_string()).unwrap();
+        let e = format!("{:#}", JobSpec::read(&file).unwrap_err());
+        assert!(
+            e.contains("train.a.job.json") && e.contains("remote"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            JobSpec::read(&dir.path().join("gone.json")).unwrap_err()
+        );
+        assert!(e.contains("gone.json"), "{e}");
     }
 
     #[test]

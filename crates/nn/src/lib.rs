@@ -7,6 +7,7 @@ pub mod data;
 pub mod derivatives;
 pub mod eval;
 pub mod init;
+pub mod layout;
 pub mod linalg;
 pub mod model;
 pub mod native;

@@ -1,6 +1,7 @@
 //! The paper's networks (Appendix A) as pure functions of a flat parameter vector theta: each
-//! architecture lists its parameter blocks (names, shapes, fans) in theta's order, slices them
-//! out of theta in `forward`, and initialises them from the project's own seeded RNG.
+//! architecture lists its parameter blocks (names, shapes, fans) in theta's order (which
+//! `crate::layout` names for the passes), and initialises them from the project's own seeded
+//! RNG.
 //!
 //! Shapes chosen where the paper's tables have typos (documented in the README):
 //! - Table A.1 (Fig 3.1(d), 4.2(b)) is the *two*-layer CNN: conv 3x3x16 (padding 1) + ReLU +
@@ -15,6 +16,7 @@ use anyhow::{Result, bail};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Shape, TensorMetadata};
 
+use super::layout::{Layout, Span};
 use super::ops::{Activation, Order, batch_norm, conv3x3, linear, max_pool2, relu, take};
 
 /// One block of theta.
@@ -245,79 +247,55 @@ impl Arch {
         x: FloatTensor<B>,
         order: Order,
     ) -> FloatTensor<B> {
-        match self {
-            Arch::Fnn {
-                width: m,
-                act,
-                out_bias,
-            } => {
-                let a = take::<B>(theta, 0, &[*m, 1]);
-                let w = take::<B>(theta, *m, &[1, *m]);
-                let b = take::<B>(theta, 2 * m, &[1, *m]);
+        let block = |span: &Span| take::<B>(theta, span.offset, &span.shape);
+        let flatten = |h: FloatTensor<B>| {
+            let n = h.shape().dims::<4>()[0];
+            let flat = h.shape().num_elements() / n;
+            B::float_reshape(h, Shape::new([n, flat]))
+        };
+        match (self, Layout::spans(self)) {
+            (Arch::Fnn { width: m, act, .. }, Layout::TwoLayer(net)) => {
+                let a = take::<B>(theta, net.a.offset, &[*m, 1]);
+                let w = take::<B>(theta, net.w.offset, &[1, *m]);
+                let b = take::<B>(theta, net.b.offset, &[1, *m]);
                 let h = act.apply::<B>(B::float_add(B::float_matmul(x, w), b), order);
                 let f = B::float_matmul(h, a);
-                if *out_bias {
-                    B::float_add(f, take::<B>(theta, 3 * m, &[1, 1]))
-                } else {
-                    f
+                match net.c {
+                    Some(c) => B::float_add(f, take::<B>(theta, c.offset, &[1, 1])),
+                    None => f,
                 }
             }
-            Arch::Cnn { convs, hidden, .. } => {
-                let blocks = self.blocks();
-                let mut offset = 0;
-                let mut next = |i: usize| {
-                    let t = take::<B>(theta, offset, &blocks[i].shape);
-                    offset += blocks[i].len();
-                    t
-                };
+            (Arch::Cnn { .. }, Layout::Cnn(net)) => {
                 let mut h = x;
-                let mut bi = 0;
-                for _ in convs {
-                    let (w, b) = (next(bi), next(bi + 1));
-                    bi += 2;
-                    h = max_pool2::<B>(relu::<B>(conv3x3::<B>(h, w, Some(b)), order), order);
+                for p in &net.convs {
+                    let z = conv3x3::<B>(h, block(&p.w), Some(block(&p.b)));
+                    h = max_pool2::<B>(relu::<B>(z, order), order);
                 }
-                let n = h.shape().dims::<4>()[0];
-                let flat = h.shape().num_elements() / n;
-                h = B::float_reshape(h, Shape::new([n, flat]));
-                for i in 0..=hidden.len() {
-                    let (w, b) = (next(bi), next(bi + 1));
-                    bi += 2;
-                    h = linear::<B>(h, w, b);
-                    if i < hidden.len() {
+                h = flatten(h);
+                for (i, p) in net.fcs.iter().enumerate() {
+                    h = linear::<B>(h, block(&p.w), block(&p.b));
+                    if i + 1 < net.fcs.len() {
                         h = relu::<B>(h, order);
                     }
                 }
                 h
             }
-            Arch::Vgg { width, bn_eps, .. } => {
-                let blocks = self.blocks();
-                let mut offset = 0;
-                let mut bi = 0;
-                let mut next = || {
-                    let t = take::<B>(theta, offset, &blocks[bi].shape);
-                    offset += blocks[bi].len();
-                    bi += 1;
-                    t
-                };
+            (Arch::Vgg { width, bn_eps, .. }, Layout::Vgg(net)) => {
+                let mut convs = net.convs.iter();
                 let mut h = x;
                 for c in Self::vgg_channels(*width) {
                     if c.is_some() {
-                        let (w, gamma, beta) = (next(), next(), next());
-                        h = relu::<B>(
-                            batch_norm::<B>(conv3x3::<B>(h, w, None), gamma, beta, *bn_eps),
-                            order,
-                        );
+                        let p = convs.next().expect("a block per convolution");
+                        let z = conv3x3::<B>(h, block(&p.w), None);
+                        let normed = batch_norm::<B>(z, block(&p.gamma), block(&p.beta), *bn_eps);
+                        h = relu::<B>(normed, order);
                     } else {
                         h = max_pool2::<B>(h, order);
                     }
                 }
-                let n = h.shape().dims::<4>()[0];
-                let flat = h.shape().num_elements() / n;
-                h = B::float_reshape(h, Shape::new([n, flat]));
-                let (w, b) = (next(), next());
-                linear::<B>(h, w, b)
+                linear::<B>(flatten(h), block(&net.fc.w), block(&net.fc.b))
             }
+            _ => unreachable!("Layout::new follows the architecture"),
         }
     }
 }

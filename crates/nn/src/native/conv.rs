@@ -7,8 +7,10 @@
 
 use rayon::prelude::*;
 
+use super::grad::LayerGrad;
 use super::planes::{add_into, relu_pool_plane, sum_of, unpool_plane};
-use super::real::Real;
+use super::real::{Gemm, Real};
+use crate::layout::Affine;
 
 /// Columns of the im2col matrix per chunk of images (at least one image): small enough that
 /// the deep layers of VGG, with few pixels per image, still make several chunks.
@@ -129,17 +131,7 @@ impl Conv {
                 let nb = x.len() / (self.cin * ss);
                 let cols = self.im2col(x, &lift);
                 let mut z = vec![S::zero(); self.cout * nb * ss];
-                S::gemm(
-                    &mut z,
-                    w,
-                    &cols,
-                    self.cout,
-                    self.rows(),
-                    nb * ss,
-                    false,
-                    false,
-                    false,
-                );
+                S::gemm(&mut z, w, &cols, Gemm::new(self.cout, self.rows(), nb * ss));
                 if let Some(bias) = bias {
                     for (row, &b) in z.chunks_mut(nb * ss).zip(bias) {
                         for v in row {
@@ -183,7 +175,7 @@ impl Conv {
         w: &[S],
         grad_of: impl Fn(usize, usize, &mut [S]) + Sync,
         input_grad: bool,
-    ) -> (Vec<S>, Vec<S>, Option<Vec<S>>) {
+    ) -> LayerGrad<Affine<Vec<S>>, S> {
         let ss = self.side * self.side;
         let chunks: Vec<(usize, &[I])> = x
             .chunks(self.images_per_chunk() * self.cin * ss)
@@ -203,30 +195,12 @@ impl Conv {
                         *db += sum_of(row, |v| v);
                     }
                     let cols = self.im2col(x, &lift);
-                    S::gemm(
-                        &mut dw,
-                        &dz,
-                        &cols,
-                        self.cout,
-                        nb * ss,
-                        self.rows(),
-                        false,
-                        true,
-                        true,
-                    );
+                    let shape = Gemm::new(self.cout, nb * ss, self.rows());
+                    S::gemm(&mut dw, &dz, &cols, shape.b_transposed().accumulate(true));
                     if input_grad {
                         let mut dcols = cols;
-                        S::gemm(
-                            &mut dcols,
-                            w,
-                            &dz,
-                            self.rows(),
-                            self.cout,
-                            nb * ss,
-                            true,
-                            false,
-                            false,
-                        );
+                        let shape = Gemm::new(self.rows(), self.cout, nb * ss);
+                        S::gemm(&mut dcols, w, &dz, shape.a_transposed());
                         let start = dx.len();
                         dx.resize(start + nb * self.cin * ss, S::zero());
                         self.col2im(&mut dcols, &mut dx[start..]);
@@ -245,7 +219,10 @@ impl Conv {
                 dx.extend(px);
             }
         }
-        (dw, db, dx)
+        LayerGrad {
+            params: Affine { w: dw, b: db },
+            input: dx,
+        }
     }
 
     /// Convolution, ReLU and 2x2 max-pooling in one pass per chunk (the full-size output never
@@ -291,7 +268,7 @@ impl Conv {
         arg: &[u8],
         dp: &[S],
         input_grad: bool,
-    ) -> (Vec<S>, Vec<S>, Option<Vec<S>>) {
+    ) -> LayerGrad<Affine<Vec<S>>, S> {
         let (side, hh) = (self.side, self.side * self.side / 4);
         let per = self.images_per_chunk() * self.cout * hh;
         let grad_of = |k: usize, nb: usize, out: &mut [S]| {

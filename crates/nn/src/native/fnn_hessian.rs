@@ -10,14 +10,16 @@
 //! differentiated: `(H v)_a = sum_i R(df) h + df Rh`, `R(dz) = R(df) a s + df (va s + a Rs)`,
 //! `(H v)_w = sum_i R(dz) x`, `(H v)_b = sum_i R(dz)`, `(H v)_c = sum_i R(df)`.
 
+use super::net::Net;
 use super::real::{Dual, Real};
-use super::{layers, planes};
+use super::{activation, layers, planes};
 use crate::data::Loss;
-use crate::ops::Activation;
+use crate::layout::{Layout, Span, TwoLayer};
+use crate::model::Arch;
 
 pub(crate) struct FnnHessian<'a, T> {
+    spans: &'a Layout<Span>,
     m: usize,
-    out_bias: bool,
     loss: Loss,
     x: &'a [T],
     y: &'a [T],
@@ -31,40 +33,38 @@ pub(crate) struct FnnHessian<'a, T> {
 }
 
 impl<'a, T: Real<Base = T>> FnnHessian<'a, T> {
-    /// The forward pass at `theta` (`[a, w, b, (c)]`, width `m`) on points `x` with targets `y`.
+    /// The forward pass at `theta` on points `x` with targets `y`; `None` unless `arch` is the
+    /// two-layer net.
     pub(crate) fn new(
-        (m, act, out_bias): (usize, Activation, bool),
+        net: &'a Net,
         loss: Loss,
         theta: &[T],
         x: &'a [T],
         y: &'a [T],
-    ) -> Self {
-        let (a, w, b) = (&theta[..m], &theta[m..2 * m], &theta[2 * m..3 * m]);
-        let c = if out_bias { theta[3 * m] } else { T::zero() };
+    ) -> Option<Self> {
+        let (Arch::Fnn { width: m, act, .. }, Layout::TwoLayer(param)) =
+            (net.arch, net.spans.slices(theta))
+        else {
+            return None;
+        };
+        let (m, act) = (*m, *act);
+        let (a, w, b) = (param.a, param.w, param.b);
+        let c = param.c.map_or(T::zero(), |c| c[0]);
         let n = x.len();
         let z: Vec<T> = w
             .iter()
             .zip(b)
             .flat_map(|(&w, &b)| x.iter().map(move |&xi| w * xi + b))
             .collect();
-        let h = super::net::activate(act, &z);
-        let s = super::net::slopes(act, &z, &h);
-        let (one, two) = (T::of(1.0), T::of(2.0));
-        let s2 = match act {
-            Activation::Tanh => h.iter().zip(&s).map(|(&h, &s)| -two * h * s).collect(),
-            Activation::Sigmoid => h
-                .iter()
-                .zip(&s)
-                .map(|(&h, &s)| s * (one - two * h))
-                .collect(),
-            Activation::Relu | Activation::LeakyRelu(_) => vec![T::zero(); z.len()],
-        };
+        let h = activation::values(act, &z);
+        let s = activation::slopes(act, &z, &h);
+        let s2 = activation::curvatures(act, &h, &s);
         let f = (0..n)
             .map(|i| (0..m).fold(c, |f, k| f + a[k] * h[k * n + i]))
             .collect();
-        FnnHessian {
+        Some(FnnHessian {
+            spans: &net.spans,
             m,
-            out_bias,
             loss,
             x,
             y,
@@ -73,20 +73,24 @@ impl<'a, T: Real<Base = T>> FnnHessian<'a, T> {
             s,
             s2,
             f,
-        }
+        })
     }
 
     /// `H v` for `v` in theta's layout.
     pub(crate) fn apply(&self, v: &[T]) -> Vec<T> {
         let (m, x, a) = (self.m, self.x, &self.a);
         let n = x.len();
-        let (va, vw, vb) = (&v[..m], &v[m..2 * m], &v[2 * m..3 * m]);
-        let vc = if self.out_bias { v[3 * m] } else { T::zero() };
+        let Layout::TwoLayer(dir) = self.spans.slices(v) else {
+            unreachable!("built for a two-layer net")
+        };
+        let (va, vw, vb) = (dir.a, dir.w, dir.b);
+        let vc = dir.c.map_or(T::zero(), |c| c[0]);
         let neuron = |k: usize| {
             let r = k * n..(k + 1) * n;
             (&self.h[r.clone()], &self.s[r.clone()], &self.s2[r])
         };
-        let mut hv = vec![T::zero(); v.len()];
+        let (mut ha, mut hw, mut hb) = (vec![T::zero(); m], vec![T::zero(); m], vec![T::zero(); m]);
+        let mut hc = None;
         super::vectorized(
             #[inline(always)]
             || {
@@ -118,15 +122,19 @@ impl<'a, T: Real<Base = T>> FnnHessian<'a, T> {
                         *ra = rd * h + d * (s * rz);
                         *rdz = rd * a * s + d * (va * s + a * (s2 * rz));
                     }
-                    hv[k] = planes::sum_of(&ra, |r| r);
-                    hv[m + k] = planes::sum_zip(&rdz, x, |r, x| r * x);
-                    hv[2 * m + k] = planes::sum_of(&rdz, |r| r);
+                    ha[k] = planes::sum_of(&ra, |r| r);
+                    hw[k] = planes::sum_zip(&rdz, x, |r, x| r * x);
+                    hb[k] = planes::sum_of(&rdz, |r| r);
                 }
-                if self.out_bias {
-                    hv[3 * m] = planes::sum_of(&rd, |r| r);
-                }
+                hc = dir.c.map(|_| vec![planes::sum_of(&rd, |r| r)]);
             },
         );
-        hv
+        Layout::TwoLayer(TwoLayer {
+            a: ha,
+            w: hw,
+            b: hb,
+            c: hc,
+        })
+        .concat()
     }
 }

@@ -7,9 +7,11 @@
 use rayon::prelude::*;
 
 use super::conv::Conv;
+use super::grad::LayerGrad;
 use super::planes::{add_into, relu, relu_pool_plane, sum_of, sum_zip, unpool_plane};
-use super::real::Real;
+use super::real::{Gemm, Real};
 use crate::data::Loss;
+use crate::layout::{Affine, ConvBn};
 
 /// [`relu_pool_plane`] of every plane of `[n, c, s, s]`.
 pub(crate) fn relu_pool<S: Real>(x: &[S], side: usize) -> (Vec<S>, Vec<u8>) {
@@ -137,18 +139,23 @@ impl<S: Real> BatchNorm<S> {
     /// the ReLU's input is recomputed plane by plane, for the batch norm's sums and again inside
     /// each chunk of the convolution's backward pass. Returns the gradients of the convolution's
     /// weights, gamma, beta and (with `input_grad`) the layer's input.
+    ///
+    /// Per channel, over its `M` values (all images and positions), with `x_hat = (z - mean) /
+    /// sigma`, `y = gamma x_hat + beta` and `dy = dL/dy` (through the ReLU and pool):
+    /// `dL/dbeta = sum dy`, `dL/dgamma = sum dy x_hat`, and, since `mean` and `sigma` depend on
+    /// every `z`, `dL/dz = gamma / sigma (dy - (sum dy) / M - x_hat (sum dy x_hat) / M)`, which
+    /// then goes back through the convolution.
     #[allow(clippy::too_many_arguments)]
     pub fn backward<I: Copy + Sync>(
         &self,
         conv: &Conv,
         x: &[I],
         lift: impl Fn(I) -> S + Sync,
-        w: &[S],
-        gamma: &[S],
+        param: &ConvBn<&[S]>,
         relu: &ReluOut<S>,
         d: &[S],
         input_grad: bool,
-    ) -> (Vec<S>, Vec<S>, Vec<S>, Option<Vec<S>>) {
+    ) -> LayerGrad<ConvBn<Vec<S>>, S> {
         let (channels, side) = (conv.cout, conv.side);
         let ss = side * side;
         let len = self.xhat.len();
@@ -165,7 +172,7 @@ impl<S: Real> BatchNorm<S> {
         let images = conv.images_per_chunk();
         let grad_of = |k: usize, nb: usize, out: &mut [S]| {
             for (c, row) in out.chunks_mut(nb * ss).enumerate() {
-                let scale = gamma[c] * self.inv_std[c];
+                let scale = param.gamma[c] * self.inv_std[c];
                 let (md, mdx) = (sd[c] / m, sdx[c] / m);
                 for (i, plane) in row.chunks_mut(ss).enumerate() {
                     let p = (k * images + i) * channels + c;
@@ -176,8 +183,15 @@ impl<S: Real> BatchNorm<S> {
                 }
             }
         };
-        let (dw, _, dx) = conv.backward_from(x, lift, w, grad_of, input_grad);
-        (dw, sdx, sd, dx)
+        let grad = conv.backward_from(x, lift, param.w, grad_of, input_grad);
+        LayerGrad {
+            params: ConvBn {
+                w: grad.params.w,
+                gamma: sdx,
+                beta: sd,
+            },
+            input: grad.input,
+        }
     }
 }
 
@@ -215,11 +229,12 @@ pub(crate) fn linear<S: Real>(h: &[S], w: &[S], b: &[S], fin: usize, fout: usize
     for row in out.chunks_mut(fout) {
         row.copy_from_slice(b);
     }
-    S::gemm(&mut out, h, w, n, fin, fout, false, false, true);
+    S::gemm(&mut out, h, w, Gemm::new(n, fin, fout).accumulate(true));
     out
 }
 
-/// The gradients of `w`, `b` and (with `input_grad`) `h` from the output's gradient `da`.
+/// The gradients of `w`, `b` and (with `input_grad`) `h` from the output's gradient `da`:
+/// for `a = h w + b`, `dL/dw = h^T da`, `dL/db = sum over rows of da`, `dL/dh = da w^T`.
 pub(crate) fn linear_backward<S: Real>(
     h: &[S],
     w: &[S],
@@ -227,20 +242,23 @@ pub(crate) fn linear_backward<S: Real>(
     fin: usize,
     fout: usize,
     input_grad: bool,
-) -> (Vec<S>, Vec<S>, Option<Vec<S>>) {
+) -> LayerGrad<Affine<Vec<S>>, S> {
     let n = h.len() / fin;
     let mut dw = vec![S::zero(); fin * fout];
-    S::gemm(&mut dw, h, da, fin, n, fout, true, false, false);
+    S::gemm(&mut dw, h, da, Gemm::new(fin, n, fout).a_transposed());
     let mut db = vec![S::zero(); fout];
     for row in da.chunks(fout) {
         add_into(&mut db, row);
     }
     let dh = input_grad.then(|| {
         let mut dh = vec![S::zero(); n * fin];
-        S::gemm(&mut dh, da, w, n, fout, fin, false, true, false);
+        S::gemm(&mut dh, da, w, Gemm::new(n, fout, fin).b_transposed());
         dh
     });
-    (dw, db, dh)
+    LayerGrad {
+        params: Affine { w: dw, b: db },
+        input: dh,
+    }
 }
 
 /// The loss of outputs `f: [n, d]` against targets `y` (the definitions of [`Loss`]) and its

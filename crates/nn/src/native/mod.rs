@@ -3,8 +3,10 @@
 //! in parallel over chunks of images; exact Hessian-vector products run the same backward pass on
 //! dual numbers ([`real`]). The burn autodiff path is the reference it is tested against.
 
+mod activation;
 mod conv;
 mod fnn_hessian;
+mod grad;
 mod layers;
 mod net;
 mod planes;
@@ -13,12 +15,11 @@ mod tanh;
 
 use anyhow::Result;
 
-use self::net::Batch;
+use self::net::{Batch, Net};
 use self::real::{Dual, Real};
 use super::backend::Precision;
 use super::data::{Loss, Supervised};
 use super::derivatives::{Derivatives, Evaluator, HessianOp, by_products};
-use super::model::Arch;
 use super::objective::{HvpMethod, hvp_central};
 
 /// Runs `f` compiled for the widest vector level this CPU has, AVX-512 (x86-64-v4) or AVX2
@@ -108,7 +109,7 @@ impl<F: Function> Derivatives for Native<F> {
 
 /// A model, its data and its loss in precision `T`.
 struct Model<'a, T> {
-    arch: &'a Arch,
+    net: Net<'a>,
     x: Vec<T>,
     y: Vec<T>,
     loss: Loss,
@@ -117,7 +118,7 @@ struct Model<'a, T> {
 impl<T: Real<Base = T>> Function for Model<'_, T> {
     type T = T;
     fn dim(&self) -> usize {
-        self.arch.dim()
+        self.net.spans.dim()
     }
     fn eval<S: Real<Base = T>>(&self, theta: &[S], grad: bool) -> (S, Option<Vec<S>>) {
         let batch = Batch {
@@ -125,31 +126,23 @@ impl<T: Real<Base = T>> Function for Model<'_, T> {
             y: &self.y,
             loss: self.loss,
         };
-        net::loss_and_grad(self.arch, theta, &batch, grad)
+        self.net.loss_and_grad(theta, &batch, grad)
     }
     fn hessian_at(&self, theta: &[f64]) -> Option<HessianOp<'_>> {
-        let Arch::Fnn {
-            width,
-            act,
-            out_bias,
-        } = *self.arch
-        else {
-            return None;
-        };
         let h = fnn_hessian::FnnHessian::new(
-            (width, act, out_bias),
+            &self.net,
             self.loss,
             &lower::<T>(theta),
             &self.x,
             &self.y,
-        );
+        )?;
         Some(Box::new(move |v| Ok(widen(&h.apply(&lower::<T>(v))))))
     }
 }
 
 impl<T: Real<Base = T>> Evaluator for Native<Model<'_, T>> {
     fn outputs(&self, theta: &[f64], x: &[f64], _x_shape: &[usize]) -> Result<Vec<f64>> {
-        let f = net::outputs::<T>(self.f.arch, &lower(theta), &lower(x));
+        let f = self.f.net.outputs::<T>(&lower(theta), &lower(x));
         Ok(widen(&f))
     }
 }
@@ -162,7 +155,7 @@ pub(crate) fn evaluator<'a>(obj: Supervised<'a>, method: HvpMethod) -> Box<dyn E
     ) -> Box<dyn Evaluator + 'a> {
         Box::new(Native {
             f: Model::<T> {
-                arch: obj.arch,
+                net: Net::new(obj.arch),
                 x: lower(&obj.data.x),
                 y: lower(&obj.data.y),
                 loss: obj.loss,

@@ -50,20 +50,53 @@ pub(crate) trait Real:
         z.iter().map(|&z| z.tanh()).collect()
     }
 
-    /// `c (+)= op(a) op(b)` for row-major `op(a): [m, k]`, `op(b): [k, n]`, `c: [m, n]`, where
-    /// `op(a)` is `a` or, with `ta`, the transpose of `a: [k, m]` (likewise `tb`, `b: [n, k]`).
-    #[allow(clippy::too_many_arguments)]
-    fn gemm(
-        c: &mut [Self],
-        a: &[Self],
-        b: &[Self],
-        m: usize,
-        k: usize,
-        n: usize,
-        ta: bool,
-        tb: bool,
-        acc: bool,
-    );
+    /// `c (+)= op(a) op(b)`, shaped as `shape` says.
+    fn gemm(c: &mut [Self], a: &[Self], b: &[Self], shape: Gemm);
+}
+
+/// The shape of a matrix product `c (+)= op(a) op(b)` on row-major buffers: `op(a): [m, k]`,
+/// `op(b): [k, n]`, `c: [m, n]`. `op(a)` is `a`, or the transpose of `a: [k, m]` when
+/// `a_transposed` (likewise `b: [n, k]`); `accumulate` adds to `c` instead of overwriting it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Gemm {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub a_transposed: bool,
+    pub b_transposed: bool,
+    pub accumulate: bool,
+}
+
+impl Gemm {
+    /// `c = a b` for `a: [m, k]`, `b: [k, n]`.
+    pub fn new(m: usize, k: usize, n: usize) -> Self {
+        Gemm {
+            m,
+            k,
+            n,
+            a_transposed: false,
+            b_transposed: false,
+            accumulate: false,
+        }
+    }
+
+    pub fn a_transposed(self) -> Self {
+        Gemm {
+            a_transposed: true,
+            ..self
+        }
+    }
+
+    pub fn b_transposed(self) -> Self {
+        Gemm {
+            b_transposed: true,
+            ..self
+        }
+    }
+
+    pub fn accumulate(self, accumulate: bool) -> Self {
+        Gemm { accumulate, ..self }
+    }
 }
 
 macro_rules! float {
@@ -95,29 +128,24 @@ macro_rules! float {
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
             }
-            fn gemm(
-                c: &mut [Self],
-                a: &[Self],
-                b: &[Self],
-                m: usize,
-                k: usize,
-                n: usize,
-                ta: bool,
-                tb: bool,
-                acc: bool,
-            ) {
-                let a = if ta {
+            fn gemm(c: &mut [Self], a: &[Self], b: &[Self], shape: Gemm) {
+                let Gemm { m, k, n, .. } = shape;
+                let a = if shape.a_transposed {
                     MatRef::from_row_major_slice(a, k, m).transpose()
                 } else {
                     MatRef::from_row_major_slice(a, m, k)
                 };
-                let b = if tb {
+                let b = if shape.b_transposed {
                     MatRef::from_row_major_slice(b, n, k).transpose()
                 } else {
                     MatRef::from_row_major_slice(b, k, n)
                 };
                 let c = MatMut::from_row_major_slice_mut(c, m, n);
-                let accum = if acc { Accum::Add } else { Accum::Replace };
+                let accum = if shape.accumulate {
+                    Accum::Add
+                } else {
+                    Accum::Replace
+                };
                 faer::linalg::matmul::matmul(c, accum, a, b, 1.0, Par::Seq);
             }
         }
@@ -135,6 +163,12 @@ float!(
     }
 );
 float!(f64, super::tanh::tanh, super::tanh::tanh_slice);
+
+/// d/dz tanh(z) from `t = tanh(z)`: the dual numbers' tanh and the activations' use it.
+#[inline(always)]
+pub(super) fn tanh_slope<S: Real>(t: S) -> S {
+    S::of(1.0) - t * t
+}
 
 /// `re + eps du` with `eps^2 = 0`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -240,7 +274,7 @@ impl<T: Real<Base = T>> Real for Dual<T> {
         let t = self.re.tanh();
         Dual {
             re: t,
-            du: (T::of(1.0) - t * t) * self.du,
+            du: tanh_slope(t) * self.du,
         }
     }
     fn sqrt(self) -> Self {
@@ -257,39 +291,30 @@ impl<T: Real<Base = T>> Real for Dual<T> {
             .zip(z)
             .map(|(t, d)| Dual {
                 re: t,
-                du: (T::of(1.0) - t * t) * d.du,
+                du: tanh_slope(t) * d.du,
             })
             .collect()
     }
 
     /// `(A + eps A')(B + eps B') = AB + eps (A'B + AB')`, by plain GEMMs on the two planes;
     /// a plane that is all zeros (the data, a constant) is skipped.
-    fn gemm(
-        c: &mut [Self],
-        a: &[Self],
-        b: &[Self],
-        m: usize,
-        k: usize,
-        n: usize,
-        ta: bool,
-        tb: bool,
-        acc: bool,
-    ) {
+    fn gemm(c: &mut [Self], a: &[Self], b: &[Self], shape: Gemm) {
         let (a_re, a_du) = planes(a);
         let (b_re, b_du) = planes(b);
-        let (mut c_re, mut c_du) = if acc {
+        let (mut c_re, mut c_du) = if shape.accumulate {
             planes(c)
         } else {
-            (vec![T::zero(); m * n], vec![T::zero(); m * n])
+            let len = shape.m * shape.n;
+            (vec![T::zero(); len], vec![T::zero(); len])
         };
-        T::gemm(&mut c_re, &a_re, &b_re, m, k, n, ta, tb, acc);
-        let mut started = acc;
+        T::gemm(&mut c_re, &a_re, &b_re, shape);
+        let mut started = shape.accumulate;
         if a_du.iter().any(|x| x.primal() != 0.0) {
-            T::gemm(&mut c_du, &a_du, &b_re, m, k, n, ta, tb, started);
+            T::gemm(&mut c_du, &a_du, &b_re, shape.accumulate(started));
             started = true;
         }
         if b_du.iter().any(|x| x.primal() != 0.0) {
-            T::gemm(&mut c_du, &a_re, &b_du, m, k, n, ta, tb, started);
+            T::gemm(&mut c_du, &a_re, &b_du, shape.accumulate(started));
         }
         for ((c, re), du) in c.iter_mut().zip(c_re).zip(c_du) {
             *c = Dual { re, du };
@@ -328,17 +353,18 @@ mod tests {
         let b = [7.0, 8.0, 9.0, 10.0, 11.0, 12.0];
         let want = [58.0, 64.0, 139.0, 154.0];
         let mut c = [0.0f64; 4];
-        f64::gemm(&mut c, &a, &b, 2, 3, 2, false, false, false);
+        f64::gemm(&mut c, &a, &b, Gemm::new(2, 3, 2));
         assert_eq!(c, want);
         let at = [1.0, 4.0, 2.0, 5.0, 3.0, 6.0];
         let bt = [7.0, 9.0, 11.0, 8.0, 10.0, 12.0];
-        f64::gemm(&mut c, &at, &bt, 2, 3, 2, true, true, true);
+        let both = Gemm::new(2, 3, 2).a_transposed().b_transposed();
+        f64::gemm(&mut c, &at, &bt, both.accumulate(true));
         assert_eq!(c, want.map(|x| 2.0 * x));
         // (A + eps A)(B + eps 0): the tangent A'B + AB' is AB.
         let ad: Vec<Dual<f64>> = a.iter().map(|&x| Dual { re: x, du: x }).collect();
         let bd: Vec<Dual<f64>> = b.iter().map(|&x| Dual { re: x, du: 0.0 }).collect();
         let mut cd = [Dual::default(); 4];
-        Dual::gemm(&mut cd, &ad, &bd, 2, 3, 2, false, false, false);
+        Dual::gemm(&mut cd, &ad, &bd, Gemm::new(2, 3, 2));
         assert_eq!(cd.map(|d| d.re), want);
         assert_eq!(cd.map(|d| d.du), want);
     }

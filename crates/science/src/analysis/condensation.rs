@@ -19,6 +19,8 @@
 
 use std::f64::consts::{FRAC_PI_2, PI};
 
+use spike_nn::layout::TwoLayer;
+
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Neuron {
     /// The full angle atan2(b, w) in (-pi, pi] (Fig 5.1's orientation).
@@ -31,11 +33,11 @@ pub(crate) struct Neuron {
     pub amplitude: f64,
 }
 
-/// Neurons of a two-layer net from theta = [a (m), w (m), b (m), ...].
-pub(crate) fn neurons(theta: &[f64], width: usize) -> Vec<Neuron> {
-    (0..width)
+/// Neurons of a two-layer net.
+pub(crate) fn neurons(net: &TwoLayer<&[f64]>) -> Vec<Neuron> {
+    (0..net.a.len())
         .map(|j| {
-            let (a, w, b) = (theta[j], theta[width + j], theta[2 * width + j]);
+            let (a, w, b) = (net.a[j], net.w[j], net.b[j]);
             let magnitude = w.hypot(b);
             Neuron {
                 orientation: b.atan2(w),
@@ -106,8 +108,8 @@ pub(crate) struct Variances {
 /// Width of the band around w = 0 reported as `near_vertical`.
 pub(crate) const VERTICAL_BAND: f64 = 0.1;
 
-pub(crate) fn network_variances(theta: &[f64], width: usize) -> Variances {
-    let (w, b) = (&theta[width..2 * width], &theta[2 * width..3 * width]);
+pub(crate) fn network_variances(net: &TwoLayer<&[f64]>) -> Variances {
+    let (w, b, width) = (net.w, net.b, net.w.len());
     let paper: Vec<(f64, f64)> = (0..width)
         .map(|j| (paper_orientation(w[j], b[j]), w[j].hypot(b[j])))
         .collect();
@@ -152,6 +154,18 @@ pub(crate) fn effective_orientations(points: &[(f64, f64)]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use spike_nn::model::Arch;
+    use spike_nn::ops::Activation;
+
+    /// The two-layer net of theta = [a, w, b] (no output bias).
+    fn two_layer(theta: &[f64]) -> TwoLayer<&[f64]> {
+        let arch = Arch::Fnn {
+            width: theta.len() / 3,
+            act: Activation::Tanh,
+            out_bias: false,
+        };
+        TwoLayer::of(&arch, theta).expect("a two-layer net")
+    }
 
     const EPS: f64 = 1e-14;
 
@@ -196,7 +210,7 @@ mod tests {
         // a = [1, 1, 1], w = [1, -1, 0], b = [1, 1, 2]: theta = pi/4, -pi/4, pi/2;
         // r = sqrt 2, sqrt 2, 2.
         let theta = [1.0, 1.0, 1.0, 1.0, -1.0, 0.0, 1.0, 1.0, 2.0];
-        let v = network_variances(&theta, 3);
+        let v = network_variances(&two_layer(&theta));
         let r = [2f64.sqrt(), 2f64.sqrt(), 2.0];
         let t = [PI / 4.0, -PI / 4.0, FRAC_PI_2];
         let total: f64 = r.iter().sum();
@@ -226,7 +240,7 @@ mod tests {
         let mut net = vec![1.0; n];
         net.extend(theta.iter().map(|t| t.cos()));
         net.extend(theta.iter().map(|t| t.sin()));
-        let v = network_variances(&net, n);
+        let v = network_variances(&two_layer(&net));
         assert!((v.paper.1 - PI * PI / 12.0).abs() < 1e-3, "{}", v.paper.1);
         assert!(
             (v.circular.1 - PI * PI / 3.0).abs() < 1e-3,
@@ -237,7 +251,7 @@ mod tests {
         // (-1, -1/3) and (1, -1/3). Paper: theta = +-atan(1/3), theta_bar = 0, V = atan(1/3)^2
         // (about 0.10); circular: full angles -pi + atan(1/3) and -atan(1/3), about 1.6.
         let net = [1.0, 1.0, -1.0, 1.0, -1.0 / 3.0, -1.0 / 3.0];
-        let v = network_variances(&net, 2);
+        let v = network_variances(&two_layer(&net));
         let k = (1.0f64 / 3.0).atan();
         assert!((v.paper.1 - k * k).abs() < EPS);
         let half = (PI - 2.0 * k) / 2.0;
@@ -281,7 +295,7 @@ mod tests {
     fn neurons_of_a_net() {
         // a = [2, -1], w = [1, 0], b = [1, -3]
         let theta = [2.0, -1.0, 1.0, 0.0, 1.0, -3.0];
-        let n = neurons(&theta, 2);
+        let n = neurons(&two_layer(&theta));
         assert!(
             (n[0].orientation - PI / 4.0).abs() < 1e-15
                 && (n[0].amplitude - 2.0 * 2f64.sqrt()).abs() < 1e-15

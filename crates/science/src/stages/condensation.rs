@@ -7,13 +7,14 @@
 //! mean_direction_circular, near_vertical), `features.parquet` (epoch, neuron, orientation,
 //! magnitude, output, amplitude).
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::analysis::condensation::{network_variances, neurons};
 use spike_config::InputSpec;
 use spike_config::NoParams;
 use spike_engine::context::StageContext;
 use spike_engine::kind::Kind;
+use spike_nn::layout::TwoLayer;
 use spike_nn::model::Arch;
 
 use super::train::{ModelSpec, TrainParams, checkpoints};
@@ -58,7 +59,8 @@ impl Kind for Condensation {
     fn run(&self, _: &NoParams, ctx: &mut StageContext) -> Result<()> {
         let train = ctx.input("train")?;
         let params: TrainParams = train.params()?;
-        let Arch::Fnn { width, .. } = ModelSpec::from_params(&params.model)?.arch else {
+        let arch = ModelSpec::from_params(&params.model)?.arch;
+        let Arch::Fnn { .. } = arch else {
             bail!(
                 "`{}` is not a two-layer net with 1-D input; condensation is defined for those",
                 train.stage
@@ -67,7 +69,7 @@ impl Kind for Condensation {
         let ck = checkpoints(train)?;
         let mut v = VarianceTable::default();
         for (epoch, _, theta) in &ck {
-            let n = network_variances(theta, width);
+            let n = network_variances(&two_layer(&arch, &train.stage, *epoch, theta)?);
             v.epoch.push(*epoch as i64);
             v.v_cond.push(n.paper.1);
             v.mean_direction.push(n.paper.0);
@@ -78,7 +80,10 @@ impl Kind for Condensation {
         ctx.write(&v)?;
         let mut f = FeatureTable::default();
         for c in [ck.first(), ck.last()].into_iter().flatten() {
-            for (j, n) in neurons(&c.2, width).iter().enumerate() {
+            for (j, n) in neurons(&two_layer(&arch, &train.stage, c.0, &c.2)?)
+                .iter()
+                .enumerate()
+            {
                 f.epoch.push(c.0 as i64);
                 f.neuron.push(j as i64);
                 f.orientation.push(n.orientation);
@@ -89,4 +94,20 @@ impl Kind for Condensation {
         }
         ctx.write(&f)
     }
+}
+
+/// The net of a checkpoint, or an error naming it when its length is not the net's.
+fn two_layer<'a>(
+    arch: &Arch,
+    stage: &str,
+    epoch: usize,
+    theta: &'a [f64],
+) -> Result<TwoLayer<&'a [f64]>> {
+    TwoLayer::of(arch, theta).with_context(|| {
+        format!(
+            "the checkpoint of epoch {epoch} of `{stage}` has {} parameters, its net {}",
+            theta.len(),
+            arch.dim()
+        )
+    })
 }
