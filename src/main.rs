@@ -192,6 +192,10 @@ enum Command {
         /// Exit with 1 when a claim is not supported ("not tested" and "not reproduced" do not fail).
         #[arg(long)]
         strict: bool,
+        /// Instead of the claims: hash every file of every cache entry again and report each
+        /// that no longer matches its manifest, with its stage and file (exit 1 if any).
+        #[arg(long, conflicts_with_all = ["md", "json", "strict"])]
+        cache: bool,
     },
     /// Time the numerical core on this machine (the benchmark net, lambda_max, the CNN).
     Bench {
@@ -295,11 +299,13 @@ fn main() -> ExitCode {
             json,
             html,
         } => compare(g, a.as_deref(), b.as_deref(), (rtol, atol), md, json, html),
+        Command::Verify { cache: true, .. } => verify_cache(g),
         Command::Verify {
             run,
             md,
             json,
             strict,
+            ..
         } => verify(g, &run, md, json, strict),
         Command::Bench {
             epochs,
@@ -652,6 +658,32 @@ fn verify(g: &Global, run: &str, md: bool, json: bool, strict: bool) -> Result<E
         .flat_map(|c| &c.claims)
         .any(|c| c.verdict == Verdict::NotSupported);
     Ok(exit(!(strict && failed)))
+}
+
+fn verify_cache(g: &Global) -> Result<ExitCode> {
+    let loc = locations(g);
+    let cache = engine::cache::Cache::open(&loc.cache)?;
+    let started = std::time::Instant::now();
+    let check = cache.verify_all()?;
+    for (key, stage, why) in &check.corrupt {
+        println!("CORRUPT {stage} (entry {key}): {why}");
+    }
+    println!(
+        "{} entries, {} files, {:.1} MB hashed again in {:.2} s: {}",
+        check.entries,
+        check.files,
+        check.bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64(),
+        if check.corrupt.is_empty() {
+            "every file matches its manifest".to_string()
+        } else {
+            format!(
+                "{} corrupt (the next repro recomputes them)",
+                check.corrupt.len()
+            )
+        }
+    );
+    Ok(exit(check.corrupt.is_empty()))
 }
 
 fn run_bench(g: &Global, epochs: usize, no_cnn: bool, lanczos_k: usize) -> Result<ExitCode> {

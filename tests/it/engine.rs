@@ -937,3 +937,111 @@ fn an_edited_run_record_cannot_make_report_or_diff_write_elsewhere() {
     assert!(!outside.join(format!("{escape}.png")).exists());
     assert!(!p.path().join(format!("{escape}.png")).exists());
 }
+
+#[test]
+fn an_edited_run_record_cannot_make_verify_read_outside_outputs() {
+    let p = Proj::new(TOY);
+    let out = p.run(&["repro"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let runs = p.path().join("outputs/runs");
+    let file = match std::fs::read_link(runs.join("latest")) {
+        Ok(target) => runs.join(target),
+        Err(_) => runs.join(std::fs::read_to_string(runs.join("latest")).unwrap().trim()),
+    };
+    // A forged claim outside outputs/, named in the record by a path that leaves figures/.
+    let real =
+        std::fs::read_to_string(p.path().join("outputs/figures/fig3_2.claims.json")).unwrap();
+    let forged = p.path().join("forged.claims.json");
+    std::fs::write(&forged, real.replace("fig3_2", "fig9_9")).unwrap();
+    let mut r = record(&file);
+    for s in r["stages"].as_array_mut().unwrap() {
+        if s["name"] == "figure.fig3_2" {
+            let published = s["published"].as_array_mut().unwrap();
+            published.push(serde_json::json!("figures/../../forged.claims.json"));
+            published.push(serde_json::json!(format!("figures/{}", forged.display())));
+            published.push(serde_json::json!("../forged.claims.json"));
+        }
+    }
+    std::fs::write(&file, serde_json::to_string(&r).unwrap()).unwrap();
+    let out = p.run(&["verify"]);
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(shown.contains("fig3_2"), "{shown}");
+    assert!(!shown.contains("fig9_9"), "{shown}");
+}
+
+/// Flips one byte of `path` in place and restores its modification time: bit rot, as far as
+/// the size and the mtime tell.
+fn rot(path: &std::path::Path) {
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(path, &bytes).unwrap();
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(mtime).unwrap();
+}
+
+/// A Parquet table of an entry.
+fn a_table(entry: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(entry)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap()
+}
+
+#[test]
+fn rot_that_keeps_size_and_mtime_is_found() {
+    let p = Proj::new(TOY);
+    assert!(p.run(&["repro"]).status.success());
+    let keys = p.keys();
+    let entry = |stage: &str| p.cache().join("entries").join(&keys[stage]);
+    // A published file: the next plain repro hashes what it publishes and refuses it.
+    rot(&entry("figure.fig3_2").join("publish/fig3_2.claims.json"));
+    let out = p.run(&["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = p.run(&["repro"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("fig3_2.claims.json") && err.contains("no longer matches"),
+        "{err}"
+    );
+    let out = p.run(&["repro"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(p.outcomes()["figure.fig3_2"], "computed");
+    // Any file: verify --cache hashes everything, names the stage and the file, exits 1, and
+    // the next repro recomputes the entry.
+    let table = a_table(&entry("train.other"));
+    rot(&table);
+    let out = p.run(&["verify", "--cache"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report = stdout(&out);
+    let name = table.file_name().unwrap().to_str().unwrap();
+    assert!(
+        report.contains("CORRUPT train.other") && report.contains(name),
+        "{report}"
+    );
+    let out = p.run(&["repro"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(p.outcomes()["train.other"], "computed");
+    let out = p.run(&["verify", "--cache"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("every file matches"),
+        "{}",
+        stdout(&out)
+    );
+    // An input read by a stage is hashed before it is read.
+    let table = a_table(&entry("train.toy"));
+    rot(&table);
+    let out = p.run(&["repro", "figure.fig3_2", "--force"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("input train.toy") && stderr(&out).contains("is corrupt"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["repro"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

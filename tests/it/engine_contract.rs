@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use spike_pipe::config::{InputSpec, NoParams};
 use spike_pipe::engine::context::StageContext;
 use spike_pipe::engine::exec::NoHooks;
-use spike_pipe::engine::kind::{Kind, Registry};
+use spike_pipe::engine::kind::{Kind, Output, Registry};
 use spike_pipe::engine::runs::Outcome;
 use spike_pipe::engine::{Executor, Locations, Project, ReproOptions};
 
@@ -88,11 +88,41 @@ impl Kind for Note {
     const VERSION: u32 = 1;
     const DOC: &'static str = "a published note";
     type Params = NoteParams;
+    type Output = NoteText;
+
+    fn run(&self, p: &NoteParams, _: &mut StageContext) -> Result<NoteText> {
+        Ok(NoteText(p.text.clone()))
+    }
+}
+
+/// A kind that writes a published file its output type does not declare.
+struct Rogue;
+
+impl Kind for Rogue {
+    const NAME: &'static str = "rogue";
+    const VERSION: u32 = 1;
+    const DOC: &'static str = "publishes a file it never declared";
+    type Params = NoParams;
     type Output = ();
 
-    fn run(&self, p: &NoteParams, ctx: &mut StageContext) -> Result<()> {
-        std::fs::write(ctx.publish_path(&format!("{}.txt", p.id))?, &p.text)?;
+    fn run(&self, _: &NoParams, ctx: &mut StageContext) -> Result<()> {
+        std::fs::write(ctx.publish_path("fig5_2.claims.json")?, "{}")?;
         Ok(())
+    }
+}
+
+/// A note's text, published as `<id>.txt`: what a stage publishes is declared by its output
+/// type, from its parameters.
+struct NoteText(String);
+
+impl Output<NoteParams> for NoteText {
+    fn finish(self, p: &NoteParams, ctx: &StageContext) -> Result<()> {
+        std::fs::write(ctx.publish_path(&format!("{}.txt", p.id))?, &self.0)?;
+        Ok(())
+    }
+
+    fn publishes(p: &NoteParams) -> Vec<String> {
+        vec![format!("{}.txt", p.id)]
     }
 }
 
@@ -115,7 +145,12 @@ impl Fixture {
     }
 
     fn project(&self, backend: &str) -> Result<Project> {
-        let registry = Registry::new(vec![Box::new(Source), Box::new(Sum), Box::new(Note)]);
+        let registry = Registry::new(vec![
+            Box::new(Source),
+            Box::new(Sum),
+            Box::new(Note),
+            Box::new(Rogue),
+        ]);
         let env = [("backend".to_string(), backend.to_string())].into();
         Project::load(&self.loc, None, &[], registry, env)
     }
@@ -322,4 +357,17 @@ stages:
     f.rewrite(&notes.replace("{id: n, text: two}", "{id: k, text: two}"));
     assert!(f.repro().iter().all(|s| s.2.is_none()));
     assert_eq!(read("k.txt"), "two");
+}
+
+#[test]
+fn a_stage_publishes_only_what_its_kind_declares() {
+    let f = Fixture::new("stages:\n  - name: rogue\n    kind: rogue\n");
+    let run = f.repro();
+    assert_eq!(run[0].1, Outcome::Failed, "{run:?}");
+    let error = run[0].2.as_deref().unwrap();
+    assert!(
+        error.contains("it publishes fig5_2.claims.json, which a `rogue` stage with these parameters never writes (it publishes nothing)"),
+        "{error}"
+    );
+    assert!(!f.loc.outputs.join("figures/fig5_2.claims.json").exists());
 }

@@ -461,6 +461,22 @@ fn hostile_manifests_are_refused_before_anything_is_written() {
         remote.put(&entry, &serde_json::to_vec(&edited).unwrap());
         let (_, err) = remote.pull_fails(&[]);
         assert!(err.contains("does not belong to key"), "{err}");
+        // More files than a stage writes: refused before any download (the check was once
+        // quadratic, 15 s for 40,000 files).
+        let mut many = json(&original);
+        many["files"] = (0..20_000)
+            .map(|i| {
+                let mut f = files[0].clone();
+                f["path"] = serde_json::json!(format!("f{i}"));
+                f
+            })
+            .collect();
+        remote.put(&entry, &serde_json::to_vec(&many).unwrap());
+        let started = std::time::Instant::now();
+        let (b, err) = remote.pull_fails(&[]);
+        assert!(err.contains("more than a stage writes"), "{err}");
+        assert!(tmp_is_empty(&b) && !b.cache().join("entries").join(fig).exists());
+        eprintln!("20,000-file manifest refused in {:?}", started.elapsed());
         // A manifest too large to be one is not read to its end.
         remote.put(&entry, &vec![b' '; (16 << 20) + 1]);
         let (_, err) = remote.pull_fails(&[]);
@@ -502,6 +518,12 @@ fn malformed_remote_keys_cannot_touch_the_local_cache() {
         remote.put("entries/.json", &serde_json::to_vec(&m).unwrap());
         m["key"] = serde_json::json!("NOT-A-KEY");
         remote.put("entries/NOT-A-KEY.json", &serde_json::to_vec(&m).unwrap());
+        // A name that is not UTF-8 (possible in a directory; S3 keys are UTF-8).
+        if let Hostile::Dir(d) = &remote {
+            use std::os::unix::ffi::OsStrExt;
+            let name = std::ffi::OsStr::from_bytes(b"\xff\xfe.json");
+            std::fs::write(d.path().join("entries").join(name), b"{}").unwrap();
+        }
         let b = Proj::new(PIPELINE);
         ok_with(
             &b,
@@ -522,6 +544,9 @@ fn malformed_remote_keys_cannot_touch_the_local_cache() {
             err.contains("skipping") && err.contains("NOT-A-KEY"),
             "{err}"
         );
+        if matches!(remote, Hostile::Dir(_)) {
+            assert!(err.contains("whose name is not a valid path"), "{err}");
+        }
         assert_eq!(
             std::fs::read_dir(b.cache().join("entries"))
                 .unwrap()
@@ -606,4 +631,124 @@ stages:
     assert!(status.success());
     ok_with(&b, &["repro"], None);
     assert!(b.outcomes().values().all(|o| o == "cached"));
+}
+
+#[test]
+fn an_entry_cannot_publish_another_figures_files() {
+    for remote in Hostile::all() {
+        let a = remote.seeded();
+        let fig = a.keys()["figure.fig3_2"].clone();
+        let entry = format!("entries/{fig}.json");
+        let original = remote.get(&entry);
+        // fig3_2's entry (its key still checks out: files are not part of it) lists fig3_2's
+        // claims again as fig5_2's, and a page of the user's.
+        let mut m = json(&original);
+        let files = m["files"].as_array().unwrap().clone();
+        let claims = files
+            .iter()
+            .find(|f| f["path"] == "publish/fig3_2.claims.json")
+            .unwrap()
+            .clone();
+        for forged in ["publish/fig5_2.claims.json", "publish/index.html"] {
+            let mut f = claims.clone();
+            f["path"] = serde_json::json!(forged);
+            m["files"].as_array_mut().unwrap().push(f);
+        }
+        remote.put(&entry, &serde_json::to_vec(&m).unwrap());
+        // repro --pull refuses the entry and computes the stage here.
+        let b = Proj::new(PIPELINE);
+        std::fs::create_dir_all(b.path().join("outputs/figures")).unwrap();
+        std::fs::write(b.path().join("outputs/figures/index.html"), "mine").unwrap();
+        let url = remote.url();
+        let out = run_with(
+            &b,
+            &["--remote", &url, "repro", "figure.fig3_2", "--pull"],
+            remote.server(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("refused") && err.contains("fig5_2.claims.json, index.html"),
+            "{err}"
+        );
+        assert_eq!(b.outcomes()["figure.fig3_2"], "computed");
+        let figures = b.path().join("outputs/figures");
+        assert!(!figures.join("fig5_2.claims.json").exists());
+        assert_eq!(
+            std::fs::read_to_string(figures.join("index.html")).unwrap(),
+            "mine"
+        );
+        assert!(!figures.join("index.html.bak").exists());
+        // `pull` installs it as any entry; the next repro refuses to publish it, evicts it and
+        // says how to recompute it, and verify shows no fig5_2 claim.
+        let c = Proj::new(PIPELINE);
+        ok_with(&c, &["--remote", &url, "pull"], remote.server());
+        let out = c.run(&["repro"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("fig5_2.claims.json") && err.contains("rerun `spike-pipe repro`"),
+            "{err}"
+        );
+        assert!(!c.path().join("outputs/figures/fig5_2.claims.json").exists());
+        assert!(!c.cache().join("entries").join(&fig).exists());
+        let verify = c.run(&["verify"]);
+        assert!(!stdout(&verify).contains("fig5_2"), "{}", stdout(&verify));
+        let out = c.run(&["repro"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(c.outcomes()["figure.fig3_2"], "computed");
+    }
+}
+
+/// Runs `args` in `p`, failing the test instead of hanging past 60 s.
+fn run_bounded(p: &Proj, args: &[&str]) -> std::process::Output {
+    let mut child = p
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().ok();
+            panic!("`{}` hung", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_fifo_on_a_directory_remote_is_refused_not_waited_on() {
+    let remote = Hostile::Dir(tempfile::tempdir().unwrap());
+    let Hostile::Dir(dir) = &remote else {
+        unreachable!()
+    };
+    let a = remote.seeded();
+    let fig = a.keys()["figure.fig3_2"].clone();
+    let entry = dir.path().join(format!("entries/{fig}.json"));
+    let manifest = json(&std::fs::read(&entry).unwrap());
+    let blob = dir.path().join(format!(
+        "blobs/{}",
+        manifest["files"][0]["blake3"].as_str().unwrap()
+    ));
+    let url = remote.url();
+    for fifo in [&blob, &entry] {
+        let saved = std::fs::read(fifo).unwrap();
+        std::fs::remove_file(fifo).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let b = Proj::new(PIPELINE);
+        let out = run_bounded(&b, &["--remote", &url, "pull"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(err.contains("is not a regular file"), "{err}");
+        assert!(!b.cache().join("entries").join(&fig).exists() && tmp_is_empty(&b));
+        std::fs::remove_file(fifo).unwrap();
+        std::fs::write(fifo, saved).unwrap();
+    }
 }

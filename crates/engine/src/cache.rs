@@ -11,7 +11,7 @@
 //!   triggers a full rehash.
 //! - `scratch/<key>/`: resumable state of an unfinished stage (kept across crashes).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +26,9 @@ use super::key::check_key;
 pub(crate) const MANIFEST: &str = "manifest.json";
 /// Files under this subdirectory of an entry are copied to `outputs/figures/`.
 pub(crate) const PUBLISH_DIR: &str = "publish";
+/// The most files an entry may list: the paper's stages write at most 7, and a manifest from a
+/// remote listing more is refused before any of it is downloaded.
+pub const MAX_FILES: usize = 10_000;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FileRecord {
@@ -61,12 +64,18 @@ impl Manifest {
     /// hex digest.
     pub fn check(&self) -> Result<()> {
         check_key(&self.key).context("the manifest's key")?;
+        if self.files.len() > MAX_FILES {
+            bail!(
+                "the manifest lists {} files, more than a stage writes (at most {MAX_FILES})",
+                self.files.len()
+            );
+        }
         for (role, keys) in &self.inputs {
             for k in keys {
                 check_key(k).with_context(|| format!("input `{role}`"))?;
             }
         }
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
         for f in &self.files {
             check_relative(&f.path)?;
             if f.path.contains('\\') || f.path == MANIFEST {
@@ -112,6 +121,15 @@ impl Manifest {
 
 pub struct Cache {
     root: PathBuf,
+}
+
+/// What `verify --cache` found: how much it hashed, and each corrupt entry (key, stage, why).
+#[derive(Debug, Default)]
+pub struct CacheCheck {
+    pub entries: usize,
+    pub files: usize,
+    pub bytes: u64,
+    pub corrupt: Vec<(String, String, String)>,
 }
 
 /// Why an entry cannot be used.
@@ -206,7 +224,20 @@ impl Cache {
     }
 
     /// Checks an entry: the manifest parses, names this key, and every file matches its hash.
+    /// Files whose size and modification time are those recorded when they were last hashed are
+    /// not hashed again (see [`Cache::validate_fully`]).
     pub fn validate(&self, key: &str) -> Validity {
+        self.validation(key, true)
+    }
+
+    /// [`Cache::validate`], hashing every file again: what `verify --cache` does to every entry
+    /// and a stage does to the entries it reads, so that a change that keeps a file's size and
+    /// modification time (bit rot, an edit with its mtime restored) is found.
+    pub fn validate_fully(&self, key: &str) -> Validity {
+        self.validation(key, false)
+    }
+
+    fn validation(&self, key: &str, trust_stamps: bool) -> Validity {
         if !self.contains(key) {
             return Validity::Missing;
         }
@@ -227,7 +258,8 @@ impl Cache {
             .iter()
             .map(|f| stat_stamp(&dir.join(&f.path)))
             .collect();
-        if let Ok(text) = fs::read_to_string(&stamp_path)
+        if trust_stamps
+            && let Ok(text) = fs::read_to_string(&stamp_path)
             && serde_json::from_str::<Vec<Option<(u64, u128)>>>(&text)
                 .ok()
                 .as_ref()
@@ -249,6 +281,30 @@ impl Cache {
         }
         self.stamp(&manifest);
         Validity::Valid
+    }
+
+    /// `verify --cache`: every entry validated with every file hashed again. A corrupt entry's
+    /// record of when it was last hashed is removed, so the next run hashes it again, finds the
+    /// mismatch and recomputes it.
+    pub fn verify_all(&self) -> Result<CacheCheck> {
+        let mut check = CacheCheck::default();
+        for key in self.keys()? {
+            let manifest = self.manifest(&key).ok();
+            let stage = manifest
+                .as_ref()
+                .map_or_else(|| "?".into(), |m| m.stage.clone());
+            check.entries += 1;
+            if let Some(m) = &manifest {
+                check.files += m.files.len();
+                check.bytes += m.files.iter().map(|f| f.bytes).sum::<u64>();
+            }
+            if let Validity::Corrupt(why) = self.validate_fully(&key) {
+                let stamp = self.root.join("verified").join(format!("{key}.json"));
+                fs::remove_file(&stamp).ok();
+                check.corrupt.push((key, stage, why));
+            }
+        }
+        Ok(check)
     }
 
     /// Records the size and mtime of an entry's files, whose hashes were just checked.
@@ -303,16 +359,24 @@ impl Cache {
         Ok(KeyLock { _file: file })
     }
 
-    /// The lock file of `key`, open.
+    /// The lock file of `key`, open. A symbolic link there is not followed (opening fails), so
+    /// a link planted in `locks/` cannot make this create or touch a file outside the cache.
     fn lock_file(&self, key: &str) -> Result<(File, PathBuf)> {
+        use std::os::unix::fs::OpenOptionsExt;
         check_key(key)?;
         let path = self.root.join("locks").join(format!("{key}.lock"));
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
-            .with_context(|| format!("opening lock {}", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "opening lock {} (a symbolic link there is refused: remove it)",
+                    path.display()
+                )
+            })?;
         Ok((file, path))
     }
 
@@ -424,7 +488,7 @@ impl Cache {
             bail!("the manifest describes key {}, not {key}", manifest.key);
         }
         manifest.check()?;
-        let present = list_files(tmp)?;
+        let present: BTreeSet<String> = list_files(tmp)?.into_iter().collect();
         for f in &manifest.files {
             if !present.contains(&f.path) {
                 bail!("entry {key} lacks its file {}", f.path);
@@ -530,6 +594,24 @@ pub(crate) fn check_relative(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_planted_as_a_lock_file_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let outside = dir.path().join("outside");
+        std::os::unix::fs::symlink(
+            &outside,
+            cache.root().join("locks").join(format!("{K1}.lock")),
+        )
+        .unwrap();
+        let e = format!("{:#}", cache.lock(K1).err().expect("refused"));
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(cache.try_lock(K1).is_err());
+        assert!(!outside.exists());
+        // Any other key locks as before.
+        assert!(cache.lock(ABC).is_ok());
+    }
 
     const ABC: &str = "abc00000000000000000000000000000";
     const K1: &str = "00000000000000000000000000000001";

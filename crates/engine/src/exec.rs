@@ -13,7 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 
 use spike_config::{StageDef, params_from_json, params_to_json};
 
@@ -276,8 +276,13 @@ pub(crate) fn run_one(
                 Validity::Missing => {}
             }
             if hooks.fetch(key)? {
-                tracing::info!(stage = %def.name, key = %key, "pulled from the remote cache");
-                return Ok(Outcome::Pulled);
+                match super::publishes::check_entry(project, def, key) {
+                    Ok(()) => {
+                        tracing::info!(stage = %def.name, key = %key, "pulled from the remote cache");
+                        return Ok(Outcome::Pulled);
+                    }
+                    Err(e) => progress.println(&format!("warning: the remote's {e:#}")),
+                }
             }
         }
         progress.println(&format!(
@@ -317,6 +322,14 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
     for (role, refs) in &planned.inputs {
         let mut list = Vec::new();
         for r in refs {
+            if let Validity::Corrupt(why) = cache.validate_fully(&r.key) {
+                cache.evict(&r.key)?;
+                bail!(
+                    "input {} (entry {}) is corrupt ({why}); it was removed from the cache: rerun to recompute it",
+                    r.stage,
+                    r.key
+                );
+            }
             let manifest = cache.manifest(&r.key).with_context(|| {
                 format!("input {} (entry {}) is not in the cache", r.stage, r.key)
             })?;
@@ -381,6 +394,10 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
             Err(anyhow!("stage panicked: {msg}"))
         }
     };
+    let outcome = outcome.and_then(|()| {
+        let names = super::publishes::in_scratch(&tmp)?;
+        super::publishes::check(project, def, names.iter().map(String::as_str))
+    });
     if let Err(e) = outcome {
         std::fs::remove_dir_all(&tmp).ok();
         return Err(e.context(format!("stage {} (kind {})", def.name, def.kind)));

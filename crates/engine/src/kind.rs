@@ -53,6 +53,11 @@ pub trait Output<P>: Sized {
         run(params, ctx)
     }
     fn finish(self, params: &P, ctx: &StageContext) -> Result<()>;
+    /// The file names a stage with `params` publishes (to `outputs/figures/`): an entry, local
+    /// or pulled, that publishes anything else is refused.
+    fn publishes(_params: &P) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl<P> Output<P> for () {
@@ -72,6 +77,8 @@ pub trait StageKind: Send + Sync {
     fn extends(&self) -> Option<&'static str>;
     /// Whether its stages publish a figure ([`Output::FIGURE`]).
     fn figure(&self) -> bool;
+    /// The file names a stage with `params` publishes ([`Output::publishes`]).
+    fn publishes(&self, params: &Params) -> Result<Vec<String>>;
     /// `params` are validated against [`StageKind::params`].
     fn external(&self, params: &Params, ext: &External) -> Result<Option<String>>;
     fn run(&self, ctx: &mut StageContext) -> Result<()>;
@@ -101,6 +108,9 @@ impl<K: Kind> StageKind for K {
     }
     fn figure(&self) -> bool {
         <K::Output as Output<K::Params>>::FIGURE
+    }
+    fn publishes(&self, params: &Params) -> Result<Vec<String>> {
+        Ok(K::Output::publishes(&K::Params::from_params(params)?))
     }
     fn external(&self, params: &Params, ext: &External) -> Result<Option<String>> {
         Kind::external(self, &K::Params::from_params(params)?, ext)

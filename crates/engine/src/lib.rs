@@ -14,6 +14,7 @@ pub mod key;
 pub mod kind;
 pub mod plan;
 pub mod progress;
+mod publishes;
 pub mod remote;
 pub mod runs;
 pub mod slurm;
@@ -390,8 +391,28 @@ fn publish_stage(
     let prefix = format!("{}/", cache::PUBLISH_DIR);
     let files: Vec<(&str, &cache::FileRecord)> = manifest
         .published()
-        .map(|f| (f.path.trim_start_matches(&prefix), f))
+        .map(|f| (f.path.strip_prefix(&prefix).unwrap_or(&f.path), f))
         .collect();
+    let def = project
+        .pipeline
+        .stage(&s.name)
+        .with_context(|| format!("`{}` is not a stage of the pipeline", s.name))?;
+    publishes::check_entry(project, def, &s.key)
+        .context("nothing of it was published; rerun `spike-pipe repro` to compute it here")?;
+    // What is published (and what verify, diff and the report read) is hashed again every run:
+    // a few small files, and a rotten one must not reach outputs/ or a verdict.
+    let entry = project.cache.entry_dir(&s.key)?;
+    for (name, f) in &files {
+        let (hash, bytes) = cache::hash_file(&entry.join(&f.path))?;
+        if hash != f.blake3 || bytes != f.bytes {
+            project.cache.evict(&s.key)?;
+            bail!(
+                "the cached {name} of entry {} no longer matches its recorded blake3 ({bytes} bytes, recorded {}); nothing of it was published and the entry was removed: rerun `spike-pipe repro` to recompute it",
+                s.key,
+                f.bytes
+            );
+        }
+    }
     // Nothing of a stage is published when one of its files is another stage's.
     if let Some((name, other)) = files
         .iter()
@@ -479,6 +500,11 @@ pub fn run_stage(
                         r.key
                     );
                 }
+                let input = project
+                    .pipeline
+                    .stage(&r.stage)
+                    .with_context(|| format!("input `{}` is not a stage", r.stage))?;
+                publishes::check_entry(project, input, &r.key)?;
             }
         }
     }

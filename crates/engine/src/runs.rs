@@ -199,8 +199,8 @@ pub fn machine() -> String {
 /// Where a run's published file `figures/<name>` of stage entry `key` is: its copy in the cache
 /// (content-addressed, so later runs cannot have changed it), else, with `outputs_too`,
 /// `outputs/figures/<name>` (right for the latest run only: later runs replace those files). A
-/// record is a file anyone can edit: a key that is not one, or a name that leaves the figures
-/// directory, is not looked up in the cache.
+/// record is a file anyone can edit: a key that is not one is not looked up in the cache, and a
+/// name that is not a plain file name under `figures/` is not looked up at all.
 pub fn published_file(
     outputs: &Path,
     cache_root: &Path,
@@ -208,9 +208,10 @@ pub fn published_file(
     published: &str,
     outputs_too: bool,
 ) -> Option<PathBuf> {
-    let name = published.trim_start_matches("figures/");
+    let name = published
+        .strip_prefix("figures/")
+        .filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && *n != "." && *n != "..")?;
     let cached = super::key::check_key(key)
-        .and_then(|()| super::cache::check_relative(name))
         .ok()
         .map(|()| {
             cache_root
@@ -220,7 +221,7 @@ pub fn published_file(
                 .join(name)
         })
         .filter(|p| p.is_file());
-    cached.or_else(|| outputs_too.then(|| outputs.join(published)))
+    cached.or_else(|| outputs_too.then(|| outputs.join("figures").join(name)))
 }
 
 /// Whether `record` is the run `latest` points at.

@@ -20,7 +20,7 @@ mod transfer;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -37,6 +37,8 @@ pub struct Remote {
     url: String,
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
+    /// The directory of a `file://` remote, whose objects are checked to be regular files.
+    local_dir: Option<std::path::PathBuf>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -51,12 +53,37 @@ impl Remote {
             .worker_threads(2)
             .enable_all()
             .build()?;
+        let local_dir = url::Url::parse(url)
+            .ok()
+            .filter(|u| u.scheme() == "file")
+            .map(|u| std::path::PathBuf::from(u.path()));
         Ok(Remote {
             url: url.to_string(),
             store,
             prefix,
+            local_dir,
             runtime,
         })
+    }
+
+    /// Refuses an object of a `file://` remote that is not a regular file: reading a FIFO (or
+    /// a device) would block while this process holds the key's lock. Objects of the network
+    /// stores are read with object_store's time limits (30 s a request, 5 s to connect).
+    fn check_regular(&self, p: &ObjectPath) -> Result<()> {
+        let Some(dir) = &self.local_dir else {
+            return Ok(());
+        };
+        let path = dir.join(p.as_ref());
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if !m.is_file() => Err(Operational(format!(
+                "remote {}: {} is not a regular file ({:?}); refused, remove it from the remote",
+                self.url,
+                path.display(),
+                m.file_type()
+            ))
+            .into()),
+            _ => Ok(()),
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -166,12 +193,23 @@ impl Remote {
     /// Keys of all entries on the remote.
     pub fn list(&self) -> Result<Vec<String>> {
         let prefix = self.path("entries");
-        let metas: Vec<object_store::ObjectMeta> = self
+        let listed: Vec<object_store::Result<object_store::ObjectMeta>> = self
             .runtime
-            .block_on(self.store.list(Some(&prefix)).try_collect())
-            .map_err(|e| self.fail("listing entries".into(), e))?;
+            .block_on(self.store.list(Some(&prefix)).collect());
         let mut keys = Vec::new();
-        for m in &metas {
+        for m in listed {
+            // A name that is no object path (not UTF-8, say) is junk like any other: skipped.
+            let m = match m {
+                Ok(m) => m,
+                Err(e @ object_store::Error::InvalidPath { .. }) => {
+                    eprintln!(
+                        "warning: remote {}: skipping an object under entries/ whose name is not a valid path: {e}",
+                        self.url
+                    );
+                    continue;
+                }
+                Err(e) => return Err(self.fail("listing entries".into(), e)),
+            };
             let name = m.location.filename().unwrap_or_default();
             match name.strip_suffix(".json").filter(|k| check_key(k).is_ok()) {
                 Some(k) => keys.push(k.to_string()),

@@ -159,6 +159,7 @@ impl Remote {
     async fn manifest(&self, key: &str) -> Result<Option<(Manifest, Vec<u8>)>> {
         check_key(key)?;
         let entry = self.entry_path(key);
+        self.check_regular(&entry)?;
         let got = match self.store.get(&entry).await {
             Ok(r) => r,
             Err(e) if is_not_found(&e) => return Ok(None),
@@ -203,6 +204,7 @@ impl Remote {
     /// Downloads one file of an entry into `tmp`, checking its size and hash as it streams.
     async fn download(&self, f: &FileRecord, tmp: &Path, key: &str) -> Result<u64> {
         let source = self.blob_path(&f.blake3);
+        self.check_regular(&source)?;
         let got = self.store.get(&source).await.map_err(|e| {
             self.fail(
                 format!("downloading {source} ({} of entry {key})", f.path),

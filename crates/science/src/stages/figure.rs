@@ -188,7 +188,17 @@ impl<P: FigureParams> Output<P> for Figure {
     fn finish(self, params: &P, ctx: &StageContext) -> Result<()> {
         publish(ctx, params, &self)
     }
+
+    fn publishes(params: &P) -> Vec<String> {
+        FIGURE_FILES
+            .iter()
+            .map(|ext| format!("{}.{ext}", params.id()))
+            .collect()
+    }
 }
+
+/// What a figure stage publishes, each as `<id>.<ext>`.
+const FIGURE_FILES: [&str; 5] = ["parquet", "png", "svg", "spec.json", "claims.json"];
 
 /// Writes and renders a figure into the stage's published files; the stage's `notes` are added
 /// to the figure's.
