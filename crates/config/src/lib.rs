@@ -36,6 +36,10 @@ pub struct ConfigError {
     pub also: Vec<ConfigError>,
 }
 
+/// The longest message an error prints, in characters, and the most further errors it lists.
+const MAX_MESSAGE_CHARS: usize = 2_000;
+const MAX_ALSO: usize = 100;
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
@@ -45,9 +49,21 @@ impl fmt::Display for ConfigError {
                 write!(f, ":{col}")?;
             }
         }
-        write!(f, ": {}", self.message)?;
-        for e in &self.also {
+        // A message quoting the input (an alias bomb expands to megabytes) is cut short.
+        match self.message.char_indices().nth(MAX_MESSAGE_CHARS) {
+            Some((cut, _)) => write!(
+                f,
+                ": {}... ({} more bytes)",
+                &self.message[..cut],
+                self.message.len() - cut
+            )?,
+            None => write!(f, ": {}", self.message)?,
+        }
+        for e in self.also.iter().take(MAX_ALSO) {
             write!(f, "\n{e}")?;
+        }
+        if self.also.len() > MAX_ALSO {
+            write!(f, "\n... and {} more errors", self.also.len() - MAX_ALSO)?;
         }
         Ok(())
     }

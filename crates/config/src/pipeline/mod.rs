@@ -135,6 +135,69 @@ pub fn load(
     parse(&text, path, profile, kinds, overrides)
 }
 
+/// A pipeline file larger than this is refused before parsing (the paper's is 35 KB).
+const MAX_BYTES: usize = 1 << 20;
+/// Flow collections (`[`, `{`) nested deeper than this are refused before parsing: no pipeline
+/// needs them, and the parser takes seconds on deep ones (18 s on 100,000 here).
+const MAX_DEPTH: usize = 64;
+
+/// Refuses a file too large, or with flow collections nested too deep, before the parser sees
+/// it. Quoted scalars and comments are skipped.
+fn check_bounds(cx: &Ctx) -> Result<(), ConfigError> {
+    if cx.text.len() > MAX_BYTES {
+        return Err(cx.err(
+        None,
+        format!(
+            "the file has {} bytes, more than a pipeline file may ({MAX_BYTES}); is it the right file?",
+            cx.text.len()
+        ),
+    ));
+    }
+    let (mut depth, mut quote, mut comment) = (0usize, None, false);
+    let mut chars = cx.text.chars().peekable();
+    let (mut line, mut column, mut previous) = (1, 0, '\n');
+    while let Some(c) = chars.next() {
+        column += 1;
+        match (quote, c) {
+            // a quoted scalar may span lines: `quote` is kept
+            (_, '\n') => (line, column, comment) = (line + 1, 0, false),
+            _ if comment => {}
+            (Some('"'), '\\') => {
+                chars.next();
+                column += 1;
+            }
+            (Some(q), c) if c == q => {
+                if q == '\'' && chars.peek() == Some(&'\'') {
+                    chars.next();
+                    column += 1;
+                } else {
+                    quote = None;
+                }
+            }
+            (Some(_), _) => {}
+            (None, '#') if previous.is_whitespace() => comment = true,
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    let mut e = cx.err(
+                        Some(line),
+                        format!(
+                            "`[` and `{{` nested more than {MAX_DEPTH} deep; no pipeline needs that"
+                        ),
+                    );
+                    e.column = Some(column);
+                    return Err(e);
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        previous = c;
+    }
+    Ok(())
+}
+
 pub fn parse(
     text: &str,
     file: &Path,
@@ -143,6 +206,7 @@ pub fn parse(
     overrides: &[Override],
 ) -> Result<Pipeline, ConfigError> {
     let cx = Ctx { text, file };
+    check_bounds(&cx)?;
     let raw: RawPipeline = serde_yaml::from_str(text).map_err(|e| yaml_error(file, &e))?;
     let profiles: Vec<String> = raw.profiles.keys().cloned().collect();
     let selected = select_profile(&cx, &raw, profile)?;

@@ -223,3 +223,62 @@ fn errors_name_the_place_and_the_fix() {
             .contains("declared twice")
     );
 }
+
+#[test]
+fn inputs_that_cost_too_much_are_refused_before_parsing() {
+    // 100,000 nested `[` (18 s in the parser before): refused at once, at the 65th.
+    let deep = format!("stages: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let started = std::time::Instant::now();
+    let e = parse_str(&deep, None).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!((e.line, e.column), (Some(1), Some(8 + 65)), "{e}");
+    assert!(e.message.contains("nested more than 64 deep"), "{e}");
+    // Brackets inside quotes and comments do not count; 64 levels of flow are fine.
+    let quoted = format!(
+        "# {}\nstages: []\nx: '{}'\ny: \"{}\\\"\"\n",
+        "[".repeat(100),
+        "[".repeat(100),
+        "{".repeat(100)
+    );
+    let e = parse_str(&quoted, None).unwrap_err();
+    assert!(e.message.contains("unknown field `x`"), "{e}");
+    let fine = format!("stages: []\nz: {}{}\n", "[".repeat(64), "]".repeat(64));
+    assert!(
+        parse_str(&fine, None)
+            .unwrap_err()
+            .message
+            .contains("unknown field `z`")
+    );
+    // More than 1 MiB: refused before parsing.
+    let big = format!("stages: []\n#{}\n", "x".repeat(1 << 20));
+    let e = parse_str(&big, None).unwrap_err();
+    assert!(e.message.contains("more than a pipeline file may"), "{e}");
+}
+
+#[test]
+fn long_messages_and_long_lists_of_errors_are_cut_short() {
+    let mut e = ConfigError {
+        also: vec![],
+        file: "p.yaml".into(),
+        line: Some(3),
+        column: None,
+        message: "x".repeat(7_000_000),
+    };
+    e.also = (0..150)
+        .map(|i| ConfigError {
+            also: vec![],
+            file: "p.yaml".into(),
+            line: Some(i),
+            column: None,
+            message: "bad".into(),
+        })
+        .collect();
+    let shown = e.to_string();
+    assert!(shown.len() < 10_000, "{}", shown.len());
+    assert!(shown.contains("(6998000 more bytes)"), "{}", &shown[..100]);
+    assert!(
+        shown.ends_with("... and 50 more errors"),
+        "{}",
+        &shown[shown.len() - 100..]
+    );
+}
