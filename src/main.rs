@@ -1,6 +1,7 @@
 //! The `spike-pipe` command line: parses arguments, calls the library, maps errors to exit codes
 //! (0 success, 1 a stage failed, 2 bad input or configuration, 3 an operational failure).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -14,7 +15,9 @@ use spike_pipe::engine::key::NumericEnv;
 use spike_pipe::engine::remote::{RemoteConfig, RemoteHooks};
 use spike_pipe::engine::runs::{self, Outcome};
 use spike_pipe::engine::slurm::{JobSettings, JobSpec};
-use spike_pipe::engine::{self, Executor, Locations, Project, ReproOptions, Status, diff, gc};
+use spike_pipe::engine::{
+    self, Executor, Locations, Project, ReproOptions, Status, audit, diff, gc,
+};
 use spike_pipe::nn::backend::BackendKind;
 use spike_pipe::stages::figure::{Listing, Verdict};
 use spike_pipe::{bench, report, stages};
@@ -153,7 +156,12 @@ enum Command {
     /// Upload this pipeline's cache entries to the remote cache (only what is missing there).
     Push(SyncArgs),
     /// Download this pipeline's missing cache entries from the remote cache.
-    Pull(SyncArgs),
+    Pull(PullArgs),
+    /// Recompute a random sample of cached entries (local or pulled) in a scratch directory and
+    /// compare every file with the entry's: by blake3 on the native backend (bit-reproducible),
+    /// number by number within --rtol/--atol on the others. An entry that differs is replaced by
+    /// the recomputation. Exit 0: every audited entry reproduced, 1: one differs, 2: bad input.
+    Audit(AuditArgs),
     /// Compare two runs: stage keys, published tables (with tolerances), headline metrics.
     /// Exit code 0: same within the tolerances, 1: different, 2: error.
     Diff {
@@ -251,6 +259,61 @@ struct ReproArgs {
 }
 
 #[derive(Args)]
+struct AuditArgs {
+    /// Stages, matrix groups or figure ids, with everything upstream of them; default: every
+    /// cached entry of the pipeline.
+    targets: Vec<String>,
+    #[command(flatten)]
+    sample: SampleArgs,
+    /// Entries recomputed in parallel (default: number of cores).
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// The report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// The share of the entries to recompute, in (0, 1] (at least one entry is).
+    #[arg(long, default_value_t = 0.1, value_parser = share)]
+    sample: f64,
+    /// Seed of the sample (default: a new one each time, printed); the same seed picks the
+    /// same entries.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Compare numbers within this relative tolerance instead of files by hash (default on
+    /// backends that are not bit-reproducible: 1e-6).
+    #[arg(long)]
+    rtol: Option<f64>,
+    /// Absolute tolerance for the same comparison (default there: 1e-9).
+    #[arg(long)]
+    atol: Option<f64>,
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a share in (0, 1]: give for example 0.1 for a tenth of the entries"
+        )),
+    }
+}
+
+#[derive(Args)]
+struct PullArgs {
+    #[command(flatten)]
+    sync: SyncArgs,
+    /// Then recompute this share of the entries just pulled (as `spike-pipe audit --sample`);
+    /// exit 1 if one differs.
+    #[arg(long, value_name = "SHARE", value_parser = share)]
+    audit: Option<f64>,
+    /// Seed of the audit's sample.
+    #[arg(long, requires = "audit")]
+    seed: Option<u64>,
+}
+
+#[derive(Args)]
 struct SyncArgs {
     /// Every entry (local ones for push, remote ones for pull), not only this pipeline's.
     #[arg(long)]
@@ -288,8 +351,9 @@ fn main() -> ExitCode {
             keep_runs,
             older_than,
         } => collect_garbage(g, dry, keep_runs, older_than.as_deref()),
-        Command::Push(a) => sync(g, false, &a),
-        Command::Pull(a) => sync(g, true, &a),
+        Command::Push(a) => sync(g, false, &a).map(|_| ExitCode::SUCCESS),
+        Command::Pull(a) => pull(g, &a),
+        Command::Audit(a) => run_audit(g, &a),
         Command::Diff {
             a,
             b,
@@ -400,11 +464,7 @@ fn repro(g: &Global, a: ReproArgs) -> Result<ExitCode> {
         dry: a.dry,
         force: a.force,
         downstream: a.downstream,
-        jobs: a.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(std::num::NonZero::get)
-                .unwrap_or(1)
-        }),
+        jobs: a.jobs.unwrap_or_else(cores),
         keep_going: !a.fail_fast,
         command: std::env::args().collect(),
         name: a.name,
@@ -453,6 +513,12 @@ fn repro(g: &Global, a: ReproArgs) -> Result<ExitCode> {
             "error: {push_errors} entries could not be pushed to the remote cache (see above)"
         );
         return Ok(ExitCode::from(1));
+    }
+    if record.stages.iter().any(|s| s.operational) {
+        eprintln!(
+            "error: a stage failed because of the machine (see above: a full disk, a lost connection); the same run may succeed once that is fixed"
+        );
+        return Ok(ExitCode::from(3));
     }
     Ok(exit(record.ok))
 }
@@ -592,7 +658,7 @@ fn collect_garbage(
     Ok(ExitCode::SUCCESS)
 }
 
-fn sync(g: &Global, pull: bool, a: &SyncArgs) -> Result<ExitCode> {
+fn sync(g: &Global, pull: bool, a: &SyncArgs) -> Result<Project> {
     let project = project(g)?;
     let remote = RemoteConfig::of(&project, g.remote.as_deref())?.open()?;
     let t = engine::remote::sync(&project, &remote, pull, a.all, a.jobs)?;
@@ -601,7 +667,95 @@ fn sync(g: &Global, pull: bool, a: &SyncArgs) -> Result<ExitCode> {
     } else {
         println!("{t}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(project)
+}
+
+fn pull(g: &Global, a: &PullArgs) -> Result<ExitCode> {
+    let Some(share) = a.audit else {
+        sync(g, true, &a.sync)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let before: BTreeSet<String> = locations_cache_keys(g)?;
+    let project = sync(g, true, &a.sync)?;
+    let pulled: BTreeSet<String> = project
+        .cache
+        .keys()?
+        .into_iter()
+        .filter(|k| !before.contains(k))
+        .collect();
+    let sample = SampleArgs {
+        sample: share,
+        seed: a.seed,
+        rtol: None,
+        atol: None,
+    };
+    audit_entries(
+        g,
+        &project,
+        vec![],
+        Some(pulled),
+        &sample,
+        None,
+        a.sync.json,
+    )
+}
+
+fn locations_cache_keys(g: &Global) -> Result<BTreeSet<String>> {
+    let cache = engine::cache::Cache::open(&locations(g).cache)?;
+    Ok(cache.keys()?.into_iter().collect())
+}
+
+fn run_audit(g: &Global, a: &AuditArgs) -> Result<ExitCode> {
+    let project = project(g)?;
+    audit_entries(
+        g,
+        &project,
+        a.targets.clone(),
+        None,
+        &a.sample,
+        a.jobs,
+        a.json,
+    )
+}
+
+fn audit_entries(
+    g: &Global,
+    project: &Project,
+    targets: Vec<String>,
+    only: Option<BTreeSet<String>>,
+    s: &SampleArgs,
+    jobs: Option<usize>,
+    json: bool,
+) -> Result<ExitCode> {
+    let backend = BackendKind::parse(&g.backend)?;
+    let tolerance = match (s.rtol, s.atol) {
+        (None, None) if backend.bit_reproducible() => None,
+        (rtol, atol) => Some(audit::Tolerance {
+            rtol: rtol.unwrap_or(1e-6),
+            atol: atol.unwrap_or(1e-9),
+        }),
+    };
+    let opts = audit::AuditOptions {
+        targets,
+        only,
+        sample: s.sample,
+        seed: s.seed,
+        tolerance,
+        jobs: jobs.unwrap_or_else(cores),
+    };
+    let report = audit::audit(project, &opts)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(exit(!report.differs()))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZero::get)
+        .unwrap_or(1)
 }
 
 fn compare(

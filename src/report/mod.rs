@@ -84,7 +84,7 @@ pub fn rebuild(
         }
     }
     let runs = dir.join("runs");
-    fs::create_dir_all(&runs)?;
+    fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
     write_atomic(
         &runs.join(format!("{}.json", record.run_id)),
         serde_json::to_string_pretty(record)?.as_bytes(),

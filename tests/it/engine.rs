@@ -1045,3 +1045,234 @@ fn rot_that_keeps_size_and_mtime_is_found() {
     let out = p.run(&["repro"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Rewrites an entry's table with one value changed, and its manifest to match: what a
+/// dishonest writer with access to the cache can do (hash checks cannot see it).
+fn forge(p: &Proj, key: &str, change: f64) {
+    let dir = p.cache().join("entries").join(key);
+    let table = dir.join("log.parquet");
+    let (bytes, hash) =
+        crate::remote::forged_table(&std::fs::read(&table).unwrap(), "loss", 40, change);
+    std::fs::write(&table, &bytes).unwrap();
+    let path = dir.join("manifest.json");
+    let mut m = record(&path);
+    for f in m["files"].as_array_mut().unwrap() {
+        if f["path"] == "log.parquet" {
+            f["blake3"] = serde_json::json!(hash);
+            f["bytes"] = serde_json::json!(bytes.len());
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn audit_recomputes_entries_and_finds_the_forged_one() {
+    let p = Proj::new(TOY);
+    assert!(p.run(&["repro"]).status.success());
+    let keys = p.keys();
+    let out = p.ok(&["audit", "--sample", "1", "--seed", "5"]);
+    assert!(
+        out.contains("audited 4 of 4 cached entries (seed 5, files compared by blake3): 4 reproduced, 0 within tolerance, 0 differ, 0 not audited"),
+        "{out}"
+    );
+    // A forged loss, its hashes updated: verify --cache sees nothing, the audit finds it.
+    forge(&p, &keys["train.other"], 0.5);
+    assert!(p.run(&["verify", "--cache"]).status.success());
+    let out = p.run(&["audit", "train.other", "--sample", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["candidates"], 1);
+    let entry = &report["entries"][0];
+    assert_eq!(
+        (entry["stage"].as_str(), entry["verdict"].as_str()),
+        (Some("train.other"), Some("differs"))
+    );
+    let note = entry["files"][0].as_str().unwrap();
+    assert!(
+        note.starts_with("log.parquet: blake3 differs; first difference: row 40, column `loss`: "),
+        "{note}"
+    );
+    // Replaced by the recomputation: the next audit reproduces it.
+    let out = p.ok(&["audit", "train.other", "--sample", "1"]);
+    assert!(out.contains("1 reproduced"), "{out}");
+    // A change far below a tolerance: within it under --rtol, a difference by hash without.
+    forge(&p, &keys["train.toy"], 1.0 + 1e-13);
+    let out = p.ok(&["audit", "train.toy", "--sample", "1", "--rtol", "1e-9"]);
+    assert!(
+        out.contains("log.parquet: not bit-identical, every number within the tolerance")
+            && out.contains("0 reproduced, 1 within tolerance, 0 differ"),
+        "{out}"
+    );
+    let out = p.run(&["audit", "train.toy", "--sample", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    // An entry whose input is not in the cache cannot be recomputed here, and says so.
+    std::fs::remove_dir_all(p.cache().join("entries").join(&keys["train.toy"])).unwrap();
+    let out = p.ok(&["audit", "fig3_2", "--sample", "1"]);
+    assert!(
+        out.contains("not audited: input train.toy") && out.contains("is not in the cache"),
+        "{out}"
+    );
+    // Bad shares are refused before anything runs.
+    for bad in ["0", "1.5", "-0.1", "x"] {
+        let out = p.run(&["audit", &format!("--sample={bad}")]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains("is not a share in (0, 1]"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// A small tmpfs (needs root, as the Slurm tests do), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path) -> SmallDisk {
+        std::fs::create_dir_all(at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a 1 MiB tmpfs as a full disk and needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(at.to_path_buf())
+    }
+
+    /// Fills the disk, then frees `free` bytes.
+    fn fill(&self, free: u64) {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let block = vec![1u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(free)).unwrap();
+    }
+
+    fn empty(&self) {
+        std::fs::remove_file(self.0.join("filler")).unwrap();
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut stack = vec![self.0.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else if name.starts_with(".tmp") {
+                    found.push(e.path().display().to_string());
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_publishes_nothing_partly_exits_3_and_loses_nothing() {
+    let p = Proj::new(TOY);
+    let disk = SmallDisk::mount(&p.path().join("outputs"));
+    let figures = p.path().join("outputs/figures");
+    let published = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&figures)
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.starts_with("fig3_2."))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    // Full: the stages compute into the cache (another disk); nothing is published, no record
+    // can be written, and the error says so and what to do.
+    disk.fill(0);
+    let out = p.run(&["repro"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("No space left on device")
+            && err.contains("outputs/figures/fig3_2.")
+            && err.contains("the run record could not be written under ./outputs; what this run computed (4 stages) stays in the cache"),
+        "{err}"
+    );
+    assert!(published().is_empty(), "{:?}", published());
+    assert!(disk.leftovers().is_empty(), "{:?}", disk.leftovers());
+    assert!(p.run(&["verify", "--cache"]).status.success());
+    // Room for some files of a figure but not all: none of them is published.
+    disk.empty();
+    disk.fill(12 * 1024);
+    let out = p.run(&["repro"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the same run may succeed once that is fixed"),
+        "{}",
+        stderr(&out)
+    );
+    let partial = published();
+    assert!(
+        partial.is_empty() || partial.len() == 5,
+        "a figure was published in part: {partial:?}"
+    );
+    assert!(disk.leftovers().is_empty(), "{:?}", disk.leftovers());
+    // With room again, the next run computes nothing and publishes everything.
+    disk.empty();
+    p.ok(&["repro"]);
+    assert!(
+        p.outcomes().values().all(|o| o == "cached"),
+        "{:?}",
+        p.outcomes()
+    );
+    assert_eq!(
+        published(),
+        [
+            "fig3_2.claims.json",
+            "fig3_2.parquet",
+            "fig3_2.png",
+            "fig3_2.spec.json",
+            "fig3_2.svg"
+        ]
+    );
+}
+
+#[test]
+fn a_full_disk_under_the_cache_fails_the_stage_with_3_and_leaves_no_temporary_entry() {
+    let p = Proj::new(TOY);
+    let cache = p.path().join("cache");
+    let disk = SmallDisk::mount(&cache);
+    let out = p.run(&["--cache-dir", "cache", "repro"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    p.run(&["--cache-dir", "cache", "gc"]);
+    std::fs::remove_dir_all(cache.join("entries")).unwrap();
+    std::fs::create_dir(cache.join("entries")).unwrap();
+    disk.fill(0);
+    let out = p.run(&["--cache-dir", "cache", "repro"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("FAILED") && err.contains("No space left on device"),
+        "{err}"
+    );
+    let tmp: Vec<_> = std::fs::read_dir(cache.join("tmp"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(tmp.is_empty(), "temporary entries left: {tmp:?}");
+    disk.empty();
+    p.ok(&["--cache-dir", "cache", "repro"]);
+    assert!(p.outcomes().values().all(|o| o == "computed"));
+}

@@ -424,13 +424,23 @@ fn hostile_manifests_are_refused_before_anything_is_written() {
                 serde_json::json!(absolute.display().to_string()),
             ),
             ("manifest name", serde_json::json!("manifest.json")),
+            // Once "unexpected NUL byte" and "File name too long (os error 36)", naming nothing.
+            ("a NUL byte", serde_json::json!("publish/fig3_2\u{0}.png")),
+            (
+                "a long name",
+                serde_json::json!(format!("publish/{}.png", "x".repeat(300))),
+            ),
         ];
         for (what, path) in attacks {
             let mut m = json(&original);
             m["files"][0]["path"] = path;
             remote.put(&entry, &serde_json::to_vec(&m).unwrap());
             let (b, err) = remote.pull_fails(&[]);
-            assert!(err.contains("was refused"), "{what}: {err}");
+            assert!(
+                err.contains(&format!("remote {}: ", remote.url()))
+                    && err.contains(&format!("entries/{fig}.json was refused")),
+                "{what}: {err}"
+            );
             assert!(
                 !b.path().join(&escape).exists() && !absolute.exists(),
                 "{what}: a file escaped"
@@ -750,5 +760,96 @@ fn a_fifo_on_a_directory_remote_is_refused_not_waited_on() {
         assert!(!b.cache().join("entries").join(&fig).exists() && tmp_is_empty(&b));
         std::fs::remove_file(fifo).unwrap();
         std::fs::write(fifo, saved).unwrap();
+    }
+}
+
+/// A table with one value multiplied by `change`, and its blake3.
+pub fn forged_table(original: &[u8], column: &str, row: usize, change: f64) -> (Vec<u8>, String) {
+    use spike_pipe::table::{TableColumn, col_f64, read_parquet, write_parquet};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    std::fs::write(&path, original).unwrap();
+    let mut df = read_parquet(&path).unwrap();
+    let mut values = col_f64(&df, column).unwrap();
+    values[row] *= change;
+    let mut replaced = Vec::new();
+    values.push(column, &mut replaced);
+    df.with_column(replaced.pop().unwrap()).unwrap();
+    write_parquet(&path, &mut df).unwrap();
+    let (hash, _) = spike_pipe::engine::cache::hash_file(&path).unwrap();
+    (std::fs::read(&path).unwrap(), hash)
+}
+
+#[test]
+fn pull_audit_catches_a_forged_entry_and_passes_honest_ones() {
+    for remote in Hostile::all() {
+        let a = remote.seeded();
+        let url = remote.url();
+        // Honest: every pulled entry recomputed here is bit-identical.
+        let b = Proj::new(PIPELINE);
+        let out = ok_with(
+            &b,
+            &["--remote", &url, "pull", "--audit", "1", "--seed", "1"],
+            remote.server(),
+        );
+        assert!(
+            out.contains(&format!(
+                "audited {STAGES} of {STAGES} cached entries (seed 1, files compared by blake3): {STAGES} reproduced"
+            )),
+            "{out}"
+        );
+        // Forged: the writer lowers one loss of train.toy's log and uploads the table with a
+        // manifest whose hashes match it (the key is unchanged: files are not part of it).
+        let toy = a.keys()["train.toy"].clone();
+        let entry = format!("entries/{toy}.json");
+        let mut m = json(&remote.get(&entry));
+        let log = m["files"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|f| f["path"] == "log.parquet")
+            .unwrap();
+        let honest = remote.get(&format!("blobs/{}", log["blake3"].as_str().unwrap()));
+        let (forged, hash) = forged_table(&honest, "loss", 40, 0.5);
+        remote.put(&format!("blobs/{hash}"), &forged);
+        log["blake3"] = serde_json::json!(hash);
+        log["bytes"] = serde_json::json!(forged.len());
+        remote.put(&entry, &serde_json::to_vec(&m).unwrap());
+
+        let c = Proj::new(PIPELINE);
+        let out = run_with(
+            &c,
+            &["--remote", &url, "pull", "--audit", "1"],
+            remote.server(),
+        );
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+        assert!(
+            text.contains(&format!("train.toy ({toy}): DIFFERS"))
+                && text.contains(
+                    "log.parquet: blake3 differs; first difference: row 40, column `loss`"
+                ),
+            "{text}"
+        );
+        assert!(text.contains("1 differ"), "{text}");
+        // The forged entry was replaced by the recomputation: the honest table, a clean cache.
+        let local =
+            std::fs::read(c.cache().join("entries").join(&toy).join("log.parquet")).unwrap();
+        assert!(local == honest, "the forged table stayed in the cache");
+        ok_with(&c, &["verify", "--cache"], None);
+        ok_with(&c, &["repro"], None);
+        same_figures(&a, &c);
+        // A share audits that many of the pulled entries: ceil(0.25 * 8) = 2.
+        let d = Proj::new(PIPELINE);
+        let out = run_with(
+            &d,
+            &["--remote", &url, "pull", "--audit", "0.25"],
+            remote.server(),
+        );
+        assert!(
+            stdout(&out).contains(&format!("audited 2 of {STAGES} cached entries")),
+            "{}",
+            stdout(&out)
+        );
     }
 }

@@ -57,6 +57,11 @@ pub struct Manifest {
     pub created: String,
 }
 
+/// The longest file name and path an entry may list (Linux's NAME_MAX; well under PATH_MAX with
+/// the cache's own directories in front).
+const MAX_NAME: usize = 255;
+const MAX_PATH: usize = 1024;
+
 impl Manifest {
     /// Checks what a manifest (perhaps from a remote) says before any of it names a path: the
     /// key and every input key are stage keys; every file path is a plain relative path (no
@@ -78,6 +83,15 @@ impl Manifest {
         let mut seen = BTreeSet::new();
         for f in &self.files {
             check_relative(&f.path)?;
+            if f.path.contains('\0')
+                || f.path.len() > MAX_PATH
+                || f.path.split('/').any(|c| c.len() > MAX_NAME)
+            {
+                bail!(
+                    "file path `{}` is not one a stage writes (a NUL byte, a name over {MAX_NAME} bytes or a path over {MAX_PATH})",
+                    f.path.escape_debug()
+                );
+            }
             if f.path.contains('\\') || f.path == MANIFEST {
                 bail!(
                     "file path `{}` is not allowed in a manifest",
@@ -392,7 +406,7 @@ impl Cache {
         }
     }
 
-    fn fresh_tmp(&self, stem: &str) -> PathBuf {
+    pub(crate) fn fresh_tmp(&self, stem: &str) -> PathBuf {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         self.root
             .join("tmp")
@@ -434,7 +448,8 @@ impl Cache {
             })
             .collect::<Result<_>>()?;
         let text = serde_json::to_string_pretty(&manifest)?;
-        fs::write(tmp.join(MANIFEST), text)?;
+        let path = tmp.join(MANIFEST);
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         sync_dir(tmp);
         let dest = self.entry_dir(&manifest.key)?;
         if dest.exists() {
@@ -482,7 +497,9 @@ impl Cache {
 
     fn install_checked(&self, tmp: &Path, key: &str) -> Result<()> {
         check_key(key)?;
-        let text = fs::read_to_string(tmp.join(MANIFEST))?;
+        let path = tmp.join(MANIFEST);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let manifest: Manifest = serde_json::from_str(&text).context("parsing the manifest")?;
         if manifest.key != key {
             bail!("the manifest describes key {}, not {key}", manifest.key);
@@ -546,14 +563,28 @@ pub(crate) fn list_files(dir: &Path) -> Result<Vec<String>> {
 /// Writes a file by writing a temporary sibling and renaming it over the target; the sibling is
 /// removed if anything fails.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let mut tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(Path::new(".")))
-        .with_context(|| format!("creating a temporary file beside {}", path.display()))?;
+    let mut tmp = temp_beside(path)?;
     tmp.write_all(bytes)
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
+        .with_context(|| format!("writing {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("renaming into {}", path.display()))?;
     Ok(())
+}
+
+/// An empty temporary file in `dest`'s directory (removed when dropped unless persisted).
+fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = dest.parent().filter(|d| !d.as_os_str().is_empty());
+    tempfile::NamedTempFile::new_in(dir.unwrap_or(Path::new(".")))
+        .with_context(|| format!("creating a temporary file beside {}", dest.display()))
+}
+
+/// A copy of `src` in a temporary file beside `dest` (removed when dropped unless persisted).
+pub(crate) fn copy_beside(src: &Path, dest: &Path) -> Result<tempfile::NamedTempFile> {
+    let mut tmp = temp_beside(dest)?;
+    let mut from = File::open(src).with_context(|| format!("opening {}", src.display()))?;
+    std::io::copy(&mut from, &mut tmp)
+        .with_context(|| format!("writing {} (from {})", dest.display(), src.display()))?;
+    Ok(tmp)
 }
 
 /// Flushes the files of a directory and the directory itself to disk (best effort), so that a

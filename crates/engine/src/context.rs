@@ -85,7 +85,8 @@ impl Input {
 
     pub fn read_json(&self, name: &str) -> Result<serde_json::Value> {
         let path = self.file(name)?;
-        let text = std::fs::read_to_string(&path)?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 }
@@ -217,7 +218,8 @@ impl<'a> StageContext<'a> {
         check_relative(name)?;
         let path = self.dirs.out.join(name);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         Ok(path)
     }
@@ -262,7 +264,8 @@ impl<'a> StageContext<'a> {
     /// A directory that survives a crash of this stage (for resumable checkpoints); removed
     /// once the stage's entry is committed.
     pub fn scratch_dir(&self) -> Result<&Path> {
-        std::fs::create_dir_all(&self.dirs.scratch)?;
+        std::fs::create_dir_all(&self.dirs.scratch)
+            .with_context(|| format!("creating {}", self.dirs.scratch.display()))?;
         Ok(&self.dirs.scratch)
     }
 

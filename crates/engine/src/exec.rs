@@ -276,7 +276,11 @@ pub(crate) fn run_one(
                 Validity::Missing => {}
             }
             if hooks.fetch(key)? {
-                match super::publishes::check_entry(project, def, key) {
+                let checked = project
+                    .cache
+                    .manifest(key)
+                    .and_then(|m| super::publishes::check_entry(project, def, &m));
+                match checked {
                     Ok(()) => {
                         tracing::info!(stage = %def.name, key = %key, "pulled from the remote cache");
                         return Ok(Outcome::Pulled);
@@ -306,7 +310,9 @@ pub(crate) fn run_one(
         Err(e) => {
             let msg = format!("{e:#}");
             progress.println(&format!("FAILED {}: {msg}", def.name));
-            record(project, plan, i, Outcome::Failed, wall, Some(msg))
+            let mut failed = record(project, plan, i, Outcome::Failed, wall, Some(msg));
+            failed.operational = super::failure::is_machine_failure(&e);
+            failed
         }
     }
 }
@@ -317,9 +323,56 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
     let planned = &plan.stages[i];
     let kind = project.registry.get(&def.kind).expect("validated kind");
     let cache = &project.cache;
+    let inputs = gather_inputs(project, plan, i)?;
+    let keys = input_keys(plan, i);
+    let wanted = extend::Wanted {
+        kind: &def.kind,
+        version: planned.version,
+        params: &def.params,
+        inputs: &keys,
+        env: &planned.env,
+        external: planned.external.as_deref(),
+    };
+    let base = match kind
+        .extends()
+        .and_then(|param| extend::base(cache, &wanted, param))
+    {
+        Some(m) => {
+            let mut input = Input::new(def, cache.entry_dir(&m.key)?, &m);
+            input.params = params_from_json(&m.params);
+            Some(input)
+        }
+        None => None,
+    };
+    let tmp = cache.begin(&planned.key)?;
+    let start = Instant::now();
+    let dirs = StageDirs {
+        out: tmp.clone(),
+        scratch: cache.scratch_dir(&planned.key),
+        data: project.data_dir.clone(),
+        sources: project.sources.clone(),
+        base,
+    };
+    if let Err(e) = run_kind(project, plan, i, inputs, dirs, progress) {
+        std::fs::remove_dir_all(&tmp).ok();
+        return Err(e);
+    }
+    cache.commit(
+        &tmp,
+        manifest_of(project, plan, i, start.elapsed().as_secs_f64()),
+    )
+}
 
+/// The inputs of stage `i`, each re-hashed first: an input that rotted is evicted, and the
+/// stage fails naming it.
+pub(crate) fn gather_inputs(
+    project: &Project,
+    plan: &Plan,
+    i: usize,
+) -> Result<BTreeMap<String, Vec<Input>>> {
+    let cache = &project.cache;
     let mut inputs: BTreeMap<String, Vec<Input>> = BTreeMap::new();
-    for (role, refs) in &planned.inputs {
+    for (role, refs) in &plan.stages[i].inputs {
         let mut list = Vec::new();
         for r in refs {
             if let Validity::Corrupt(why) = cache.validate_fully(&r.key) {
@@ -338,49 +391,33 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
         }
         inputs.insert(role.clone(), list);
     }
+    Ok(inputs)
+}
 
-    let input_keys: BTreeMap<String, Vec<String>> = planned
+fn input_keys(plan: &Plan, i: usize) -> BTreeMap<String, Vec<String>> {
+    plan.stages[i]
         .inputs
         .iter()
         .map(|(r, refs)| (r.clone(), refs.iter().map(|x| x.key.clone()).collect()))
-        .collect();
-    let wanted = extend::Wanted {
-        kind: &def.kind,
-        version: planned.version,
-        params: &def.params,
-        inputs: &input_keys,
-        env: &planned.env,
-        external: planned.external.as_deref(),
-    };
-    let base = match kind
-        .extends()
-        .and_then(|param| extend::base(cache, &wanted, param))
-    {
-        Some(m) => {
-            let mut input = Input::new(def, cache.entry_dir(&m.key)?, &m);
-            input.params = params_from_json(&m.params);
-            Some(input)
-        }
-        None => None,
-    };
-    let tmp = cache.begin(&planned.key)?;
-    let start = Instant::now();
-    let env = planned.env.clone();
+        .collect()
+}
+
+/// Runs stage `i`'s kind into `dirs.out` and checks that it wrote only what its kind publishes.
+/// A panic of the kind is an error of the stage.
+pub(crate) fn run_kind(
+    project: &Project,
+    plan: &Plan,
+    i: usize,
+    inputs: BTreeMap<String, Vec<Input>>,
+    dirs: StageDirs,
+    progress: &Progress,
+) -> Result<()> {
+    let def = &project.pipeline.stages[i];
+    let kind = project.registry.get(&def.kind).expect("validated kind");
+    let out = dirs.out.clone();
+    let env = plan.stages[i].env.clone();
     let run = {
-        let mut ctx = StageContext::new(
-            &def.name,
-            &def.params,
-            &env,
-            inputs,
-            StageDirs {
-                out: tmp.clone(),
-                scratch: cache.scratch_dir(&planned.key),
-                data: project.data_dir.clone(),
-                sources: project.sources.clone(),
-                base,
-            },
-            progress,
-        );
+        let mut ctx = StageContext::new(&def.name, &def.params, &env, inputs, dirs, progress);
         catch_unwind(AssertUnwindSafe(|| kind.run(&mut ctx)))
     };
     let outcome = match run {
@@ -394,29 +431,31 @@ fn compute(project: &Project, plan: &Plan, i: usize, progress: &Progress) -> Res
             Err(anyhow!("stage panicked: {msg}"))
         }
     };
-    let outcome = outcome.and_then(|()| {
-        let names = super::publishes::in_scratch(&tmp)?;
-        super::publishes::check(project, def, names.iter().map(String::as_str))
-    });
-    if let Err(e) = outcome {
-        std::fs::remove_dir_all(&tmp).ok();
-        return Err(e.context(format!("stage {} (kind {})", def.name, def.kind)));
-    }
-    let manifest = Manifest {
+    outcome
+        .and_then(|()| {
+            let names = super::publishes::in_scratch(&out)?;
+            super::publishes::check(project, def, names.iter().map(String::as_str))
+        })
+        .with_context(|| format!("stage {} (kind {})", def.name, def.kind))
+}
+
+/// The manifest of stage `i` as planned (its files are listed when it is committed).
+pub(crate) fn manifest_of(project: &Project, plan: &Plan, i: usize, wall_s: f64) -> Manifest {
+    let (def, planned) = (&project.pipeline.stages[i], &plan.stages[i]);
+    Manifest {
         key: planned.key.clone(),
         kind: def.kind.clone(),
         version: planned.version,
         stage: def.name.clone(),
         params: params_to_json(&def.params),
-        inputs: input_keys,
+        inputs: input_keys(plan, i),
         env: planned.env.clone(),
         external: planned.external.clone(),
         files: vec![],
-        wall_s: start.elapsed().as_secs_f64(),
+        wall_s,
         tool_version: super::TOOL_VERSION.to_string(),
         created: chrono::Utc::now().to_rfc3339(),
-    };
-    cache.commit(&tmp, manifest)
+    }
 }
 
 #[cfg(test)]

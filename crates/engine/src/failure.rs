@@ -24,6 +24,23 @@ pub fn is_operational(e: &anyhow::Error) -> bool {
         .any(|c| c.is::<std::io::Error>() || c.is::<object_store::Error>() || c.is::<Operational>())
 }
 
+/// Whether a stage failed because of the machine rather than its inputs or code: a full disk,
+/// a quota, a read-only file system, exhausted memory, a remote store, or an [`Operational`].
+/// Narrower than [`is_operational`]: a stage that finds a directory where it writes, or a
+/// truncated download, failed on what it was given (exit 1), not on the machine (exit 3).
+pub fn is_machine_failure(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind as K;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::OutOfMemory
+            )
+        }) || c.is::<object_store::Error>()
+            || c.is::<Operational>()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use anyhow::{Context, anyhow};
@@ -48,5 +65,17 @@ mod tests {
         assert!(!is_operational(
             &anyhow!("pipeline.yaml:3: unknown field").context("loading")
         ));
+    }
+
+    #[test]
+    fn a_full_disk_is_the_machines_failure_a_directory_in_the_way_is_not() {
+        let io = |kind| anyhow::Error::new(std::io::Error::from(kind)).context("writing x");
+        assert!(is_machine_failure(&io(std::io::ErrorKind::StorageFull)));
+        assert!(is_machine_failure(&io(
+            std::io::ErrorKind::ReadOnlyFilesystem
+        )));
+        assert!(!is_machine_failure(&io(std::io::ErrorKind::IsADirectory)));
+        assert!(!is_machine_failure(&io(std::io::ErrorKind::NotFound)));
+        assert!(!is_machine_failure(&anyhow!("the archive is truncated")));
     }
 }

@@ -2,6 +2,7 @@
 //! execution (local and Slurm), run records and published outputs. It knows nothing about neural
 //! networks: stage kinds (in `spike-science`) do the science, through [`kind::Kind`].
 
+pub mod audit;
 pub mod cache;
 pub mod context;
 pub mod dag;
@@ -316,7 +317,13 @@ pub fn repro(
         wall_s: clock.elapsed().as_secs_f64(),
         stages,
     };
-    runs::write(&project.outputs, &record)?;
+    runs::write(&project.outputs, &record).with_context(|| {
+        format!(
+            "the run record could not be written under {}; what this run computed ({} stages) stays in the cache, nothing is lost: fix the cause (room on the disk, permissions) and run `spike-pipe repro` again, which finds it cached and writes the record",
+            project.outputs.display(),
+            record.count(Outcome::Computed)
+        )
+    })?;
     Ok(ReproResult {
         record: Some(record),
         to_run,
@@ -366,6 +373,7 @@ fn publish(project: &Project, stages: &mut [StageRun]) -> bool {
         if let Err(e) = published {
             eprintln!("error: publishing the files of {}: {e:#}", s.name);
             s.error = Some(format!("publishing its files: {e:#}"));
+            s.operational = failure::is_machine_failure(&e);
             ok = false;
         }
     }
@@ -397,7 +405,7 @@ fn publish_stage(
         .pipeline
         .stage(&s.name)
         .with_context(|| format!("`{}` is not a stage of the pipeline", s.name))?;
-    publishes::check_entry(project, def, &s.key)
+    publishes::check_entry(project, def, &manifest)
         .context("nothing of it was published; rerun `spike-pipe repro` to compute it here")?;
     // What is published (and what verify, diff and the report read) is hashed again every run:
     // a few small files, and a rotten one must not reach outputs/ or a verdict.
@@ -423,29 +431,38 @@ fn publish_stage(
             dir.display()
         );
     }
-    for (name, f) in files {
+    // Every changed file is copied beside its destination first and renamed into place only
+    // when all are written: a full disk publishes nothing of the stage, not a part of it.
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut staged = Vec::new();
+    for (name, f) in &files {
         claimed.insert(name.to_string(), s.name.clone());
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let dest = dir.join(name);
         let current = cache::hash_file(&dest).ok().map(|(h, _)| h);
         if current.as_deref() != Some(f.blake3.as_str()) {
-            let ours = current.is_none()
-                || registry.get(name) == current.as_ref()
-                || (!registry.contains_key(name) && recorded.contains(name));
-            if !ours {
-                let backup = free_name(&dest);
-                fs::rename(&dest, &backup).with_context(|| {
-                    format!("moving {} aside to {}", dest.display(), backup.display())
-                })?;
-                eprintln!(
-                    "warning: {} was not published by spike-pipe (or was edited since); kept as {}",
-                    dest.display(),
-                    backup.display()
-                );
-            }
-            let bytes = fs::read(project.cache.entry_dir(&s.key)?.join(&f.path))?;
-            cache::write_atomic(&dest, &bytes)?;
+            let copy = cache::copy_beside(&entry.join(&f.path), &dest)?;
+            staged.push((*name, dest, copy, current));
         }
+    }
+    for (name, dest, copy, current) in staged {
+        let ours = current.is_none()
+            || registry.get(name) == current.as_ref()
+            || (!registry.contains_key(name) && recorded.contains(name));
+        if !ours {
+            let backup = free_name(&dest);
+            fs::rename(&dest, &backup).with_context(|| {
+                format!("moving {} aside to {}", dest.display(), backup.display())
+            })?;
+            eprintln!(
+                "warning: {} was not published by spike-pipe (or was edited since); kept as {}",
+                dest.display(),
+                backup.display()
+            );
+        }
+        copy.persist(&dest)
+            .with_context(|| format!("renaming into {}", dest.display()))?;
+    }
+    for (name, f) in files {
         registry.insert(name.to_string(), f.blake3.clone());
         s.published.push(format!("figures/{name}"));
     }
@@ -504,7 +521,7 @@ pub fn run_stage(
                     .pipeline
                     .stage(&r.stage)
                     .with_context(|| format!("input `{}` is not a stage", r.stage))?;
-                publishes::check_entry(project, input, &r.key)?;
+                publishes::check_entry(project, input, &project.cache.manifest(&r.key)?)?;
             }
         }
     }

@@ -172,6 +172,7 @@ impl Planned {
                 vec![]
             },
             published: vec![],
+            operational: false,
         }
     }
 }

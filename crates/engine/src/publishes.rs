@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use spike_config::StageDef;
 
 use crate::Project;
-use crate::cache::{self, PUBLISH_DIR};
+use crate::cache::{self, Manifest, PUBLISH_DIR};
 
 /// The file names `def` may publish.
 pub(crate) fn allowed(project: &Project, def: &StageDef) -> Result<BTreeSet<String>> {
@@ -56,9 +56,10 @@ pub(crate) fn in_scratch(tmp: &Path) -> Result<Vec<String>> {
     cache::list_files(&dir)
 }
 
-/// Checks the cached entry `key` of `def`, and evicts it when it publishes other files.
-pub(crate) fn check_entry(project: &Project, def: &StageDef, key: &str) -> Result<()> {
-    let manifest = project.cache.manifest(key)?;
+/// Checks the cached entry of `def` that `manifest` describes, and evicts it when it publishes
+/// other files.
+pub(crate) fn check_entry(project: &Project, def: &StageDef, manifest: &Manifest) -> Result<()> {
+    let key = &manifest.key;
     let prefix = format!("{PUBLISH_DIR}/");
     let names = manifest
         .published()

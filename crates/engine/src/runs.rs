@@ -64,6 +64,10 @@ pub struct StageRun {
     pub compute_s: Option<f64>,
     #[serde(default)]
     pub error: Option<String>,
+    /// The error is the machine's (a full disk, a lost connection), not the stage's: the same
+    /// run may succeed once that is fixed (exit code 3).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub operational: bool,
     /// Why it had to be computed (empty when cached).
     #[serde(default)]
     pub reasons: Vec<String>,

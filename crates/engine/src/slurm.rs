@@ -427,7 +427,8 @@ pub(crate) fn execute(
     let run_dir = logs.join(super::runs::new_run_id());
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("creating the job log directory {}", run_dir.display()))?;
-    let run_dir = std::fs::canonicalize(&run_dir)?;
+    let run_dir = std::fs::canonicalize(&run_dir)
+        .with_context(|| format!("resolving {}", run_dir.display()))?;
 
     let mut jobs: Vec<Job> = Vec::new();
     let mut job_of: HashMap<usize, usize> = HashMap::new();

@@ -2,7 +2,6 @@
 //! access with errors that name the file and the column.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -17,17 +16,15 @@ fn list_column(name: &str, rows: Vec<Series>) -> Column {
     Column::new(name.into(), rows)
 }
 
+/// Encodes in memory and writes with std::fs, so that a failing write (a full disk) is an I/O
+/// error naming the file rather than an encoder's message. Tables are at most megabytes.
 pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    // Unbuffered, the writer issues one system call per page header and column chunk.
-    let mut out = std::io::BufWriter::new(file);
-    ParquetWriter::new(&mut out)
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
         .with_compression(ParquetCompression::Zstd(None))
         .finish(df)
-        .with_context(|| format!("writing Parquet table {}", path.display()))?;
-    out.flush()
-        .with_context(|| format!("writing Parquet table {}", path.display()))?;
-    Ok(())
+        .with_context(|| format!("encoding Parquet table {}", path.display()))?;
+    std::fs::write(path, bytes).with_context(|| format!("writing Parquet table {}", path.display()))
 }
 
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {

@@ -82,6 +82,13 @@ impl BackendKind {
         }
     }
 
+    /// Whether a stage computed twice on this backend gives bit-identical files: tested for
+    /// `native` (one thread order, no fused or vendor kernels); burn's CPU backends reduce over
+    /// threads and GPUs schedule kernels, so the others are compared within a tolerance.
+    pub fn bit_reproducible(self) -> bool {
+        self == BackendKind::Native
+    }
+
     /// Fails with what to do when the backend cannot run on this machine. burn-cuda loads the
     /// NVIDIA driver lazily on a device thread, where a missing driver is a panic whose message
     /// never reaches the stage; checking here gives the stage a clear error instead.

@@ -106,7 +106,8 @@ impl Remote {
             .buffer_unordered(4)
             .try_collect()
             .await?;
-        let text = std::fs::read(dir.join(MANIFEST))?;
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let target = self.entry_path(key);
         self.store
             .put(&target, PutPayload::from(text))
@@ -134,11 +135,14 @@ impl Remote {
             .await;
         match result {
             Ok(sizes) => {
-                if let Err(e) = std::fs::write(tmp.join(MANIFEST), &text) {
+                let path = tmp.join(MANIFEST);
+                if let Err(e) = std::fs::write(&path, &text) {
                     std::fs::remove_dir_all(&tmp).ok();
-                    return Err(e.into());
+                    return Err(e).with_context(|| format!("writing {}", path.display()));
                 }
-                cache.install(&tmp, key)?;
+                cache
+                    .install(&tmp, key)
+                    .with_context(|| format!("installing entry {key} into the local cache"))?;
                 Ok(Some(Transfer {
                     pulled: true,
                     entries: 1,
@@ -212,10 +216,11 @@ impl Remote {
             )
         })?;
         let dest = tmp.join(&f.path);
+        let writing = || format!("writing {} ({} of entry {key})", dest.display(), f.path);
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).with_context(writing)?;
         }
-        let mut out = std::fs::File::create(&dest)?;
+        let mut out = std::fs::File::create(&dest).with_context(writing)?;
         let mut hasher = blake3::Hasher::new();
         let mut n = 0u64;
         let mut stream = got.into_stream();
@@ -230,7 +235,7 @@ impl Remote {
                 );
             }
             hasher.update(&chunk);
-            out.write_all(&chunk)?;
+            out.write_all(&chunk).with_context(writing)?;
             n += chunk.len() as u64;
         }
         let hash = hasher.finalize().to_hex().to_string();

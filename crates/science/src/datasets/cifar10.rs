@@ -235,7 +235,7 @@ pub fn download(
 
 fn file_md5(path: &Path) -> Result<String> {
     use md5::{Digest, Md5};
-    let mut file = fs::File::open(path)?;
+    let mut file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -279,10 +279,13 @@ fn extract(
             if !(name.ends_with(".bin") || name == "batches.meta.txt") || name.contains('/') {
                 continue;
             }
-            let mut out = fs::File::create(tmp.join(&name))?;
+            let path = tmp.join(&name);
+            let mut out =
+                fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
             std::io::copy(&mut entry, &mut out)
                 .with_context(|| format!("the archive is truncated in {name}"))?;
-            out.flush()?;
+            out.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
             if name.ends_with(".bin") {
                 read_file(&tmp.join(&name))?;
                 found += 1;
@@ -295,12 +298,14 @@ fn extract(
         fs::write(
             tmp.join(MARKER),
             format!("{}\n{files}\n", md5.to_ascii_lowercase()),
-        )?;
+        )
+        .with_context(|| format!("writing {}", tmp.join(MARKER).display()))?;
     }
     if dest.exists() {
-        fs::remove_dir_all(&dest)?;
+        fs::remove_dir_all(&dest).with_context(|| format!("removing {}", dest.display()))?;
     }
-    fs::rename(tmp.path(), &dest)?;
+    fs::rename(tmp.path(), &dest)
+        .with_context(|| format!("moving the data to {}", dest.display()))?;
     Ok(dest)
 }
 
@@ -331,7 +336,7 @@ fn fetch_url(url: &str, to: &Path, progress: &dyn Fn(u64, Option<u64>)) -> Resul
             .await
             .map_err(|e| anyhow::anyhow!("{}", root_cause(&e)))?;
         let total = Some(result.meta.size);
-        let mut out = fs::File::create(to)?;
+        let mut out = fs::File::create(to).with_context(|| format!("creating {}", to.display()))?;
         let mut done = 0u64;
         let mut stream = result.into_stream();
         while let Some(chunk) = stream.next().await {

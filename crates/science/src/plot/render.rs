@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
+use image::codecs::png::PngEncoder;
+use image::{ColorType, ImageEncoder};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -35,16 +37,27 @@ pub fn render(data: &FigureData, spec: &FigureSpec, png: &Path, svg: &Path) -> R
         (PANEL_W * cols as u32).max(title_w),
         PANEL_H * rows as u32 + 40,
     );
+    // Drawn in memory and written with std::fs: a failing write is an I/O error naming its file.
+    let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
-        let root = BitMapBackend::new(png, size).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
         draw(&root, data, spec, rows, cols)?;
         root.present()
-            .map_err(|e| anyhow!("writing {}: {e:?}", png.display()))?;
+            .map_err(|e| anyhow!("drawing {}: {e:?}", png.display()))?;
     }
-    let root = SVGBackend::new(svg, size).into_drawing_area();
-    draw(&root, data, spec, rows, cols)?;
-    root.present()
-        .map_err(|e| anyhow!("writing {}: {e:?}", svg.display()))?;
+    let mut encoded = Vec::new();
+    PngEncoder::new(&mut encoded)
+        .write_image(&pixels, size.0, size.1, ColorType::Rgb8)
+        .with_context(|| format!("encoding {}", png.display()))?;
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        draw(&root, data, spec, rows, cols)?;
+        root.present()
+            .map_err(|e| anyhow!("drawing {}: {e:?}", svg.display()))?;
+    }
+    std::fs::write(png, encoded).with_context(|| format!("writing {}", png.display()))?;
+    std::fs::write(svg, text).with_context(|| format!("writing {}", svg.display()))?;
     Ok(())
 }
 

@@ -491,7 +491,8 @@ fn extension(base: &Input, dim: usize) -> Result<Option<TrainState>> {
     if !base.has(EXTEND_FILE) {
         return Ok(None);
     }
-    let bytes = std::fs::read(base.file(EXTEND_FILE)?)?;
+    let path = base.file(EXTEND_FILE)?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut state: TrainState = postcard::from_bytes(&bytes)
         .with_context(|| format!("decoding {EXTEND_FILE} of the cached run {}", base.key))?;
     if state.theta.len() != dim || state.rows.len() != state.epoch {
