@@ -23,6 +23,8 @@ pub struct Options {
     pub epochs: usize,
     pub cnn: bool,
     pub lanczos_k: usize,
+    /// Stages of the engine benchmark (0: skip it).
+    pub engine_stages: usize,
 }
 
 /// Runs the benchmarks on `backend`, printing each figure as it is measured.
@@ -50,6 +52,78 @@ pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()>
     tanh_sharpness(&*obj, &theta)?;
     if opts.cnn {
         cnn(opts, cifar, backend)?;
+    }
+    if opts.engine_stages > 0 {
+        engine(opts.engine_stages)?;
+    }
+    Ok(())
+}
+
+/// The engine at an atlas's scale: a pipeline of `stages` training stages (a matrix over
+/// learning rate and seed of a width-4 ReLU net, 2 epochs, on 8 points), computed once, then
+/// the commands a user repeats on it, each a fresh `spike-pipe` process as a user runs it.
+fn engine(stages: usize) -> Result<()> {
+    let seeds = stages.div_ceil(100);
+    let lrs: Vec<String> = (0..stages.div_ceil(seeds))
+        .map(|i| format!("{:.5}", 0.001 + 1e-5 * i as f64))
+        .collect();
+    let n = lrs.len() * seeds;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("pipeline.yaml"),
+        format!(
+            "stages:
+  - name: data.engine
+    kind: dataset_1d
+    params: {{target: relu_pair, n_train: 8, train_range: [-1, 1]}}
+  - name: train.engine
+    kind: train
+    needs: {{data: data.engine}}
+    matrix: {{lr: [{}], seed: [{}]}}
+    params: {{model: fnn, width: 4, activation: relu, epochs: 2}}
+",
+            lrs.join(", "),
+            (0..seeds)
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )?;
+    println!(
+        "engine: a pipeline of {} stages ({n} training stages of a width-4 net, 2 epochs each)",
+        n + 1
+    );
+    let exe = std::env::current_exe()?;
+    let run = |args: &[&str]| -> Result<f64> {
+        let start = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("SPIKE_CACHE")
+            .env("SPIKE_PLAIN", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(
+            out.success(),
+            "spike-pipe {} failed in the engine benchmark",
+            args.join(" ")
+        );
+        Ok(start.elapsed().as_secs_f64())
+    };
+    let compute = run(&["repro"])?;
+    println!(
+        "  repro from an empty cache: {compute:.1} s ({:.1} ms a stage)",
+        1e3 * compute / (n + 1) as f64
+    );
+    for (what, args) in [
+        ("repro --dry", &["repro", "--dry"][..]),
+        ("status", &["status"][..]),
+        ("repro, everything cached", &["repro"][..]),
+    ] {
+        let times: Vec<f64> = (0..3).map(|_| run(args)).collect::<Result<_>>()?;
+        let best = times.iter().copied().fold(f64::INFINITY, f64::min);
+        println!("  {what}: {best:.2} s (best of 3)");
     }
     Ok(())
 }

@@ -216,6 +216,10 @@ enum Command {
         /// Eigenpairs of the CNN Lanczos benchmark.
         #[arg(long, default_value_t = 20)]
         lanczos_k: usize,
+        /// Stages of the engine benchmark (`repro` from an empty cache, then `repro --dry`,
+        /// `status` and a cached `repro`); 0 skips it.
+        #[arg(long, default_value_t = 10_000)]
+        engine_stages: usize,
     },
 }
 
@@ -375,7 +379,16 @@ fn main() -> ExitCode {
             epochs,
             no_cnn,
             lanczos_k,
-        } => run_bench(g, epochs, no_cnn, lanczos_k),
+            engine_stages,
+        } => run_bench(
+            g,
+            bench::Options {
+                epochs,
+                cnn: !no_cnn,
+                lanczos_k,
+                engine_stages,
+            },
+        ),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -840,13 +853,8 @@ fn verify_cache(g: &Global) -> Result<ExitCode> {
     Ok(exit(check.corrupt.is_empty()))
 }
 
-fn run_bench(g: &Global, epochs: usize, no_cnn: bool, lanczos_k: usize) -> Result<ExitCode> {
+fn run_bench(g: &Global, opts: bench::Options) -> Result<ExitCode> {
     let loc = locations(g);
-    let opts = bench::Options {
-        epochs,
-        cnn: !no_cnn,
-        lanczos_k,
-    };
     let backend = BackendKind::parse(&g.backend)?;
     backend.ensure_usable()?;
     let cifar = cifar10::locate(

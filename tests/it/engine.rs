@@ -1276,3 +1276,30 @@ fn a_full_disk_under_the_cache_fails_the_stage_with_3_and_leaves_no_temporary_en
     p.ok(&["--cache-dir", "cache", "repro"]);
     assert!(p.outcomes().values().all(|o| o == "computed"));
 }
+
+#[test]
+fn a_sweep_shows_one_bar_for_all_its_stages() {
+    let sweep = |n: usize| {
+        let steps: Vec<String> = (1..=n).map(|s| s.to_string()).collect();
+        format!(
+            "stages:\n  - name: train.sweep\n    kind: train_toy\n    matrix: {{steps: [{}]}}\n",
+            steps.join(", ")
+        )
+    };
+    // 60 stages: the bar for all of them reaches 100%, and no stage prints its own lines.
+    let p = Proj::new(&sweep(60));
+    let err = stderr(&p.run(&["repro"]));
+    assert!(err.contains("all stages: 100% (60/60 stages)"), "{err}");
+    assert!(
+        !err.contains("computing train.sweep") && !err.contains("train.sweep[steps=7]: 100%"),
+        "{err}"
+    );
+    // 3 stages: each says what it computes, and the bar for all counts them.
+    let p = Proj::new(&sweep(3));
+    let err = stderr(&p.run(&["repro"]));
+    assert!(
+        err.contains("computing train.sweep[steps=2]")
+            && err.contains("all stages: 100% (3/3 stages)"),
+        "{err}"
+    );
+}

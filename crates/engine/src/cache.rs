@@ -15,12 +15,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use super::extend::ExtendIndex;
 use super::key::check_key;
 
 pub(crate) const MANIFEST: &str = "manifest.json";
@@ -135,6 +137,8 @@ impl Manifest {
 
 pub struct Cache {
     root: PathBuf,
+    /// The entries a stage may extend (see `extend`), built on first use.
+    extends: Mutex<ExtendIndex>,
 }
 
 /// What `verify --cache` found: how much it hashed, and each corrupt entry (key, stage, why).
@@ -204,11 +208,20 @@ impl Cache {
         }
         Ok(Cache {
             root: root.to_path_buf(),
+            extends: Mutex::new(ExtendIndex::default()),
         })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Keys and values of `param` of the entries computing `identity` apart from it.
+    pub(crate) fn extend_candidates(&self, param: &str, identity: &str) -> Vec<(i64, String)> {
+        self.extends
+            .lock()
+            .expect("extend index lock")
+            .lookup(self, param, identity)
     }
 
     /// The directory of entry `key`, once `key` is checked to be a stage key.
@@ -459,6 +472,10 @@ impl Cache {
             .with_context(|| format!("moving the finished entry to {}", dest.display()))?;
         sync_directory(&self.root.join("entries"));
         self.stamp(&manifest);
+        self.extends
+            .lock()
+            .expect("extend index lock")
+            .add(&manifest);
         fs::remove_dir_all(self.scratch_dir(&manifest.key)).ok();
         Ok(manifest)
     }
@@ -520,6 +537,10 @@ impl Cache {
             .with_context(|| format!("moving the entry to {}", dest.display()))?;
         sync_directory(&self.root.join("entries"));
         self.stamp(&manifest);
+        self.extends
+            .lock()
+            .expect("extend index lock")
+            .add(&manifest);
         Ok(())
     }
 

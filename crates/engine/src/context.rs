@@ -270,7 +270,7 @@ impl<'a> StageContext<'a> {
     }
 
     pub fn progress(&self, total: u64, unit: &str) -> Bar {
-        self.progress.bar(self.name, total, unit)
+        self.progress.stage_bar(self.name, total, unit)
     }
 
     pub fn log(&self, line: &str) {

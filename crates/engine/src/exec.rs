@@ -25,6 +25,9 @@ use super::plan::Plan;
 use super::progress::Progress;
 use super::runs::{Outcome, StageRun};
 
+/// Runs computing more stages than this show one bar for all, not a bar and lines per stage.
+pub(crate) const DETAILED_STAGES: usize = 50;
+
 pub(crate) struct ExecOptions {
     pub jobs: usize,
     pub keep_going: bool,
@@ -71,6 +74,13 @@ pub(crate) fn execute(
 ) -> Vec<StageRun> {
     let stages = &project.pipeline.stages;
     let scheduler = Scheduler::new(stages, selected);
+    let to_compute = (0..stages.len())
+        .filter(|&i| selected[i] && (opts.force[i] || !plan.stages[i].cached))
+        .count();
+    // One bar for every stage of the run; each stage's own lines and bar only when they are
+    // few enough to read (a sweep of hundreds would print hundreds; `-v` logs each).
+    let all = (to_compute > 1).then(|| progress.bar("all stages", to_compute as u64, "stages"));
+    progress.set_detail(to_compute <= DETAILED_STAGES);
     let worker = || {
         while let Some(i) = scheduler.next() {
             let run = if scheduler.upstream_failed(&stages[i]) {
@@ -85,6 +95,12 @@ pub(crate) fn execute(
             } else {
                 run_one(project, plan, i, opts.force[i], hooks, progress)
             };
+            if let Some(all) = all
+                .as_ref()
+                .filter(|_| opts.force[i] || !plan.stages[i].cached)
+            {
+                all.inc(1);
+            }
             scheduler.finish(i, run, opts.keep_going);
         }
     };
@@ -289,7 +305,7 @@ pub(crate) fn run_one(
                 }
             }
         }
-        progress.println(&format!(
+        progress.detail(&format!(
             "computing {} ({})",
             def.name,
             plan.stages[i].reasons.join("; ")
@@ -303,7 +319,7 @@ pub(crate) fn run_one(
     match result {
         Ok(outcome) => {
             if outcome == Outcome::Computed {
-                progress.println(&format!("finished {} in {wall:.2}s", def.name));
+                progress.detail(&format!("finished {} in {wall:.2}s", def.name));
             }
             record(project, plan, i, outcome, wall, None)
         }

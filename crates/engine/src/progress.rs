@@ -1,14 +1,19 @@
 //! Progress of running stages: one indicatif bar per stage on a terminal, plain log lines
-//! (every 10% and at most every few seconds) when stderr is not a terminal (CI, pipes).
+//! (every 10% and at most every few seconds) when stderr is not a terminal (CI, pipes). A run
+//! of many stages (a sweep, an atlas) shows one bar for all of them instead of a bar and two
+//! lines per stage: see [`Progress::set_detail`].
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub struct Progress {
     multi: Option<MultiProgress>,
+    /// Whether each stage's own lines and bar are shown.
+    detail: AtomicBool,
 }
 
 impl Progress {
@@ -16,6 +21,7 @@ impl Progress {
         let tty = std::io::stderr().is_terminal() && std::env::var_os("SPIKE_PLAIN").is_none();
         Progress {
             multi: tty.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            detail: AtomicBool::new(true),
         }
     }
 
@@ -29,8 +35,30 @@ impl Progress {
         }
     }
 
-    pub(crate) fn bar(&self, stage: &str, total: u64, unit: &str) -> Bar {
-        let bar = self.multi.as_ref().map(|m| {
+    /// Shows (or hides) each stage's lines and bars from now on; bars made before stay.
+    pub(crate) fn set_detail(&self, on: bool) {
+        self.detail.store(on, Ordering::Relaxed);
+    }
+
+    /// A line about one stage, shown while detail is on.
+    pub(crate) fn detail(&self, line: &str) {
+        if self.detail.load(Ordering::Relaxed) {
+            self.println(line);
+        }
+    }
+
+    /// A bar of the whole run (all stages, a transfer, an audit): always shown.
+    pub(crate) fn bar(&self, name: &str, total: u64, unit: &str) -> Bar {
+        self.make_bar(name, total, unit, false)
+    }
+
+    /// One stage's bar: shown while detail is on.
+    pub(crate) fn stage_bar(&self, stage: &str, total: u64, unit: &str) -> Bar {
+        self.make_bar(stage, total, unit, !self.detail.load(Ordering::Relaxed))
+    }
+
+    fn make_bar(&self, stage: &str, total: u64, unit: &str, quiet: bool) -> Bar {
+        let bar = self.multi.as_ref().filter(|_| !quiet).map(|m| {
             let b = m.add(ProgressBar::new(total));
             b.set_style(
                 ProgressStyle::with_template(
@@ -45,6 +73,7 @@ impl Progress {
         });
         Bar {
             bar,
+            quiet,
             stage: stage.to_string(),
             unit: unit.to_string(),
             plain: Mutex::new(Plain {
@@ -90,6 +119,8 @@ struct Plain {
 
 pub struct Bar {
     bar: Option<ProgressBar>,
+    /// Prints nothing (a stage's bar while detail is off).
+    quiet: bool,
     stage: String,
     unit: String,
     plain: Mutex<Plain>,
@@ -107,6 +138,9 @@ impl Bar {
     pub fn set_position(&self, pos: u64) {
         if let Some(b) = &self.bar {
             b.set_position(pos);
+            return;
+        }
+        if self.quiet {
             return;
         }
         let mut p = self.plain.lock().expect("progress lock");

@@ -432,6 +432,10 @@ pub(crate) fn execute(
 
     let mut jobs: Vec<Job> = Vec::new();
     let mut job_of: HashMap<usize, usize> = HashMap::new();
+    let to_submit = (0..plan.stages.len())
+        .filter(|&i| selected[i] && (forced[i] || !plan.stages[i].cached))
+        .count();
+    progress.set_detail(to_submit <= super::exec::DETAILED_STAGES);
     for (i, def) in project.pipeline.stages.iter().enumerate() {
         if !selected[i] || (plan.stages[i].cached && !forced[i]) {
             continue;
@@ -456,7 +460,7 @@ pub(crate) fn execute(
                 return Err(e);
             }
         };
-        progress.println(&format!(
+        progress.detail(&format!(
             "submitted {} as Slurm job {}{}",
             def.name,
             job.id,
