@@ -14,7 +14,7 @@ use spike_pipe::engine::failure::is_operational;
 use spike_pipe::engine::key::NumericEnv;
 use spike_pipe::engine::remote::{RemoteConfig, RemoteHooks};
 use spike_pipe::engine::runs::{self, Outcome};
-use spike_pipe::engine::slurm::{JobSettings, JobSpec};
+use spike_pipe::engine::slurm::{self, JobResults, JobSettings, JobSpec};
 use spike_pipe::engine::{
     self, Executor, Locations, Project, ReproOptions, Status, audit, diff, gc,
 };
@@ -614,9 +614,10 @@ fn dag(g: &Global, dot: bool, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A Slurm job: computes one stage into the cache; a failed stage exits with 1, like repro.
 /// A Slurm job: loads the project its description names (not this command line's) and
-/// computes its stage; the remote URL comes from the environment.
+/// computes its stages one after the other, a failed one failing only itself; writes each
+/// stage's result beside the description (`JobResults`) and exits with 1 if one failed. The
+/// remote URL comes from the environment.
 fn run_job(g: &Global, spec: &Path) -> Result<ExitCode> {
     let job = JobSpec::read(spec)?;
     let p = &job.project;
@@ -631,29 +632,38 @@ fn run_job(g: &Global, spec: &Path) -> Result<ExitCode> {
     let remote = (pull || push)
         .then(|| RemoteConfig::of(&project, g.remote.as_deref())?.open())
         .transpose()?;
-    let (stage, key, force) = (&job.stage, &job.key, job.force);
-    let computed = match &remote {
-        Some(r) => {
-            let hooks = RemoteHooks::new(r, &project.cache, pull, push);
-            engine::run_stage(&project, stage, key, force, &hooks).and_then(|record| {
-                match hooks.errors.lock().expect("lock").first() {
-                    Some(e) => anyhow::bail!("{e}"),
-                    None => Ok(record),
+    let hooks = remote
+        .as_ref()
+        .map(|r| RemoteHooks::new(r, &project.cache, pull, push));
+    let mut results = JobResults::new();
+    for s in &job.stages {
+        let computed =
+            match &hooks {
+                Some(h) => {
+                    engine::run_stage(&project, &s.stage, &s.key, s.force, h).and_then(|record| {
+                        match h.errors.lock().expect("lock").first() {
+                            Some(e) => anyhow::bail!("{e}"),
+                            None => Ok(record),
+                        }
+                    })
                 }
-            })
-        }
-        None => engine::run_stage(&project, stage, key, force, &NoHooks),
-    };
-    match computed {
-        Ok(record) => {
-            println!("{}: {:?} ({key})", record.name, record.outcome);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            Ok(ExitCode::from(1))
-        }
+                None => engine::run_stage(&project, &s.stage, &s.key, s.force, &NoHooks),
+            };
+        let error = match computed {
+            Ok(record) => {
+                println!("{}: {:?} ({})", record.name, record.outcome, s.key);
+                None
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e:#}", s.stage);
+                Some(format!("{e:#}"))
+            }
+        };
+        results.insert(s.stage.clone(), error);
+        let path = slurm::results_path(spec);
+        engine::cache::write_atomic(&path, serde_json::to_string_pretty(&results)?.as_bytes())?;
     }
+    Ok(exit(results.values().all(Option::is_none)))
 }
 
 fn collect_garbage(

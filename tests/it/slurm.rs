@@ -290,12 +290,79 @@ fn a_remote_url_with_credentials_stays_off_the_job_command_line() {
     let text = std::fs::read_to_string(spec.trim_matches('\'')).unwrap();
     assert!(!text.contains("hunter2"), "{text}");
     let job: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(job["stage"], "train.toy");
-    assert_eq!(job["key"].as_str().map(str::len), Some(32), "{text}");
+    assert_eq!(job["stages"][0]["stage"], "train.toy");
+    assert_eq!(
+        job["stages"][0]["key"].as_str().map(str::len),
+        Some(32),
+        "{text}"
+    );
     assert_eq!(job["project"]["profile"], "default");
     let pipeline = std::fs::canonicalize(p.path().join("pipeline.yaml")).unwrap();
     let written = std::fs::canonicalize(job["project"]["pipeline"].as_str().unwrap()).unwrap();
     assert_eq!(written, pipeline);
     let env = std::fs::read_to_string(spy.path().join("env")).unwrap();
     assert_eq!(env.trim(), url);
+}
+
+#[test]
+fn a_sweep_of_201_cells_runs_25_to_a_job_and_a_failed_cell_fails_only_itself() {
+    require_slurm();
+    // 200 cells that train and one (lr 1.0) that diverges, in the same matrix group; a figure
+    // downstream of a good cell and one downstream of the whole group.
+    let lrs: Vec<String> = (0..200)
+        .map(|i| format!("{:.5}", 0.001 + 1e-5 * f64::from(i)))
+        .chain(["1.0".to_string()])
+        .collect();
+    let pipeline = format!(
+        r#"
+executor: {{kind: slurm, poll_seconds: 0.5, batch: 25}}
+stages:
+  - name: train.cells
+    kind: train_toy
+    matrix: {{lr: [{}]}}
+    params: {{steps: 400}}
+  - name: train.after
+    kind: train_toy
+    params: {{steps: 30}}
+  - name: figure.after
+    kind: figure_toy
+    needs: {{train: train.after}}
+    params: {{grid: 5, id: after}}
+"#,
+        lrs.join(", ")
+    );
+    let p = Proj::new(&pipeline);
+    let out = p.run(&["repro", "--keep-going"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // 201 cells in 9 jobs of at most 25, one job for train.after and one for its figure; the
+    // 203 submissions are not listed one by one.
+    assert!(
+        err.contains("submitted 11 Slurm jobs for 203 stages"),
+        "{err}"
+    );
+    assert!(!err.contains("as Slurm job"), "{err}");
+    let o = p.outcomes();
+    let count = |what: &str| o.values().filter(|v| *v == what).count();
+    assert_eq!((count("computed"), count("failed")), (202, 1), "{o:?}");
+    assert_eq!(o["train.cells[lr=1.0]"], "failed");
+    let rec = p.latest();
+    let bad = rec["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "train.cells[lr=1.0]")
+        .unwrap();
+    let why = bad["error"].as_str().unwrap();
+    assert!(
+        why.contains("FAILED with exit code 1:0") && why.contains("diverged at step"),
+        "{why}"
+    );
+    // Every cell has its entry; the next run submits only the failed cell.
+    let out = p.run(&["repro", "--keep-going"]);
+    assert!(
+        stderr(&out).contains("submitted 1 Slurm jobs for 1 stages"),
+        "{}",
+        stderr(&out)
+    );
 }

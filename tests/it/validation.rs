@@ -230,6 +230,18 @@ fn slurm_settings_are_checked_at_load() {
             &["executor.poll_seconds must be between 0.1 and 3600 seconds"],
         );
     }
+    for bad in ["0", "10001"] {
+        rejected(
+            &format!(
+                "executor: {{kind: slurm, batch: {bad}}}\nstages:\n  - name: train.toy\n    kind: train_toy\n"
+            ),
+            &["executor.batch (stages per job) must be between 1 and 10000"],
+        );
+    }
+    rejected(
+        "executor: {kind: slurm, batch: -1}\nstages:\n  - name: train.toy\n    kind: train_toy\n",
+        &["executor:"],
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! cancels what it submitted on Ctrl-C or, with `--fail-fast`, after a failure, and returns
 //! the stage records that the local executor would.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +20,7 @@ use super::failure::Operational;
 use super::plan::Plan;
 use super::progress::Progress;
 use super::runs::{Outcome, StageRun};
-use spike_config::{Pipeline, StageDef};
+use spike_config::Pipeline;
 
 /// Slurm resources of a job.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -91,6 +91,10 @@ pub struct ExecutorConfig {
     /// Resources per stage (declared names), on top of the defaults.
     #[serde(default)]
     pub stages: BTreeMap<String, Resources>,
+    /// Stages per job: the stages of one matrix group that depend on none of each other are
+    /// run this many to a job (a sweep or an atlas is not one job per cell).
+    #[serde(default = "one")]
+    pub batch: usize,
 }
 
 fn local() -> String {
@@ -98,6 +102,9 @@ fn local() -> String {
 }
 fn five() -> f64 {
     5.0
+}
+fn one() -> usize {
+    1
 }
 
 impl Default for ExecutorConfig {
@@ -108,6 +115,7 @@ impl Default for ExecutorConfig {
             logs: None,
             defaults: Resources::default(),
             stages: BTreeMap::new(),
+            batch: one(),
         }
     }
 }
@@ -123,7 +131,7 @@ impl ExecutorConfig {
         };
         let cfg: ExecutorConfig = serde_yaml::from_value(v.clone()).map_err(|e| {
             anyhow::anyhow!(
-                "{}: executor: {e} (valid keys: kind, poll_seconds, logs, defaults, stages)",
+                "{}: executor: {e} (valid keys: kind, poll_seconds, logs, defaults, stages, batch)",
                 file.display()
             )
         })?;
@@ -134,6 +142,13 @@ impl ExecutorConfig {
                 "{}: executor.poll_seconds must be between 0.1 and 3600 seconds, got {}",
                 file.display(),
                 cfg.poll_seconds
+            );
+        }
+        if !(1..=10_000).contains(&cfg.batch) {
+            bail!(
+                "{}: executor.batch (stages per job) must be between 1 and 10000, got {}",
+                file.display(),
+                cfg.batch
             );
         }
         if !["local", "slurm"].contains(&cfg.kind.as_str()) {
@@ -185,17 +200,32 @@ pub struct JobProject {
     pub push: bool,
 }
 
-/// One job: the stage it computes, under the key the driver planned. Written as JSON beside the
-/// job's logs and read by the hidden `spike-pipe run-job FILE`, so no setting is re-spelt as a
-/// command-line flag. The remote URL is not in it: it may carry credentials, and jobs get it
-/// from their environment (`SPIKE_REMOTE`), which `sbatch` passes on.
+/// One job: the stages it computes, each under the key the driver planned. Written as JSON
+/// beside the job's logs and read by the hidden `spike-pipe run-job FILE`, so no setting is
+/// re-spelt as a command-line flag. The remote URL is not in it: it may carry credentials, and
+/// jobs get it from their environment (`SPIKE_REMOTE`), which `sbatch` passes on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     pub project: JobProject,
+    pub stages: Vec<JobStage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobStage {
     pub stage: String,
     pub key: String,
     pub force: bool,
+}
+
+/// What `run-job` writes beside its description after each stage: stage -> its error (`None`:
+/// computed), so that one failed stage of a job fails only itself.
+pub type JobResults = BTreeMap<String, Option<String>>;
+
+/// Where the results of the job described by `spec` go.
+pub fn results_path(spec: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.results.json", spec.display()))
 }
 
 impl JobProject {
@@ -399,7 +429,9 @@ fn tail(path: &Path, lines: usize) -> String {
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 struct Job {
-    stage: usize,
+    /// Its stages, in pipeline order.
+    stages: Vec<usize>,
+    results: PathBuf,
     id: String,
     stdout: PathBuf,
     stderr: PathBuf,
@@ -432,28 +464,22 @@ pub(crate) fn execute(
 
     let mut jobs: Vec<Job> = Vec::new();
     let mut job_of: HashMap<usize, usize> = HashMap::new();
-    let to_submit = (0..plan.stages.len())
+    let to_run: Vec<usize> = (0..plan.stages.len())
         .filter(|&i| selected[i] && (forced[i] || !plan.stages[i].cached))
-        .count();
-    progress.set_detail(to_submit <= super::exec::DETAILED_STAGES);
-    for (i, def) in project.pipeline.stages.iter().enumerate() {
-        if !selected[i] || (plan.stages[i].cached && !forced[i]) {
-            continue;
-        }
-        let deps: Vec<String> = def
-            .upstream()
-            .filter_map(|u| project.pipeline.index(u))
-            .filter_map(|u| job_of.get(&u).map(|&j| jobs[j].id.clone()))
+        .collect();
+    progress.set_detail(to_run.len() <= super::exec::DETAILED_STAGES);
+    for batch in batches(project, &to_run, slurm.config.batch) {
+        // A job of several stages may end failed with most of them computed: what depends on
+        // it waits for it to end (`afterany`) and finds its own inputs in the cache or fails.
+        let mut deps: Vec<(String, bool)> = batch
+            .iter()
+            .flat_map(|&i| upstream(project, i))
+            .filter_map(|u| job_of.get(&u))
+            .map(|&j| (jobs[j].id.clone(), jobs[j].stages.len() == 1))
             .collect();
-        let job = match submit(
-            slurm,
-            &run_dir,
-            i,
-            def,
-            &plan.stages[i].key,
-            forced[i],
-            &deps,
-        ) {
+        deps.sort();
+        deps.dedup();
+        let job = match submit(slurm, &run_dir, project, plan, forced, &batch, &deps) {
             Ok(job) => job,
             Err(e) => {
                 scancel(&jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>());
@@ -462,20 +488,33 @@ pub(crate) fn execute(
         };
         progress.detail(&format!(
             "submitted {} as Slurm job {}{}",
-            def.name,
+            batch
+                .iter()
+                .map(|&i| project.pipeline.stages[i].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             job.id,
             if deps.is_empty() {
                 String::new()
             } else {
-                format!(" (after {})", deps.join(", "))
+                format!(
+                    " (after {})",
+                    deps.iter()
+                        .map(|d| d.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }
         ));
-        job_of.insert(i, jobs.len());
+        for &i in &batch {
+            job_of.insert(i, jobs.len());
+        }
         jobs.push(job);
     }
     progress.println(&format!(
-        "submitted {} Slurm jobs; logs in {}",
+        "submitted {} Slurm jobs for {} stages; logs in {}",
         jobs.len(),
+        to_run.len(),
         run_dir.display()
     ));
     let _guard = CancelOnPanic(jobs.iter().map(|j| j.id.clone()).collect());
@@ -483,17 +522,60 @@ pub(crate) fn execute(
     Ok(records(project, plan, selected, &jobs, &job_of))
 }
 
-/// Submits the job of stage `stage` with `sbatch`, after the jobs `deps`.
+/// The stages of `to_run` (in pipeline order) in the jobs they run in: the stages of one
+/// matrix group at one depth (counted in stages to run) share jobs, `size` to a job; jobs come
+/// in order of depth, so a job is submitted after every job it depends on.
+fn batches(project: &Project, to_run: &[usize], size: usize) -> Vec<Vec<usize>> {
+    let mut depth: HashMap<usize, usize> = HashMap::new();
+    let mut groups: Vec<((usize, &str), Vec<usize>)> = Vec::new();
+    for &i in to_run {
+        let d = upstream(project, i)
+            .filter_map(|u| depth.get(&u).map(|d| d + 1))
+            .max()
+            .unwrap_or(0);
+        depth.insert(i, d);
+        let group = (d, project.pipeline.stages[i].base.as_str());
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((group, vec![i])),
+        }
+    }
+    groups.sort_by_key(|((d, _), members)| (*d, members[0]));
+    groups
+        .into_iter()
+        .flat_map(|(_, members)| {
+            members
+                .chunks(size.max(1))
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The stages stage `i` needs, by index.
+fn upstream(project: &Project, i: usize) -> impl Iterator<Item = usize> + '_ {
+    project.pipeline.stages[i]
+        .upstream()
+        .filter_map(|u| project.pipeline.index(u))
+}
+
+/// Submits the job of `stages` with `sbatch`, after the jobs `deps` (id, and whether it has one
+/// stage: then its failure cancels this job instead of letting it run).
 fn submit(
     slurm: &Slurm,
     run_dir: &Path,
-    stage: usize,
-    def: &StageDef,
-    key: &str,
-    force: bool,
-    deps: &[String],
+    project: &Project,
+    plan: &Plan,
+    forced: &[bool],
+    stages: &[usize],
+    deps: &[(String, bool)],
 ) -> Result<Job> {
     let cfg = &slurm.config;
+    let def = &project.pipeline.stages[stages[0]];
+    let name = match stages.len() {
+        1 => def.name.clone(),
+        n => format!("{} ({n} stages)", def.base),
+    };
     let safe: String = def
         .name
         .chars()
@@ -505,15 +587,24 @@ fn submit(
             }
         })
         .collect();
+    let safe = match stages.len() {
+        1 => safe,
+        n => format!("{safe}+{}", n - 1),
+    };
     let (stdout, stderr) = (
         run_dir.join(format!("{safe}-%j.out")),
         run_dir.join(format!("{safe}-%j.err")),
     );
     let spec = JobSpec {
         project: slurm.project.clone(),
-        stage: def.name.clone(),
-        key: key.to_string(),
-        force,
+        stages: stages
+            .iter()
+            .map(|&i| JobStage {
+                stage: project.pipeline.stages[i].name.clone(),
+                key: plan.stages[i].key.clone(),
+                force: forced[i],
+            })
+            .collect(),
     };
     let spec_file = run_dir.join(format!("{safe}.job.json"));
     let json = serde_json::to_vec_pretty(&spec).context("serialising a job description")?;
@@ -534,12 +625,24 @@ fn submit(
         .map_or(cfg.defaults.clone(), |r| cfg.defaults.merged(r));
     let mut args: Vec<String> = vec![
         "--parsable".into(),
-        format!("--job-name=spike:{}", def.name),
+        format!("--job-name=spike:{name}"),
         format!("--output={}", stdout.display()),
         format!("--error={}", stderr.display()),
     ];
-    if !deps.is_empty() {
-        args.push(format!("--dependency=afterok:{}", deps.join(":")));
+    let after = |single: bool| -> Vec<&str> {
+        deps.iter()
+            .filter(|d| d.1 == single)
+            .map(|d| d.0.as_str())
+            .collect()
+    };
+    let mut dependency = Vec::new();
+    for (kind, ids) in [("afterok", after(true)), ("afterany", after(false))] {
+        if !ids.is_empty() {
+            dependency.push(format!("{kind}:{}", ids.join(":")));
+        }
+    }
+    if !dependency.is_empty() {
+        args.push(format!("--dependency={}", dependency.join(",")));
         args.push("--kill-on-invalid-dep=yes".into());
     }
     args.extend(resources.args());
@@ -552,8 +655,7 @@ fn submit(
         .context("running sbatch (is Slurm installed and on PATH?)")?;
     if !out.status.success() {
         return Err(Operational(format!(
-            "sbatch refused the job of {}: {}; check the partition and resources in `executor:` of pipeline.yaml (the jobs submitted before it were cancelled)",
-            def.name,
+            "sbatch refused the job of {name}: {}; check the partition and resources in `executor:` of pipeline.yaml (the jobs submitted before it were cancelled)",
             String::from_utf8_lossy(&out.stderr).trim()
         ))
         .into());
@@ -566,7 +668,8 @@ fn submit(
         .to_string();
     let concrete = |p: &Path| PathBuf::from(p.display().to_string().replace("%j", &id));
     Ok(Job {
-        stage,
+        stages: stages.to_vec(),
+        results: results_path(&spec_file),
         stdout: concrete(&stdout),
         stderr: concrete(&stderr),
         id,
@@ -647,7 +750,11 @@ fn update(project: &Project, plan: &Plan, jobs: &mut [Job]) {
             JobState::Unknown => {
                 // Purged from Slurm's memory: the cache says whether it finished.
                 job.unknown_polls += 1;
-                if project.cache.contains(&plan.stages[job.stage].key) {
+                if job
+                    .stages
+                    .iter()
+                    .all(|&i| project.cache.contains(&plan.stages[i].key))
+                {
                     job.state = JobState::Done;
                 } else if job.unknown_polls > 60 && job.started.elapsed() > Duration::from_secs(120)
                 {
@@ -677,7 +784,8 @@ fn counts(jobs: &[Job]) -> String {
     )
 }
 
-/// One record per selected stage: cached, or what its job ended as.
+/// One record per selected stage: cached, or what its job ended as. A stage of a failed job
+/// that computed is computed; one whose input failed is skipped.
 fn records(
     project: &Project,
     plan: &Plan,
@@ -686,6 +794,16 @@ fn records(
     job_of: &HashMap<usize, usize>,
 ) -> Vec<StageRun> {
     let mut records = Vec::new();
+    let mut bad: HashSet<usize> = HashSet::new();
+    let results: Vec<JobResults> = jobs
+        .iter()
+        .map(|j| {
+            std::fs::read_to_string(&j.results)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default()
+        })
+        .collect();
     for (i, def) in project.pipeline.stages.iter().enumerate() {
         if !selected[i] {
             continue;
@@ -697,8 +815,18 @@ fn records(
         };
         let job = &jobs[j];
         let wall = job.started.elapsed().as_secs_f64();
-        records.push(match &job.state {
+        let input_failed = upstream(project, i).any(|u| bad.contains(&u));
+        let record = match &job.state {
             JobState::Done => p.record(def, Outcome::Computed, wall, None),
+            JobState::Failed { .. } if results[j].get(&def.name) == Some(&None) => {
+                p.record(def, Outcome::Computed, wall, None)
+            }
+            JobState::Failed { .. } if input_failed => p.record(
+                def,
+                Outcome::Skipped,
+                0.0,
+                Some("a stage it needs failed".into()),
+            ),
             JobState::Failed { state, exit } => p.record(
                 def,
                 Outcome::Failed,
@@ -708,7 +836,10 @@ fn records(
                     job.id,
                     job.stdout.display(),
                     job.stderr.display(),
-                    tail(&job.stderr, 3)
+                    match results[j].get(&def.name) {
+                        Some(Some(error)) => error.clone(),
+                        _ => tail(&job.stderr, 3),
+                    }
                 )),
             ),
             JobState::DependencyFailed => p.record(
@@ -732,7 +863,11 @@ fn records(
                 wall,
                 Some(format!("Slurm job {} ended in state {other:?}", job.id)),
             ),
-        });
+        };
+        if matches!(record.outcome, Outcome::Failed | Outcome::Skipped) {
+            bad.insert(i);
+        }
+        records.push(record);
     }
     records
 }
@@ -782,9 +917,11 @@ mod tests {
                 pull: true,
                 push: false,
             },
-            stage: "train.a".into(),
-            key: "k".repeat(64),
-            force: false,
+            stages: vec![JobStage {
+                stage: "train.a".into(),
+                key: "k".repeat(64),
+                force: false,
+            }],
         };
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("train.a.job.json");
