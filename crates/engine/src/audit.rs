@@ -150,6 +150,7 @@ pub fn audit(project: &Project, opts: &AuditOptions) -> Result<AuditReport> {
     let picked = sample(&candidates, &plan, opts.sample, seed);
     let progress = Progress::new();
     let bar = progress.bar("audit", picked.len() as u64, "entries");
+    progress.set_detail(picked.len() <= super::exec::DETAILED_STAGES);
     let results = Mutex::new(BTreeMap::new());
     // An entry is recomputed from its inputs as they are after their own audit (an upstream
     // entry that differed has been replaced by then): one wave per depth, parallel within it.
