@@ -640,8 +640,10 @@ fn run_job(g: &Global, spec: &Path) -> Result<ExitCode> {
         let computed =
             match &hooks {
                 Some(h) => {
+                    // Only this stage's push errors are its own (the hooks serve the whole job).
+                    let before = h.errors.lock().expect("lock").len();
                     engine::run_stage(&project, &s.stage, &s.key, s.force, h).and_then(|record| {
-                        match h.errors.lock().expect("lock").first() {
+                        match h.errors.lock().expect("lock").get(before) {
                             Some(e) => anyhow::bail!("{e}"),
                             None => Ok(record),
                         }
