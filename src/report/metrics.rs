@@ -23,7 +23,9 @@ pub fn headline(
     atol: f64,
 ) -> Result<Vec<Metric>> {
     let mut out = Vec::new();
-    if let Some(figure) = name.strip_suffix(".parquet") {
+    // `<id>.parquet` is a figure's table; `<id>.<name>.parquet` one published beside it (the
+    // atlas's cells), without headline series.
+    if let Some(figure) = name.strip_suffix(".parquet").filter(|f| !f.contains('.')) {
         let series = |p: Option<&Path>| -> Result<BTreeMap<(String, String), Vec<f64>>> {
             let mut m: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
             let Some(p) = p else { return Ok(m) };

@@ -26,6 +26,8 @@ const FIGURES: &[&str] = &[
     "figB_1",
     "figB_2",
     "figB_3",
+    "atlas_tanh",
+    "atlas_relu",
 ];
 
 #[test]
@@ -135,27 +137,34 @@ fn every_figure_is_published_with_its_claims() {
     assert!(p.outcomes().values().all(|o| o == "cached"));
 }
 
-#[test]
-fn adding_a_sweep_point_computes_only_that_point() {
-    let p = project();
-    p.ok(&["--profile", "smoke", "repro", "fig5_2"]);
+/// Replaces `from` by `to` in the project's pipeline.yaml, reruns `target` in smoke, and
+/// returns the stages it computed.
+fn edit_and_rerun(p: &Proj, from: &str, to: &str, target: &str) -> Vec<String> {
     let yaml = std::fs::read_to_string(p.path().join("pipeline.yaml")).unwrap();
-    let more = yaml.replace(
-        "train.fig5_2: {params: {loss: half_mse, width: 8, epochs: 60}, matrix: {lr: [0.005, 0.05]}}",
-        "train.fig5_2: {params: {loss: half_mse, width: 8, epochs: 60}, matrix: {lr: [0.005, 0.05, 0.02]}}",
-    );
+    let more = yaml.replace(from, to);
     assert_ne!(
         yaml, more,
         "the smoke profile of pipeline.yaml changed; update this test"
     );
     p.write_pipeline(&more);
-    p.ok(&["--profile", "smoke", "repro", "fig5_2"]);
-    let computed: Vec<String> = p
-        .outcomes()
+    p.ok(&["--profile", "smoke", "repro", target]);
+    p.outcomes()
         .into_iter()
         .filter(|(_, o)| o == "computed")
         .map(|(n, _)| n)
-        .collect();
+        .collect()
+}
+
+#[test]
+fn adding_a_sweep_point_computes_only_that_point() {
+    let p = project();
+    p.ok(&["--profile", "smoke", "repro", "fig5_2"]);
+    let computed = edit_and_rerun(
+        &p,
+        "train.fig5_2: {params: {loss: half_mse, width: 8, epochs: 60}, matrix: {lr: [0.005, 0.05]}}",
+        "train.fig5_2: {params: {loss: half_mse, width: 8, epochs: 60}, matrix: {lr: [0.005, 0.05, 0.02]}}",
+        "fig5_2",
+    );
     assert_eq!(
         computed,
         [
@@ -165,6 +174,138 @@ fn adding_a_sweep_point_computes_only_that_point() {
             "train.fig5_2[lr=0.02,seed=0]",
             "train.fig5_2[lr=0.02,seed=1]"
         ]
+    );
+}
+
+/// The atlas: one row per cell, each agreeing with its own training log; its claims under every
+/// reading; adding a learning rate computes only the new cells.
+#[test]
+fn the_atlas_classifies_every_cell_from_its_log_and_grows_by_cells() {
+    use spike_pipe::table::{col_f64, col_i64, col_opt_f64};
+    let p = project();
+    p.ok(&["--profile", "smoke", "repro", "atlas_tanh"]);
+    let cells = read_parquet(&p.path().join("outputs/figures/atlas_tanh.cells.parquet")).unwrap();
+    let names: Vec<String> = cells
+        .get_column_names()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for column in [
+        "stage",
+        "activation",
+        "target",
+        "loss",
+        "width",
+        "init_gamma",
+        "lr",
+        "seed",
+        "lambda_0",
+        "lr_normalised",
+        "class",
+        "spikes",
+        "spikes_at_edge",
+        "largest_factor",
+        "first_spike_epoch",
+        "edge_ratio_end",
+        "v_cond",
+        "v_cond_circular",
+        "final_loss",
+        "diverged_at",
+    ] {
+        assert!(
+            names.contains(&column.to_string()),
+            "no column {column}: {names:?}"
+        );
+    }
+    // The smoke grid: 2 rates x 2 widths x 2 seeds under the default loss reading.
+    assert_eq!(cells.height(), 8);
+    assert!(
+        col_str(&cells, "loss")
+            .unwrap()
+            .iter()
+            .all(|l| l == "half_mse")
+    );
+    let keys = p.keys();
+    let stages = col_str(&cells, "stage").unwrap();
+    let classes = col_str(&cells, "class").unwrap();
+    let (lr, lambda_0, scaled, final_loss) = (
+        col_f64(&cells, "lr").unwrap(),
+        col_f64(&cells, "lambda_0").unwrap(),
+        col_f64(&cells, "lr_normalised").unwrap(),
+        col_f64(&cells, "final_loss").unwrap(),
+    );
+    let spikes = col_i64(&cells, "spikes").unwrap();
+    let edge_end = col_f64(&cells, "edge_ratio_end").unwrap();
+    for i in 0..cells.height() {
+        let log = read_parquet(
+            &p.cache()
+                .join("entries")
+                .join(&keys[&stages[i]])
+                .join("log.parquet"),
+        )
+        .unwrap();
+        let loss = col_f64(&log, "loss").unwrap();
+        let lambda: Vec<f64> = col_opt_f64(&log, "lambda_max")
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect();
+        // lambda_0 is the log's first lambda_max (epoch 0), the last is lambda_max * eta / 2.
+        assert_eq!(lambda_0[i], lambda[0], "{}", stages[i]);
+        assert!((scaled[i] - lr[i] * lambda[0] / 2.0).abs() < 1e-12 * scaled[i]);
+        assert!((edge_end[i] - lambda[lambda.len() - 1] * lr[i] / 2.0).abs() < 1e-12);
+        assert_eq!(final_loss[i].to_bits(), loss[loss.len() - 1].to_bits());
+        let reached = lambda.iter().any(|&l| l >= 2.0 / lr[i]);
+        let class = classes[i].as_str();
+        match class {
+            "stable_below_edge" => assert!(!reached && spikes[i] == 0),
+            "edge_without_spike" => assert!(reached && spikes[i] == 0),
+            "spike_at_edge" | "spike_below_edge" => assert!(spikes[i] > 0),
+            "catapult" => assert!(lambda[0] >= 2.0 / lr[i]),
+            "diverged" => {
+                assert!(!loss.iter().all(|l| l.is_finite()) || loss[loss.len() - 1] > loss[0]);
+            }
+            other => panic!("unknown class {other}"),
+        }
+    }
+    // lr 1.2 against lambda_0 about 4-5: eta lambda_0 / 2 above 2, beyond the catapult.
+    assert!(
+        (0..cells.height()).any(|i| lr[i] == 1.2 && classes[i] == "diverged"),
+        "{classes:?}"
+    );
+    let claims: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.path().join("outputs/figures/atlas_tanh.claims.json")).unwrap(),
+    )
+    .unwrap();
+    let ids: Vec<&str> = claims["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "atlas_spikes_at_edge_of_stability",
+            "atlas_spikes_lead_to_condensation"
+        ]
+    );
+    // Seeds are pooled: each verdict counts the atlas's two seeds.
+    for c in claims["claims"].as_array().unwrap() {
+        assert_eq!(c["seeds"]["n"], 2, "{c}");
+    }
+    // A new learning rate: its 2 widths x 2 seeds x 2 losses, their condensation, the figure.
+    let computed = edit_and_rerun(
+        &p,
+        "matrix: {lr: [0.125, 1.2], width: [10, 20]",
+        "matrix: {lr: [0.125, 1.2, 0.5], width: [10, 20]",
+        "atlas_tanh",
+    );
+    assert_eq!(computed.len(), 17, "{computed:?}");
+    assert!(
+        computed
+            .iter()
+            .all(|n| n == "figure.atlas_tanh" || n.contains("lr=0.5,"))
     );
 }
 

@@ -59,9 +59,14 @@ pub fn col_f64(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
 }
 
 /// A numeric column with nulls kept (as `None`).
-pub(crate) fn col_opt_f64(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
+pub fn col_opt_f64(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
     let c = column(df, name)?.cast(&DataType::Float64)?;
     Ok(c.f64()?.iter().collect())
+}
+
+pub(crate) fn col_opt_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
+    let c = column(df, name)?.cast(&DataType::Int64)?;
+    Ok(c.i64()?.iter().collect())
 }
 
 pub fn col_i64(df: &DataFrame, name: &str) -> Result<Vec<i64>> {
@@ -180,6 +185,7 @@ table_column! {
     f64 => |c, name, v| Column::new(name.into(), v), col_f64;
     Option<f64> => |c, name, v| Column::new(name.into(), v), col_opt_f64;
     i64 => |c, name, v| Column::new(name.into(), v), col_i64;
+    Option<i64> => |c, name, v| Column::new(name.into(), v), col_opt_i64;
     bool => |c, name, v| Column::new(name.into(), v), col_bool;
     String => |c, name, v| Column::new(name.into(), v), col_str;
     Vec<f64> => |c, name, v| lists(name, v), col_f64_lists;

@@ -1,5 +1,6 @@
 //! Analyses of training runs: spike detection, frequency content, condensation.
 
+pub mod atlas;
 pub mod condensation;
 pub mod frequency;
 pub mod spikes;

@@ -58,16 +58,37 @@ impl Rule {
 /// The largest ratio of a value of `series` to the lowest of its previous `lookback` values:
 /// (index, ratio); `None` for fewer than 2 values.
 pub(crate) fn largest_rise(series: &[f64], lookback: usize) -> Option<(usize, f64)> {
-    let lookback = lookback.max(1);
+    let pre = window_min(series, lookback);
     (1..series.len())
-        .map(|i| {
-            let pre = series[i.saturating_sub(lookback)..i]
-                .iter()
-                .cloned()
-                .fold(f64::INFINITY, f64::min);
-            (i, series[i] / pre)
-        })
+        .map(|i| (i, series[i] / pre[i]))
         .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// The lowest of the previous `lookback` (at least 1) values before each index (infinity at 0
+/// and where all are NaN: NaNs are skipped, as `f64::min` skips them), in O(n) with a
+/// monotonic queue instead of O(n x lookback): the atlas runs the rule over thousands of long
+/// logs.
+fn window_min(series: &[f64], lookback: usize) -> Vec<f64> {
+    let lookback = lookback.max(1);
+    let mut queue: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    let mut out = Vec::with_capacity(series.len());
+    for (i, &v) in series.iter().enumerate() {
+        while queue
+            .front()
+            .is_some_and(|&j| j < i.saturating_sub(lookback))
+        {
+            queue.pop_front();
+        }
+        out.push(queue.front().map_or(f64::INFINITY, |&j| series[j]));
+        if v.is_nan() {
+            continue;
+        }
+        while queue.back().is_some_and(|&j| series[j] >= v) {
+            queue.pop_back();
+        }
+        queue.push_back(i);
+    }
+    out
 }
 
 impl std::fmt::Display for Rule {
@@ -81,12 +102,11 @@ impl std::fmt::Display for Rule {
 }
 
 pub(crate) fn detect(loss: &[f64], factor: f64, lookback: usize, recovery: f64) -> Vec<Spike> {
-    let lookback = lookback.max(1);
+    let window = window_min(loss, lookback);
     let mut spikes = Vec::new();
     let mut i = 1;
     while i < loss.len() {
-        let from = i.saturating_sub(lookback);
-        let pre = loss[from..i].iter().cloned().fold(f64::INFINITY, f64::min);
+        let pre = window[i];
         if loss[i] > factor * pre {
             let mut peak = i;
             let mut j = i + 1;
@@ -203,6 +223,33 @@ mod tests {
         assert_eq!(rule.largest_rise(&loss), Some((25, 11.4)));
         assert_eq!(rule.with_factor(20.0).factor, 20.0);
         assert_eq!(rule.largest_rise(&[1.0]), None);
+    }
+
+    #[test]
+    fn the_window_minimum_is_the_minimum_of_the_window() {
+        let mut rng = spike_nn::rng::SeededRng::new(7);
+        for lookback in [0, 1, 2, 5, 100] {
+            // Ties (values on a coarse grid) and NaNs included.
+            let series: Vec<f64> = (0..400)
+                .map(|i| match i % 37 {
+                    0 => f64::NAN,
+                    _ => (rng.uniform(0.0, 8.0)).floor(),
+                })
+                .collect();
+            let fast = window_min(&series, lookback);
+            for (i, &f) in fast.iter().enumerate() {
+                let naive = series[i.saturating_sub(lookback.max(1))..i]
+                    .iter()
+                    .cloned()
+                    .fold(f64::INFINITY, f64::min);
+                assert_eq!(
+                    f.to_bits(),
+                    naive.to_bits(),
+                    "lookback {lookback}, index {i}"
+                );
+            }
+        }
+        assert!(window_min(&[f64::NAN, f64::NAN], 2)[1].is_infinite());
     }
 
     #[test]

@@ -93,6 +93,21 @@ pub(crate) fn std_dev(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt()
 }
 
+/// The 95% Wilson score interval of a share of `k` in `n` (`None` for n = 0): the interval the
+/// atlas's claims give their shares with, sound for shares near 0 or 1 and for small n.
+pub(crate) fn wilson(k: usize, n: usize) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    const Z: f64 = 1.959_963_984_540_054;
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let z2 = Z * Z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
 pub(crate) fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
@@ -146,6 +161,21 @@ mod tests {
         let rho = spearman(&x, &y);
         let z = rho * 3.0;
         assert!((spearman_p(&x, &y, true) - 0.5 * libm::erfc(z / 2f64.sqrt())).abs() < 1e-15);
+    }
+
+    #[test]
+    fn wilson_intervals_by_hand() {
+        // 8 of 10: centre (0.8 + z^2/20) / (1 + z^2/10), as tabulated: [0.4902, 0.9433].
+        let (lo, hi) = wilson(8, 10).unwrap();
+        assert!((lo - 0.490_162).abs() < 1e-5, "{lo}");
+        assert!((hi - 0.943_318).abs() < 1e-5, "{hi}");
+        // 0 of 5 starts at 0 and 5 of 5 ends at 1; the two mirror each other.
+        let (a, b) = wilson(0, 5).unwrap();
+        let (c, d) = wilson(5, 5).unwrap();
+        assert!(a.abs() < 1e-15);
+        assert!((b - (1.0 - c)).abs() < 1e-15 && (d - 1.0).abs() < 1e-15);
+        assert!((b - 0.434_482).abs() < 1e-5, "{b}");
+        assert_eq!(wilson(0, 0), None);
     }
 
     #[test]

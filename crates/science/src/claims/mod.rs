@@ -6,6 +6,7 @@
 //! turns the claims of every (reading, seed) variant of a figure into one verdict per claim with
 //! its alternatives and seed counts.
 
+pub mod atlas;
 pub mod readings;
 pub mod robust;
 pub mod sec3;

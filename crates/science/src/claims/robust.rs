@@ -106,12 +106,16 @@ fn depends_on(runs: &[(&Variant, &Claim)], reading: &str) -> bool {
 fn combine(runs: &[(&Variant, &Claim)]) -> (Verdict, Seeds, String, Option<String>) {
     let verdicts: Vec<Verdict> = runs.iter().map(|(_, c)| c.verdict).collect();
     let verdict = over_seeds(&verdicts);
-    let seeds = Seeds {
-        n: runs.len(),
-        supported: verdicts
-            .iter()
-            .filter(|&&v| v == Verdict::Supported)
-            .count(),
+    // One run: the claim's own count (a kind that pools its seeds counts them itself).
+    let seeds = match runs {
+        [(_, only)] => only.seeds,
+        _ => Seeds {
+            n: runs.len(),
+            supported: verdicts
+                .iter()
+                .filter(|&&v| v == Verdict::Supported)
+                .count(),
+        },
     };
     let seed_name = |v: &Variant| v.seed.map_or(String::new(), |s| format!("seed {s}: "));
     let shown = runs

@@ -68,7 +68,7 @@ fn pca_criterion() -> String {
     )
 }
 
-const EOS_QUOTE: Quote<'static> = Quote {
+pub(crate) const EOS_QUOTE: Quote<'static> = Quote {
     text: "The red curves, i.e. the λmax value, show that the loss spikes occur at the EoS stage.",
     source: "Sec 3.1, Fig 3.1(a, d, g, h); Sec 3.2: \"When the maximum eigenvalue of Hessian λmax (red) exceeds 2/η (black dashed line), the loss increases, and when λmax < 2/η, the loss decreases\"",
 };

@@ -66,6 +66,7 @@ pub(crate) const BLUE: [u8; 3] = [31, 119, 180];
 pub(crate) const ORANGE: [u8; 3] = [255, 127, 14];
 pub(crate) const GREEN: [u8; 3] = [44, 160, 44];
 pub(crate) const GREY: [u8; 3] = [127, 127, 127];
+pub(crate) const PURPLE: [u8; 3] = [148, 103, 189];
 
 impl Axis {
     pub(crate) fn lin(label: &str) -> Axis {

@@ -1,6 +1,7 @@
 //! What every figure stage publishes: the tidy table (`<id>.parquet`), the rendered figure
 //! (`<id>.png`, `<id>.svg`), its spec (`<id>.spec.json`) and its claim checks
-//! (`<id>.claims.json`), all copied to `outputs/figures/`.
+//! (`<id>.claims.json`), and the tables its kind declares beside them (`<id>.<name>.parquet`),
+//! all copied to `outputs/figures/`.
 
 use anyhow::{Context, Result};
 
@@ -11,7 +12,7 @@ use crate::plot::spec::{FigureSpec, Panel};
 use spike_engine::Project;
 use spike_engine::context::{Input, StageContext};
 use spike_engine::kind::{Output, RunFn};
-use spike_engine::table::Table;
+use spike_engine::table::{DataFrame, Table};
 
 pub use crate::claims::{Claim, ClaimsFile, Quote, Verdict};
 
@@ -21,6 +22,9 @@ pub(crate) struct Figure {
     pub data: FigureData,
     pub claims: Vec<Claim>,
     pub notes: Vec<String>,
+    /// Tables published beside the figure's own, each as `<id>.<name>.parquet` (`name` among
+    /// its kind's `tables`).
+    pub tables: Vec<(&'static str, DataFrame)>,
 }
 
 /// The figures of a project, one per line: id, title, stage and kind (`spike-pipe figures`).
@@ -62,6 +66,11 @@ pub trait FigureParams {
     /// (`applies: [...]` in [`figure_params!`](crate::figure_params)); readings that set a stage
     /// parameter apply wherever the inputs were run under them.
     const APPLIES: &'static [&'static str];
+    /// The names of the tables this kind publishes beside its figure's (`tables: [...]`).
+    const TABLES: &'static [&'static str];
+    /// Whether the kind sees every seed at once (`pooled_seeds: true`: its claims count over
+    /// seeds themselves) instead of running once per seed.
+    const POOLED_SEEDS: bool;
     /// The paper's readings the claims are checked under (see `claims::readings`).
     fn readings(&self) -> &[String];
 
@@ -77,13 +86,16 @@ pub trait FigureParams {
 }
 
 /// Declares a figure kind's parameters: `id` and `title` (with this kind's defaults), optionally
-/// `applies: [...]` (the claim-level readings its claims apply), `notes` and `readings`, then the
+/// `applies: [...]` (the claim-level readings its claims apply), `tables: [...]` (tables it
+/// publishes beside the figure's) and `pooled_seeds: true`, `notes` and `readings`, then the
 /// kind's own fields as in [`stage_params!`](spike_config::stage_params).
 #[macro_export]
 macro_rules! figure_params {
     (
         id: $id:literal,
         $(applies: [$($reading:literal),*],)?
+        $(tables: [$($table:literal),*],)?
+        $(pooled_seeds: $pooled:literal,)?
         title: $title:literal,
         $(#[$meta:meta])*
         $vis:vis struct $name:ident { $($fields:tt)* }
@@ -106,6 +118,8 @@ macro_rules! figure_params {
 
         impl $crate::stages::figure::FigureParams for $name {
             const APPLIES: &'static [&'static str] = &[$($($reading),*)?];
+            const TABLES: &'static [&'static str] = &[$($($table),*)?];
+            const POOLED_SEEDS: bool = false $(|| $pooled)?;
             fn id(&self) -> &str {
                 &self.id
             }
@@ -123,7 +137,8 @@ macro_rules! figure_params {
 }
 
 /// A figure kind runs once per variant of its inputs (each combination of the paper's readings
-/// and each seed, see `claims::readings`); its claims are merged over the variants
+/// and each seed, see `claims::readings`; every seed at once for a kind with pooled seeds); its
+/// claims are merged over the variants
 /// (`claims::robust`), and it draws the default readings' lowest seed with the other seeds
 /// fainter behind. Its result is published when its stage finishes: the one place figures are
 /// written.
@@ -135,10 +150,12 @@ impl<P: FigureParams> Output<P> for Figure {
         let (variants, not_run) = {
             let matrices: Vec<&spike_config::Params> =
                 ctx.all_inputs().map(|i| &i.matrix).collect();
-            (
-                readings.variants(&matrices, P::APPLIES),
-                readings.not_run(&matrices),
-            )
+            let mut variants = readings.variants(&matrices, P::APPLIES);
+            if P::POOLED_SEEDS {
+                variants.iter_mut().for_each(|v| v.seed = None);
+                variants.dedup();
+            }
+            (variants, readings.not_run(&matrices))
         };
         let mut outcomes = Vec::new();
         let mut drawn: Option<(Variant, Figure)> = None;
@@ -193,6 +210,11 @@ impl<P: FigureParams> Output<P> for Figure {
         FIGURE_FILES
             .iter()
             .map(|ext| format!("{}.{ext}", params.id()))
+            .chain(
+                P::TABLES
+                    .iter()
+                    .map(|t| format!("{}.{t}.parquet", params.id())),
+            )
             .collect()
     }
 }
@@ -202,7 +224,7 @@ const FIGURE_FILES: [&str; 5] = ["parquet", "png", "svg", "spec.json", "claims.j
 
 /// Writes and renders a figure into the stage's published files; the stage's `notes` are added
 /// to the figure's.
-fn publish(ctx: &StageContext, params: &impl FigureParams, fig: &Figure) -> Result<()> {
+fn publish<P: FigureParams>(ctx: &StageContext, params: &P, fig: &Figure) -> Result<()> {
     let id = &fig.spec.id;
     spike_engine::table::write_parquet(
         &ctx.publish_path(&format!("{id}.parquet"))?,
@@ -218,6 +240,15 @@ fn publish(ctx: &StageContext, params: &impl FigureParams, fig: &Figure) -> Resu
         ctx.publish_path(&format!("{id}.spec.json"))?,
         serde_json::to_string_pretty(&fig.spec)?,
     )?;
+    for (name, table) in &fig.tables {
+        if !P::TABLES.contains(name) {
+            anyhow::bail!("figure `{id}` made a table `{name}` its kind does not declare");
+        }
+        spike_engine::table::write_parquet(
+            &ctx.publish_path(&format!("{id}.{name}.parquet"))?,
+            &mut table.clone(),
+        )?;
+    }
     let mut notes = fig.notes.clone();
     notes.extend(params.notes().iter().cloned());
     let claims = ClaimsFile {

@@ -100,6 +100,7 @@ impl Kind for FigureRemoval {
             top_directions_low_frequency_claim(&lfps),
         ];
         Ok(Figure {
+            tables: vec![],
             spec: p.spec(5, panels),
             data,
             claims,
@@ -175,6 +176,7 @@ impl Kind for FigureProjection {
             });
         }
         Ok(Figure {
+            tables: vec![],
             spec: p.spec(roles.len().min(4), panels),
             data,
             claims,

@@ -242,6 +242,7 @@ fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
             p.paper_pca,
         ));
         return Ok(Figure {
+            tables: vec![],
             spec: p.spec(panels.len(), panels),
             data,
             claims,
@@ -278,6 +279,7 @@ fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
     ));
     notes.push(format!("{main_prefix}spike analysed: {}", picks.describe()));
     Ok(Figure {
+        tables: vec![],
         spec: p.spec(panels.len(), panels),
         data,
         claims,
@@ -473,6 +475,7 @@ impl Kind for FigureLandscape {
             failure.as_deref(),
         );
         Ok(Figure {
+            tables: vec![],
             spec: p.spec(
                 1,
                 vec![landscape_panel("a", "(a) loss surface and trajectory")],
@@ -570,6 +573,7 @@ impl Kind for FigureFrequency {
             ]
         };
         Ok(Figure {
+            tables: vec![],
             spec,
             data,
             claims,

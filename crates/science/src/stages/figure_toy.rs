@@ -90,6 +90,7 @@ impl Kind for FigureToy {
             ],
         );
         Ok(Figure {
+            tables: vec![],
             spec,
             data,
             claims: vec![

@@ -8,6 +8,7 @@ pub mod data;
 pub mod dataset_1d;
 pub mod eigen;
 pub mod figure;
+pub mod figure_atlas;
 pub mod figure_condensation;
 pub mod figure_eigen;
 pub mod figure_spike;
@@ -54,6 +55,7 @@ pub fn registry() -> Registry {
         Box::new(figure_condensation::FigureCondensation),
         Box::new(figure_condensation::FigureSweep),
         Box::new(figure_condensation::FigureEarly),
+        Box::new(figure_atlas::FigureAtlas),
     ])
 }
 

@@ -196,6 +196,7 @@ impl Kind for FigureEarly {
             claims.push(lambda_spikes_claim((s.0, &s.1), (l.0, &l.1)).requires(TRAINS, trains));
         }
         Ok(Figure {
+            tables: vec![],
             spec: p.spec(2, panels),
             data,
             claims,

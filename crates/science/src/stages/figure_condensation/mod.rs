@@ -29,13 +29,13 @@ use crate::claims::sec5::{END_FRACTION, SpikeReport};
 /// How the variant being computed reads the paper (`claims::readings`): Definition 5.1's angle
 /// and the spike rule's factor.
 #[derive(Clone, Copy)]
-struct Lens {
-    angle: Angle,
-    rule: Rule,
+pub(crate) struct Lens {
+    pub angle: Angle,
+    pub rule: Rule,
 }
 
 impl Lens {
-    fn of(ctx: &StageContext) -> Result<Lens> {
+    pub(crate) fn of(ctx: &StageContext) -> Result<Lens> {
         let rule = match spike_factor(ctx.variant())? {
             Some(f) => PAPER_RULE.with_factor(f),
             None => PAPER_RULE,
@@ -48,7 +48,7 @@ impl Lens {
 
     /// The condensed variance of this reading: Definition 5.2 with its printed angle, or the
     /// two-argument angle.
-    fn v<'a>(&self, v: &'a Variance) -> &'a [f64] {
+    pub(crate) fn v<'a>(&self, v: &'a Variance) -> &'a [f64] {
         match self.angle {
             Angle::ArctanRatio => &v.paper,
             Angle::TwoArgument => &v.circular,
@@ -91,7 +91,7 @@ fn end_window(log: &Log) -> Vec<f64> {
 }
 
 /// The condensed variance per checkpoint, under both readings of the angle.
-struct Variance {
+pub(crate) struct Variance {
     epoch: Vec<usize>,
     /// Definition 5.2.
     paper: Vec<f64>,
@@ -99,7 +99,7 @@ struct Variance {
 }
 
 impl Variance {
-    fn read(cond: &Input) -> Result<Variance> {
+    pub(crate) fn read(cond: &Input) -> Result<Variance> {
         let t: VarianceTable = cond.read()?;
         Ok(Variance {
             epoch: t.epoch.into_iter().map(|e| e as usize).collect(),
@@ -109,7 +109,7 @@ impl Variance {
     }
 
     /// The last (Definition 5.2 with theta = arctan(b/w), with the two-argument angle).
-    fn last(&self) -> Result<(f64, f64)> {
+    pub(crate) fn last(&self) -> Result<(f64, f64)> {
         let i = self.epoch.len().checked_sub(1).context("no checkpoints")?;
         Ok((self.paper[i], self.circular[i]))
     }
@@ -127,7 +127,7 @@ fn divergence(runs: &[(&Input, f64)]) -> Result<Option<String>> {
 }
 
 /// The condensation stage among `conds` computed from `train`.
-fn cond_of<'a>(conds: &'a [Input], train: &Input) -> Result<&'a Input> {
+pub(crate) fn cond_of<'a>(conds: &'a [Input], train: &Input) -> Result<&'a Input> {
     conds
         .iter()
         .find(|c| c.inputs.get("train").and_then(|k| k.first()) == Some(&train.key))

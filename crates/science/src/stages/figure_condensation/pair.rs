@@ -164,6 +164,7 @@ impl Kind for FigureCondensation {
             small.trained.lr, large.trained.lr
         )];
         Ok(Figure {
+            tables: vec![],
             spec: p.spec(3, panels),
             data,
             claims: pair_claims(&pair),

@@ -133,6 +133,7 @@ impl Kind for FigureSweep {
             ));
         }
         Ok(Figure {
+            tables: vec![],
             spec: p.spec(1, vec![panel]),
             data,
             claims: claims(xname, &sweep, &trends, lens),
