@@ -15,6 +15,7 @@ use crate::nn::init::Init;
 use crate::nn::model::Arch;
 use crate::nn::objective::HvpMethod;
 use crate::nn::ops::Activation;
+use crate::nn::optim::Optimizer;
 use crate::nn::train::{CheckpointPlan, Hooks, Objectives, TrainSpec, TrainState, train};
 use crate::plot::linspace;
 use crate::rng::SeededRng;
@@ -48,7 +49,14 @@ pub fn run(opts: &Options, cifar: &Location, backend: BackendKind) -> Result<()>
         Supervised::new(&arch, &data, Loss::Mse, Precision::F64),
         HvpMethod::Exact,
     );
-    let theta = tanh_training(&*obj, &arch, data.len(), opts.epochs)?;
+    let theta = tanh_training(&*obj, &arch, data.len(), opts.epochs, Optimizer::Gd)?;
+    let adam = Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+    println!("  the same with Adam (0.9, 0.999, 1e-8), lr 0.05:");
+    tanh_training(&*obj, &arch, data.len(), opts.epochs, adam)?;
     tanh_sharpness(&*obj, &theta)?;
     if opts.cnn {
         cnn(opts, cifar, backend)?;
@@ -128,10 +136,18 @@ fn engine(stages: usize) -> Result<()> {
     Ok(())
 }
 
-/// Full-batch GD on the tanh net: time per epoch; returns the trained theta.
-fn tanh_training(obj: &dyn Derivatives, arch: &Arch, n: usize, epochs: usize) -> Result<Vec<f64>> {
+/// Full-batch training of the tanh net with `optimizer`: time per epoch; returns the trained
+/// theta.
+fn tanh_training(
+    obj: &dyn Derivatives,
+    arch: &Arch,
+    n: usize,
+    epochs: usize,
+    optimizer: Optimizer,
+) -> Result<Vec<f64>> {
     let spec = TrainSpec {
         lr: 0.05,
+        optimizer,
         epochs,
         batch_size: None,
         shuffle_seed: 0,

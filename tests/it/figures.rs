@@ -28,6 +28,7 @@ const FIGURES: &[&str] = &[
     "figB_3",
     "atlas_tanh",
     "atlas_relu",
+    "adam_tanh",
 ];
 
 #[test]
@@ -135,6 +136,36 @@ fn every_figure_is_published_with_its_claims() {
     // Fully cached afterwards.
     p.ok(&["--profile", "smoke", "repro"]);
     assert!(p.outcomes().values().all(|o| o == "cached"));
+}
+
+/// Under another optimiser, a figure draws that optimiser's edge of stability, named, where it
+/// drew 2/lr: heavy ball at beta 0.9 and smoke's lr 0.2 puts it at (2 + 2 beta)/lr = 19.
+#[test]
+fn a_figure_draws_the_optimizers_own_edge_of_stability() {
+    let p = project();
+    p.ok(&[
+        "--profile",
+        "smoke",
+        "-S",
+        "train.fig3_1.optimizer=heavy_ball",
+        "repro",
+        "fig3_1abc",
+    ]);
+    let figures = p.path().join("outputs/figures");
+    let table = read_parquet(&figures.join("fig3_1abc.parquet")).unwrap();
+    let (series, y) = (
+        col_str(&table, "series").unwrap(),
+        spike_pipe::table::col_f64(&table, "y").unwrap(),
+    );
+    let edge: Vec<f64> = (0..y.len())
+        .filter(|&i| series[i] == "2/lr")
+        .map(|i| y[i])
+        .collect();
+    assert!(!edge.is_empty());
+    assert!(edge.iter().all(|&v| (v - 19.0).abs() < 1e-12), "{edge:?}");
+    let spec = std::fs::read_to_string(figures.join("fig3_1abc.spec.json")).unwrap();
+    assert!(spec.contains("\"label\": \"(2 + 2 beta)/eta\""), "{spec}");
+    assert!(!spec.contains("\"label\": \"2/lr\""));
 }
 
 /// Replaces `from` by `to` in the project's pipeline.yaml, reruns `target` in smoke, and

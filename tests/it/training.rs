@@ -11,6 +11,7 @@ use spike_pipe::nn::init::Init;
 use spike_pipe::nn::model::Arch;
 use spike_pipe::nn::objective::HvpMethod;
 use spike_pipe::nn::ops::{Activation, Order};
+use spike_pipe::nn::optim::Optimizer;
 use spike_pipe::nn::train::{
     CheckpointPlan, Diverged, Hooks, Objectives, Sharpness, SpikeTrigger, TrainSpec, TrainState,
     epoch_batches, train,
@@ -24,6 +25,7 @@ fn dev() -> <Flex as burn::backend::BackendTypes>::Device {
 fn spec(lr: f64, epochs: usize) -> TrainSpec {
     TrainSpec {
         lr,
+        optimizer: Optimizer::Gd,
         epochs,
         batch_size: None,
         shuffle_seed: 0,
@@ -43,6 +45,11 @@ fn run(obj: &dyn Derivatives, spec: &TrainSpec, theta: Vec<f64>) -> anyhow::Resu
         batch: None,
         n_examples: 0,
     };
+    run_on(&objs, spec, theta)
+}
+
+/// Trains on `objs` without hooks.
+fn run_on(objs: &Objectives, spec: &TrainSpec, theta: Vec<f64>) -> anyhow::Result<TrainState> {
     let mut progress = |_: usize, _: usize| {};
     let mut snapshot = |_: &TrainState| Ok(());
     let mut extendable = |_: &TrainState| Ok(());
@@ -51,7 +58,7 @@ fn run(obj: &dyn Derivatives, spec: &TrainSpec, theta: Vec<f64>) -> anyhow::Resu
         snapshot: &mut snapshot,
         extendable: &mut extendable,
     };
-    train(&objs, spec, TrainState::new(theta), &mut hooks)
+    train(objs, spec, TrainState::new(theta), &mut hooks)
 }
 
 /// The model on flex, burn's autodiff (the reference backend).
@@ -325,4 +332,104 @@ fn stop_fraction_ends_training_at_the_first_epoch_at_or_below_it() {
     // Without it, all 150 epochs run.
     let all = run(&*toy(), &spec(5e-3, 150), vec![0.5, 1e-5]).unwrap();
     assert_eq!(all.rows.len(), 151);
+}
+
+/// The stability measure the trainer logs beside lambda_max, against its definition computed
+/// here: Adam's preconditioned sharpness (the top eigenvalue of the dense P^-1/2 H P^-1/2 with
+/// the preconditioner of epoch 0's step), none for full-batch momentum (its measure is
+/// lambda_max), and for SGD the batch sharpness, the mean over the epoch's batches of
+/// g_B^T H_B g_B / |g_B|^2.
+#[test]
+fn each_optimizers_stability_measure_is_logged_as_defined() {
+    use spike_pipe::linalg::dense::{dot, eigh};
+    use spike_pipe::nn::derivatives::dense_hessian;
+    use spike_pipe::nn::optim::OptState;
+    let arch = Arch::Fnn {
+        width: 5,
+        act: Activation::Tanh,
+        out_bias: false,
+    };
+    let data = crate::numerics::curve(9);
+    let obj = evaluator(
+        BackendKind::Native,
+        Supervised::new(&arch, &data, Loss::Mse, Precision::F64),
+        HvpMethod::Exact,
+    );
+    let theta = arch.init(&Init::Gaussian { gamma: 1.0 }, 5);
+    let n = theta.len();
+    let sharpness = Some(Sharpness {
+        every: 2,
+        lanczos: LanczosConfig {
+            k: 1,
+            max_iter: n,
+            tol: 1e-12,
+            seed: 1,
+        },
+    });
+    let adam = Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+    let with = |optimizer, batch_size| TrainSpec {
+        optimizer,
+        batch_size,
+        sharpness: sharpness.clone(),
+        ..spec(0.01, 4)
+    };
+    let state = run(&*obj, &with(adam, None), theta.clone()).unwrap();
+    let (_, g) = obj.loss_and_grad(&theta).unwrap();
+    let p = adam.preconditioner(&OptState::default(), Some(&g)).unwrap();
+    let h = dense_hessian(&*obj, &theta).unwrap();
+    let m: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| h[i][j] / (p[i] * p[j]).sqrt()).collect())
+        .collect();
+    let top = eigh(&m).unwrap().0[0];
+    let logged = state.rows[0].stability.unwrap();
+    assert!((logged - top).abs() <= 1e-9 * top, "{logged} vs {top}");
+    assert!((state.rows[0].lambda_max.unwrap() - eigh(&h).unwrap().0[0]).abs() < 1e-9);
+    assert!(state.rows[2].stability.is_some() && state.rows[1].stability.is_none());
+
+    let momentum = run(
+        &*obj,
+        &with(Optimizer::HeavyBall { beta: 0.9 }, None),
+        theta.clone(),
+    );
+    assert!(momentum.unwrap().rows.iter().all(|r| r.stability.is_none()));
+
+    // SGD on batches of 4 of the 9 points.
+    let make = |rows: &[usize]| -> Box<dyn Derivatives> {
+        let sub = Supervised {
+            arch: &arch,
+            data: std::borrow::Cow::Owned(data.rows(rows)),
+            loss: Loss::Mse,
+            precision: Precision::F64,
+        };
+        evaluator(BackendKind::Native, sub, HvpMethod::Exact)
+    };
+    let objs = Objectives {
+        train: &*obj,
+        hessian: &*obj,
+        test: None,
+        batch: Some(&make),
+        n_examples: data.len(),
+    };
+    let sgd = with(Optimizer::Gd, Some(4));
+    let state = run_on(&objs, &sgd, theta.clone()).unwrap();
+    let batches = epoch_batches(data.len(), 4, sgd.shuffle_seed, 0);
+    assert_eq!(batches.len(), 3);
+    let expected: f64 = batches
+        .iter()
+        .map(|rows| {
+            let b = make(rows);
+            let (_, gb) = b.loss_and_grad(&theta).unwrap();
+            dot(&gb, &b.hvp(&theta, &gb).unwrap()) / dot(&gb, &gb)
+        })
+        .sum::<f64>()
+        / 3.0;
+    let logged = state.rows[0].stability.unwrap();
+    assert!(
+        (logged - expected).abs() <= 1e-12 * expected.abs(),
+        "{logged} vs {expected}"
+    );
 }

@@ -13,6 +13,7 @@ pub mod model;
 pub mod native;
 pub mod objective;
 pub mod ops;
+pub mod optim;
 pub mod rng;
 pub mod toy;
 pub mod train;

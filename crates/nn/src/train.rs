@@ -1,6 +1,7 @@
-//! Full-batch gradient descent (the paper's optimiser) and mini-batch SGD with a fixed learning
-//! rate, per-epoch logs, sharpness tracking by warm-started Lanczos, checkpoints on a schedule
-//! and around loss spikes, divergence detection, and resumable state.
+//! Full-batch gradient descent (the paper's optimiser), momentum and Adam (`optim`), full-batch
+//! or on mini-batches, with a fixed learning rate; per-epoch logs; sharpness tracking by
+//! warm-started Lanczos, with each optimiser's own stability measure beside lambda_max;
+//! checkpoints on a schedule and around loss spikes, divergence detection, and resumable state.
 //!
 //! Epoch `e` of the log is the state *before* the `e`-th update: epoch 0 is the initial network
 //! and the last row (epoch = `epochs`) the trained one, so the log has `epochs + 1` rows. For SGD
@@ -14,7 +15,9 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::derivatives::Derivatives;
+use crate::linalg::dense::dot;
 use crate::linalg::lanczos::{LanczosConfig, lanczos};
+use crate::optim::{OptState, Optimizer, preconditioned};
 use crate::rng::SeededRng;
 
 #[derive(Clone, Debug)]
@@ -53,6 +56,7 @@ pub struct CheckpointPlan {
 #[derive(Clone, Debug)]
 pub struct TrainSpec {
     pub lr: f64,
+    pub optimizer: Optimizer,
     pub epochs: usize,
     /// `None`: full-batch gradient descent.
     pub batch_size: Option<usize>,
@@ -76,6 +80,9 @@ pub struct Row {
     pub lambda_max: Option<f64>,
     pub lambda_residual: Option<f64>,
     pub lambda_matvecs: Option<usize>,
+    /// The optimiser's own stability measure where it differs from lambda_max: Adam's
+    /// preconditioned sharpness, the batch sharpness of mini-batch runs.
+    pub stability: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,6 +111,10 @@ pub struct TrainState {
     spike: Option<ActiveSpike>,
     spikes_seen: usize,
     warm: Option<Vec<f64>>,
+    // Last, so that a state written before optimisers existed fails to decode instead of
+    // decoding wrongly (a longer run then starts from scratch).
+    opt: OptState,
+    warm_stability: Option<Vec<f64>>,
 }
 
 impl TrainState {
@@ -117,6 +128,8 @@ impl TrainState {
             spike: None,
             spikes_seen: 0,
             warm: None,
+            opt: OptState::default(),
+            warm_stability: None,
         }
     }
 }
@@ -221,6 +234,7 @@ pub fn train(
             row.lambda_residual = Some(eig.residuals[0]);
             row.lambda_matvecs = Some(eig.matvecs);
             state.warm = eig.vectors.into_iter().next();
+            row.stability = stability(obj, spec, &mut state, grad.as_deref(), sh)?;
         }
         record_checkpoints(&mut state, spec, loss);
         state.rows.push(row);
@@ -233,18 +247,15 @@ pub fn train(
             break;
         }
         match (spec.batch_size, grad) {
-            (None, Some(g)) => {
-                for (t, g) in state.theta.iter_mut().zip(&g) {
-                    *t -= spec.lr * g;
-                }
-            }
+            (None, Some(g)) => spec
+                .optimizer
+                .step(&mut state.opt, &mut state.theta, &g, spec.lr),
             (Some(bs), _) => {
                 let make = obj.batch.expect("checked above");
                 for rows in epoch_batches(obj.n_examples, bs, spec.shuffle_seed, e) {
                     let (_, g) = make(&rows).loss_and_grad(&state.theta)?;
-                    for (t, g) in state.theta.iter_mut().zip(&g) {
-                        *t -= spec.lr * g;
-                    }
+                    spec.optimizer
+                        .step(&mut state.opt, &mut state.theta, &g, spec.lr);
                 }
             }
             (None, None) => unreachable!("full-batch epochs compute the gradient"),
@@ -255,6 +266,48 @@ pub fn train(
         }
     }
     Ok(state)
+}
+
+/// The optimiser's own stability measure at this epoch where it is not lambda_max: Adam's
+/// preconditioned sharpness lambda_max(P^-1/2 H P^-1/2), with the preconditioner of the step
+/// about to be taken (full batch: its gradient `g` is known) or of the last step (mini-batches);
+/// for mini-batch runs of the other optimisers the batch sharpness E_B[g_B^T H_B g_B / |g_B|^2]
+/// over this epoch's batches (Andreyev and Beneventano 2024).
+fn stability(
+    obj: &Objectives,
+    spec: &TrainSpec,
+    state: &mut TrainState,
+    g: Option<&[f64]>,
+    sh: &Sharpness,
+) -> Result<Option<f64>> {
+    let theta = state.theta.clone();
+    if let Some(p) = spec.optimizer.preconditioner(&state.opt, g) {
+        let mut h = obj.hessian.hessian_at(&theta);
+        let mut op = preconditioned(&mut *h, &p);
+        let eig = lanczos(
+            theta.len(),
+            &mut op,
+            &sh.lanczos,
+            state.warm_stability.as_deref(),
+        )?;
+        state.warm_stability = eig.vectors.into_iter().next();
+        return Ok(Some(eig.values[0]));
+    }
+    let (Some(bs), Some(make)) = (spec.batch_size, obj.batch) else {
+        return Ok(None);
+    };
+    let batches = epoch_batches(obj.n_examples, bs, spec.shuffle_seed, state.epoch);
+    let mut sum = 0.0;
+    for rows in &batches {
+        let batch = make(rows);
+        let (_, gb) = batch.loss_and_grad(&theta)?;
+        let hg = batch.hvp(&theta, &gb)?;
+        let norm2 = dot(&gb, &gb);
+        if norm2 > 0.0 {
+            sum += dot(&gb, &hg) / norm2;
+        }
+    }
+    Ok(Some(sum / batches.len().max(1) as f64))
 }
 
 /// The mini-batches of epoch `epoch`: a permutation drawn from (seed, epoch), so a resumed run

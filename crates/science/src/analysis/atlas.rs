@@ -1,6 +1,8 @@
 //! The spike atlas's classification of one training run (a cell) from its own log, with the
 //! rules the claim checks use: the spike rule ([`Rule`]) and the classification of each spike
-//! by the lambda_max measured up to its onset ([`spikes::classify`], as Fig 3.1(d-i)).
+//! by the lambda_max measured up to its onset ([`spikes::classify`], as Fig 3.1(d-i)). Under an
+//! optimiser other than GD, "lambda_max" and "2/eta" below are its own stability measure and
+//! threshold (`TrainParams::edge`).
 
 use super::spikes::{self, Event, Rule};
 
@@ -38,9 +40,10 @@ impl Class {
 pub(crate) struct Run<'a> {
     pub epoch: &'a [usize],
     pub loss: &'a [f64],
-    /// (epoch, lambda_max), in epoch order.
+    /// (epoch, the run's stability measure: lambda_max under GD), in epoch order.
     pub lambda: &'a [(usize, f64)],
-    pub lr: f64,
+    /// Its edge of stability (2/eta under GD).
+    pub edge: f64,
     /// The epoch training stopped at because the loss became non-finite.
     pub diverged_at: Option<usize>,
 }
@@ -69,14 +72,14 @@ pub(crate) struct Cell {
 
 /// Classifies a run by `rule`.
 pub(crate) fn classify(run: &Run<'_>, rule: &Rule) -> Cell {
-    let two = 2.0 / run.lr;
+    let two = run.edge;
     let finite = run.loss.iter().all(|l| l.is_finite());
     let final_loss = run.loss.last().copied().unwrap_or(f64::NAN);
     let grew = matches!((run.loss.first(), run.loss.last()), (Some(a), Some(b)) if b > a);
     let spikes = rule.detect(run.loss);
     let events: Vec<Event> = spikes
         .iter()
-        .map(|s| spikes::classify(run.epoch[s.onset], run.lambda, run.lr))
+        .map(|s| spikes::classify(run.epoch[s.onset], run.lambda, run.edge))
         .collect();
     let count = |e: Event| events.iter().filter(|&&x| x == e).count();
     let spikes_at_edge = count(Event::EdgeOfStability);
@@ -146,7 +149,7 @@ mod tests {
             epoch,
             loss,
             lambda,
-            lr: 0.1,
+            edge: 20.0,
             diverged_at: None,
         }
     }

@@ -167,10 +167,9 @@ spike_config::choice_enum! {
 /// measurement can be slightly below the value at the onset.
 pub(crate) const EDGE_TOLERANCE: f64 = 0.05;
 
-/// Classifies a spike with onset epoch `onset` from `lambda` (epoch, lambda_max), sorted by
-/// epoch.
-pub(crate) fn classify(onset: usize, lambda: &[(usize, f64)], lr: f64) -> Event {
-    let edge = 2.0 / lr;
+/// Classifies a spike with onset epoch `onset` from `lambda` (epoch, the run's stability
+/// measure: lambda_max under GD), sorted by epoch, against the run's `edge` (2/lr under GD).
+pub(crate) fn classify(onset: usize, lambda: &[(usize, f64)], edge: f64) -> Event {
     let before: Vec<f64> = lambda
         .iter()
         .filter(|(e, _)| *e <= onset)
@@ -257,19 +256,19 @@ mod tests {
         // lr 0.1, 2/lr = 20; the measurements of the quick cnn2 run (73 at epoch 0, then
         // sharpening) and variations.
         let run = [(0, 73.0), (50, 0.9), (100, 1.3), (1450, 19.3), (1500, 20.8)];
-        assert_eq!(classify(1, &run, 0.1), Event::Catapult);
-        assert_eq!(classify(1510, &run, 0.1), Event::EdgeOfStability);
+        assert_eq!(classify(1, &run, 20.0), Event::Catapult);
+        assert_eq!(classify(1510, &run, 20.0), Event::EdgeOfStability);
         // 19.3 is within 5% of 20 (19.0); 1.3 is not.
-        assert_eq!(classify(1460, &run, 0.1), Event::EdgeOfStability);
-        assert_eq!(classify(120, &run, 0.1), Event::BelowEdge);
+        assert_eq!(classify(1460, &run, 20.0), Event::EdgeOfStability);
+        assert_eq!(classify(120, &run, 20.0), Event::BelowEdge);
         let near = [(0, 5.0), (100, 18.9)];
-        assert_eq!(classify(150, &near, 0.1), Event::BelowEdge);
+        assert_eq!(classify(150, &near, 20.0), Event::BelowEdge);
         // Never below 2/lr before the onset: a catapult however late it comes.
         assert_eq!(
-            classify(300, &[(0, 25.0), (100, 21.0)], 0.1),
+            classify(300, &[(0, 25.0), (100, 21.0)], 20.0),
             Event::Catapult
         );
-        assert_eq!(classify(5, &[(10, 1.0)], 0.1), Event::Unmeasured);
-        assert_eq!(classify(5, &[], 0.1), Event::Unmeasured);
+        assert_eq!(classify(5, &[(10, 1.0)], 20.0), Event::Unmeasured);
+        assert_eq!(classify(5, &[], 20.0), Event::Unmeasured);
     }
 }

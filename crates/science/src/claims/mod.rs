@@ -7,6 +7,7 @@
 //! its alternatives and seed counts.
 
 pub mod atlas;
+pub mod optim;
 pub mod readings;
 pub mod robust;
 pub mod sec3;

@@ -85,11 +85,11 @@ pub(crate) fn edge_claim(
     onset: usize,
     peak: usize,
     end: usize,
-    lr: f64,
+    edge: f64,
     window_start: usize,
 ) -> Claim {
     let (id, criterion) = (EDGE_ID, EDGE_CRITERION);
-    let two = 2.0 / lr;
+    let two = edge;
     let before: Vec<(usize, f64)> = lambda
         .iter()
         .copied()
@@ -172,10 +172,10 @@ pub(crate) fn absent_claim(
     epoch: &[usize],
     loss: &[f64],
     lambda: &[(usize, f64)],
-    lr: f64,
+    edge: f64,
     rule: &Rule,
 ) -> Claim {
-    let two = 2.0 / lr;
+    let two = edge;
     let last_epoch = epoch.last().copied().unwrap_or(0);
     let stable = lambda.iter().position(|l| l.1 < two);
     let found = match stable {
@@ -450,9 +450,9 @@ pub(crate) fn not_at_edge_of_stability(
     lambda: &[(usize, f64)],
     from: usize,
     to: usize,
-    lr: f64,
+    edge: f64,
 ) -> Option<String> {
-    let two = 2.0 / lr;
+    let two = edge;
     let within: Vec<f64> = lambda
         .iter()
         .filter(|(e, _)| (from..=to).contains(e))
@@ -740,11 +740,11 @@ mod tests {
         // catapult, which the old check passed), and one that sharpens from 5 to 21 before its
         // spike at epoch 300.
         let catapult = [(0, 73.0), (50, 0.9), (100, 1.3)];
-        let c = edge_claim(&catapult, 1, 1, 2, 0.1, 0);
+        let c = edge_claim(&catapult, 1, 1, 2, 20.0, 0);
         assert_eq!(c.verdict, Verdict::NotSupported, "{}", c.measured);
         assert!(c.measured.contains("(epoch 0: 73.000)"), "{}", c.measured);
         let sharpened = [(0, 30.0), (100, 5.0), (200, 19.0), (290, 21.0), (310, 15.0)];
-        let s = edge_claim(&sharpened, 300, 305, 320, 0.1, 250);
+        let s = edge_claim(&sharpened, 300, 305, 320, 20.0, 250);
         assert!(s.supported(), "{}", s.measured);
         assert!(
             s.measured.contains("stable at epoch 100 (5.000)"),
@@ -753,20 +753,20 @@ mod tests {
         );
         // Sharpened but never above 2/lr before the onset: not supported.
         let flat = [(0, 30.0), (100, 5.0), (200, 19.0), (290, 19.5), (310, 15.0)];
-        assert!(!edge_claim(&flat, 300, 305, 320, 0.1, 250).supported());
+        assert!(!edge_claim(&flat, 300, 305, 320, 20.0, 250).supported());
         // Hovering about 2/lr: above it earlier in the window, below it just before the onset:
         // the crossing does not precede this spike.
         let hover = [(0, 30.0), (100, 5.0), (260, 21.0), (290, 19.5), (310, 15.0)];
-        let h = edge_claim(&hover, 300, 305, 320, 0.1, 250);
+        let h = edge_claim(&hover, 300, 305, 320, 20.0, 250);
         assert!(!h.supported(), "{}", h.measured);
         assert!(h.margin.unwrap().contains("0.975 (needs > 1)"));
         // Never below 2/lr after the peak.
         let stuck = [(0, 5.0), (90, 21.0), (100, 22.0), (110, 25.0), (120, 24.0)];
-        assert!(!edge_claim(&stuck, 100, 110, 120, 0.1, 90).supported());
+        assert!(!edge_claim(&stuck, 100, 110, 120, 20.0, 90).supported());
         let good = [(0, 5.0), (90, 21.0), (100, 22.0), (110, 25.0), (120, 12.0)];
-        assert!(edge_claim(&good, 100, 110, 120, 0.1, 90).supported());
+        assert!(edge_claim(&good, 100, 110, 120, 20.0, 90).supported());
         // No measurement after the peak: not tested.
-        let c = edge_claim(&good[..3], 100, 110, 120, 0.1, 90);
+        let c = edge_claim(&good[..3], 100, 110, 120, 20.0, 90);
         assert_eq!(c.verdict, Verdict::NotTested, "{}", c.measured);
     }
 
@@ -790,7 +790,7 @@ mod tests {
             lookback: 20,
             recovery: 1.0,
         };
-        let c = absent_claim(&epoch, &loss, &lambda, 0.1, &rule);
+        let c = absent_claim(&epoch, &loss, &lambda, 20.0, &rule);
         assert_eq!(c.verdict, Verdict::NotReproduced);
         assert!(
             c.measured.contains("by epoch 300 (19.800)") && c.measured.contains("[19.800, 20.700]"),
@@ -807,7 +807,7 @@ mod tests {
         );
         // Still short of the edge: said so.
         let short = [(0, 73.0), (100, 5.0), (200, 15.0)];
-        let c = absent_claim(&epoch, &loss, &short, 0.1, &rule);
+        let c = absent_claim(&epoch, &loss, &short, 20.0, &rule);
         assert_eq!(c.verdict, Verdict::NotReproduced);
         assert!(
             c.measured.contains("stayed below 95% of 2/lr"),
@@ -1003,15 +1003,15 @@ mod tests {
     fn the_eos_premise_needs_lambda_at_the_edge_in_the_stretch() {
         // lr 0.05: 2/lr = 40, "at the edge" from 38.
         let lambda = [(29900, 41.0), (30000, 30.0), (30100, 38.5), (30500, 45.0)];
-        assert_eq!(not_at_edge_of_stability(&lambda, 30000, 30400, 0.05), None);
+        assert_eq!(not_at_edge_of_stability(&lambda, 30000, 30400, 40.0), None);
         let low = [(29900, 41.0), (30000, 30.0), (30100, 37.0), (30500, 45.0)];
-        let why = not_at_edge_of_stability(&low, 30000, 30400, 0.05).unwrap();
+        let why = not_at_edge_of_stability(&low, 30000, 30400, 40.0).unwrap();
         assert!(
             why.contains("largest lambda_max in epochs 30000-30400 37.000"),
             "{why}"
         );
         assert!(
-            not_at_edge_of_stability(&low, 30200, 30400, 0.05)
+            not_at_edge_of_stability(&low, 30200, 30400, 40.0)
                 .unwrap()
                 .starts_with("no lambda_max measured")
         );

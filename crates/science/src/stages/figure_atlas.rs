@@ -45,13 +45,15 @@ spike_engine::table_schema! {
         pub target: Vec<String>,
         /// The loss (the `loss` reading of the paper's "MSE").
         pub loss: Vec<String>,
+        pub optimizer: Vec<String>,
         pub width: Vec<i64>,
         pub init_gamma: Vec<f64>,
         pub lr: Vec<f64>,
         pub seed: Vec<i64>,
         /// lambda_max at initialisation.
         pub lambda_0: Vec<Option<f64>>,
-        /// eta * lambda_0 / 2: 1 is eta = 2 / lambda_0.
+        /// lambda_0 over the optimiser's edge: eta * lambda_0 / 2 under GD (1 is
+        /// eta = 2 / lambda_0).
         pub lr_normalised: Vec<Option<f64>>,
         pub class: Vec<String>,
         pub spikes: Vec<i64>,
@@ -59,7 +61,8 @@ spike_engine::table_schema! {
         /// The largest loss rise the spike rule compares with its factor.
         pub largest_factor: Vec<Option<f64>>,
         pub first_spike_epoch: Vec<Option<i64>>,
-        /// lambda_max * eta / 2 at the last measurement.
+        /// lambda_max over the edge at the last measurement (lambda_max * eta / 2 under GD; the
+        /// optimiser's own measure and threshold otherwise).
         pub edge_ratio_end: Vec<Option<f64>>,
         /// Final condensed variance, Definition 5.2 as printed (theta = arctan(b/w)).
         pub v_cond: Vec<f64>,
@@ -76,9 +79,12 @@ struct Row {
     activation: String,
     target: String,
     loss: String,
+    optimizer: String,
     width: usize,
     gamma: f64,
     lr: f64,
+    /// The optimiser's edge of stability (2/eta under GD).
+    edge: f64,
     seed: u64,
     cell: Cell,
     /// Final (V_cond as printed, V_cond with the two-argument angle).
@@ -87,11 +93,11 @@ struct Row {
 }
 
 impl Row {
-    /// The (activation, target, init gamma) of its phase diagram.
+    /// The (activation, target, init gamma, optimiser) of its phase diagram.
     fn diagram(&self) -> String {
         format!(
-            "{} net, target {}, init gamma {}",
-            self.activation, self.target, self.gamma
+            "{} net, target {}, init gamma {}, {}",
+            self.activation, self.target, self.gamma, self.optimizer
         )
     }
 }
@@ -167,7 +173,7 @@ fn read_rows(ctx: &StageContext, lens: &Lens) -> Result<Vec<Row>> {
                 epoch: &log.epoch,
                 loss: &log.loss,
                 lambda: &log.lambda,
-                lr: p.lr,
+                edge: log.edge.value,
                 diverged_at: diverged,
             },
             &lens.rule,
@@ -177,9 +183,11 @@ fn read_rows(ctx: &StageContext, lens: &Lens) -> Result<Vec<Row>> {
             activation: p.model.activation.as_str().to_string(),
             target: target_of(run, &targets)?,
             loss: p.model.loss.as_str().to_string(),
+            optimizer: p.optimizer.as_str().to_string(),
             width: p.model.width,
             gamma: p.model.init_gamma,
             lr: p.lr,
+            edge: log.edge.value,
             seed: p.model.seed,
             cell,
             v: Variance::read(cond_of(conds, run)?)?.last()?,
@@ -210,6 +218,7 @@ fn table(rows: &[Row]) -> AtlasCells {
         activation: rows.iter().map(|r| r.activation.clone()).collect(),
         target: rows.iter().map(|r| r.target.clone()).collect(),
         loss: rows.iter().map(|r| r.loss.clone()).collect(),
+        optimizer: rows.iter().map(|r| r.optimizer.clone()).collect(),
         width: rows.iter().map(|r| r.width as i64).collect(),
         init_gamma: rows.iter().map(|r| r.gamma).collect(),
         lr: rows.iter().map(|r| r.lr).collect(),
@@ -232,9 +241,9 @@ fn table(rows: &[Row]) -> AtlasCells {
     }
 }
 
-/// eta * lambda_0 / 2.
+/// lambda_0 over the edge: eta * lambda_0 / 2 under GD.
 fn normalised(r: &Row) -> Option<f64> {
-    r.cell.lambda_0.map(|l| r.lr * l / 2.0)
+    r.cell.lambda_0.map(|l| l / r.edge)
 }
 
 fn colour(class: Class) -> [u8; 3] {
@@ -279,8 +288,8 @@ fn draw(rows: &[Row]) -> (FigureData, Vec<Panel>, Vec<String>) {
         );
         let mut by_lambda = Panel::new(
             &scaled,
-            &format!("{diagram}: against eta lambda_0 / 2"),
-            Axis::log("eta lambda_0 / 2 (lambda_0: lambda_max at initialisation)"),
+            &format!("{diagram}: against lambda_0 / edge"),
+            Axis::log("lambda_0 / edge (GD: eta lambda_0 / 2; lambda_0 at initialisation)"),
             Axis::log("width m"),
         );
         let mut counts = Vec::new();
@@ -327,13 +336,13 @@ fn draw(rows: &[Row]) -> (FigureData, Vec<Panel>, Vec<String>) {
             (
                 1.0,
                 "eta_2_over_lambda_0",
-                "eta = 2/lambda_0 (lazy | catapult)",
+                "lambda_0 = edge (GD: eta = 2/lambda_0, lazy | catapult)",
                 BLACK,
             ),
             (
                 2.0,
                 "eta_4_over_lambda_0",
-                "eta = 4/lambda_0 (catapult | divergence, Lewkowycz et al. 2020)",
+                "lambda_0 = 2 edge (GD: eta = 4/lambda_0, catapult | divergence, Lewkowycz et al. 2020)",
                 GREY,
             ),
         ] {

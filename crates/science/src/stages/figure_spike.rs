@@ -64,15 +64,10 @@ fn landscape_panel(name: &str, title: &str) -> Panel {
 
 pub(crate) struct FigureSpike;
 
-/// Adds a run's loss and lambda_max over training (with 2/lr) as panel `name`.
-fn loss_panel(
-    data: &mut FigureData,
-    name: &str,
-    title: &str,
-    log: &Log,
-    lr: f64,
-    thin: usize,
-) -> Panel {
+/// Adds a run's loss and lambda_max over training (with its edge, 2/lr under GD) as panel
+/// `name`: series `lambda_max` and `2/lr` hold the optimiser's own measure and line, named in
+/// the legend.
+fn loss_panel(data: &mut FigureData, name: &str, title: &str, log: &Log, thin: usize) -> Panel {
     let ep: Vec<f64> = log.epoch.iter().step_by(thin).map(|&e| e as f64).collect();
     data.xy(
         name,
@@ -86,13 +81,13 @@ fn loss_panel(
         name,
         "2/lr",
         &[0.0, *log.epoch.last().unwrap_or(&0) as f64],
-        &[2.0 / lr; 2],
+        &[log.edge.value; 2],
     );
     Panel::new(name, title, Axis::lin("epoch"), Axis::log("loss"))
-        .right_axis(Axis::lin("lambda_max"))
+        .right_axis(Axis::lin(log.edge.measure))
         .with(Series::new("loss", "loss", Mark::Line, BLACK))
-        .with(Series::new("lambda_max", "lambda_max", Mark::Points, RED).right())
-        .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right())
+        .with(Series::new("lambda_max", log.edge.measure, Mark::Points, RED).right())
+        .with(Series::new("2/lr", log.edge.name, Mark::Dashed, GREY).right())
 }
 
 crate::figure_params! {
@@ -222,7 +217,6 @@ fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
         n,
         &format!("({n}) lr = {lr}: loss and lambda_max"),
         &log,
-        lr,
         thin,
     );
     let found = Found::read(spikes)?;
@@ -236,7 +230,6 @@ fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
         ));
         claims.extend(without_spike(
             &log,
-            lr,
             &found.params,
             &main_prefix,
             p.paper_pca,
@@ -253,10 +246,14 @@ fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
     let mut lambda: Vec<(usize, f64)> = log.lambda.clone();
     if let Some(sharp) = &sharp {
         let n = next.next().expect("counted");
-        panels.push(zoom(&mut data, n, &log, sharp, picks.window, lr));
-        let epochs = sharp.epoch.iter().map(|&e| e as usize);
-        lambda.extend(epochs.zip(sharp.lambda_max.iter().copied()));
-        lambda.sort_by_key(|l| l.0);
+        panels.push(zoom(&mut data, n, &log, sharp, picks.window));
+        // The sharpness stage measures the raw Hessian: the run's own measure only under GD
+        // and momentum.
+        if !log.edge.stability_column {
+            let epochs = sharp.epoch.iter().map(|&e| e as usize);
+            lambda.extend(epochs.zip(sharp.lambda_max.iter().copied()));
+            lambda.sort_by_key(|l| l.0);
+        }
     }
     let n = next.next().expect("counted");
     let (explained, points, structure) =
@@ -265,7 +262,14 @@ fn spike_figure(p: &FigureSpikeParams, ctx: &StageContext) -> Result<Figure> {
         n,
         &format!("({n}) loss surface, PCA of epochs {w0}-{w1}"),
     ));
-    let mut edge = edge_claim(&lambda, picks.onset, picks.peak, picks.end, lr, w0);
+    let mut edge = edge_claim(
+        &lambda,
+        picks.onset,
+        picks.peak,
+        picks.end,
+        log.edge.value,
+        w0,
+    );
     edge.id = format!("{main_prefix}{}", edge.id);
     claims.push(edge);
     claims.push(pca_claim(&explained, points, p.paper_pca));
@@ -305,7 +309,6 @@ fn other_run(
         n,
         &format!("({n}) lr = {lr}: loss and lambda_max"),
         &log,
-        lr,
         thin,
     );
     let Some(os) = spikes else {
@@ -314,22 +317,35 @@ fn other_run(
     let found = Found::read(os)?;
     let panel = found.mark(data, panel, n);
     let claim = match &found.picks {
-        Some(pk) => edge_claim(&log.lambda, pk.onset, pk.peak, pk.end, lr, pk.window.0),
-        None => absent_claim(&log.epoch, &log.loss, &log.lambda, lr, &found.params.rule()),
+        Some(pk) => edge_claim(
+            &log.lambda,
+            pk.onset,
+            pk.peak,
+            pk.end,
+            log.edge.value,
+            pk.window.0,
+        ),
+        None => absent_claim(
+            &log.epoch,
+            &log.loss,
+            &log.lambda,
+            log.edge.value,
+            &found.params.rule(),
+        ),
     };
     Ok((panel, Some((found.notes(prefix), claim))))
 }
 
 /// The claims of a run without a spike to analyse: its edge-of-stability check of the absence,
 /// and the spike's own claims not tested.
-fn without_spike(
-    log: &Log,
-    lr: f64,
-    params: &SpikesParams,
-    prefix: &str,
-    paper_pca: f64,
-) -> Vec<Claim> {
-    let mut edge = absent_claim(&log.epoch, &log.loss, &log.lambda, lr, &params.rule());
+fn without_spike(log: &Log, params: &SpikesParams, prefix: &str, paper_pca: f64) -> Vec<Claim> {
+    let mut edge = absent_claim(
+        &log.epoch,
+        &log.loss,
+        &log.lambda,
+        log.edge.value,
+        &params.rule(),
+    );
     edge.id = format!("{prefix}{}", edge.id);
     vec![
         edge,
@@ -340,14 +356,13 @@ fn without_spike(
 }
 
 /// The zoom on the spike's window: loss, and lambda_max at every checkpoint of the
-/// sharpness stage, against 2/lr.
+/// sharpness stage, against the run's edge (2/lr under GD).
 fn zoom(
     data: &mut FigureData,
     n: &str,
     log: &Log,
     sharp: &SharpnessTable,
     (w0, w1): (usize, usize),
-    lr: f64,
 ) -> Panel {
     let (we, wl): (Vec<f64>, Vec<f64>) = log
         .epoch
@@ -359,7 +374,7 @@ fn zoom(
     data.xy(n, "loss", &we, &wl);
     let epochs: Vec<f64> = sharp.epoch.iter().map(|&e| e as f64).collect();
     data.xy(n, "lambda_max", &epochs, &sharp.lambda_max);
-    data.xy(n, "2/lr", &[w0 as f64, w1 as f64], &[2.0 / lr; 2]);
+    data.xy(n, "2/lr", &[w0 as f64, w1 as f64], &[log.edge.value; 2]);
     Panel::new(
         n,
         &format!("({n}) epochs {w0}-{w1}"),
@@ -369,7 +384,7 @@ fn zoom(
     .right_axis(Axis::lin("lambda_max"))
     .with(Series::new("loss", "loss", Mark::Line, BLACK))
     .with(Series::new("lambda_max", "lambda_max", Mark::Line, RED).right())
-    .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right())
+    .with(Series::new("2/lr", log.edge.name, Mark::Dashed, GREY).right())
 }
 
 /// What a `spikes` input found in its run: every spike with its kind, the rule, the pick.
@@ -464,12 +479,8 @@ impl Kind for FigureLandscape {
             epochs.iter().copied().min().unwrap_or(0) as usize,
             epochs.iter().copied().max().unwrap_or(0) as usize,
         );
-        let failure = not_at_edge_of_stability(
-            &read_log(train)?.lambda,
-            from,
-            to,
-            train.params::<TrainParams>()?.lr,
-        );
+        let log = read_log(train)?;
+        let failure = not_at_edge_of_stability(&log.lambda, from, to, log.edge.value);
         let structure = structure.requires(
             "the stretch is at the edge of stability",
             failure.as_deref(),

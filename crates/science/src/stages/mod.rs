@@ -11,6 +11,7 @@ pub mod figure;
 pub mod figure_atlas;
 pub mod figure_condensation;
 pub mod figure_eigen;
+pub mod figure_optimizer;
 pub mod figure_spike;
 pub mod figure_toy;
 pub mod frequency;
@@ -56,6 +57,7 @@ pub fn registry() -> Registry {
         Box::new(figure_condensation::FigureSweep),
         Box::new(figure_condensation::FigureEarly),
         Box::new(figure_atlas::FigureAtlas),
+        Box::new(figure_optimizer::FigureOptimizer),
     ])
 }
 

@@ -19,7 +19,7 @@ use spike_config::InputSpec;
 use spike_engine::context::{Input, StageContext};
 use spike_engine::kind::Kind;
 
-use super::train::{TrainParams, checkpoints};
+use super::train::checkpoints;
 use super::trained::{nearest, read_log};
 
 pub(crate) struct Spikes;
@@ -134,13 +134,12 @@ impl Kind for Spikes {
 
     fn run(&self, p: &SpikesParams, ctx: &mut StageContext) -> Result<()> {
         let train = ctx.input("train")?;
-        let lr = train.params::<TrainParams>()?.lr;
         let log = read_log(train)?;
         let found = p.rule().detect(&log.loss);
         let e = |i: usize| log.epoch[i];
         let events: Vec<Event> = found
             .iter()
-            .map(|s| classify(e(s.onset), &log.lambda, lr))
+            .map(|s| classify(e(s.onset), &log.lambda, log.edge.value))
             .collect();
         ctx.write(&SpikeTable {
             onset: found.iter().map(|s| e(s.onset) as i64).collect(),

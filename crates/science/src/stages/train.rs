@@ -1,5 +1,6 @@
-//! `train`: trains one of the paper's networks with full-batch GD or SGD, logging the loss (and
-//! test loss, and lambda_max every k epochs) per epoch and saving checkpoints of theta.
+//! `train`: trains one of the paper's networks with full-batch GD or SGD, momentum or Adam,
+//! logging the loss (and test loss, and lambda_max with the optimiser's own stability measure
+//! every k epochs) per epoch and saving checkpoints of theta.
 //!
 //! Inputs: `data` (a dataset stage) and optionally `init` (a `train` stage whose final theta is
 //! the starting point, e.g. theta_test continues theta_train on the test set).
@@ -8,7 +9,7 @@
 //! and ends exactly where a run from scratch ends.
 //!
 //! Artifacts: `log.parquet` (epoch, loss, test_loss, lambda_max, lambda_residual,
-//! lambda_matvecs), `checkpoints.parquet` (epoch, reason, theta), `meta.json`, and
+//! lambda_matvecs, stability: the optimiser's own measure where it is not lambda_max), `checkpoints.parquet` (epoch, reason, theta), `meta.json`, and
 //! `extend.postcard` (the state at the start of the last epoch, without checkpoints; absent when
 //! the run stopped early).
 
@@ -30,6 +31,7 @@ use spike_nn::linalg::lanczos::LanczosConfig;
 use spike_nn::model::Arch;
 use spike_nn::objective::Hvp;
 use spike_nn::ops::ActivationName;
+use spike_nn::optim::Optimizer;
 use spike_nn::train::{
     Checkpoint, CheckpointPlan, Diverged, Hooks, Objectives, Sharpness, SpikeTrigger, TrainSpec,
     TrainState, train,
@@ -161,6 +163,9 @@ spike_engine::table_schema! {
         pub lambda_max: Vec<Option<f64>>,
         pub lambda_residual: Vec<Option<f64>>,
         pub lambda_matvecs: Vec<Option<f64>>,
+        /// The optimiser's own stability measure where it is not lambda_max (absent in logs
+        /// written before optimisers).
+        pub stability: Option<Vec<Option<f64>>>,
     }
 }
 
@@ -193,10 +198,34 @@ spike_config::choice_enum! {
     }
 }
 
+spike_config::choice_enum! {
+    pub(crate) enum OptimizerName {
+        /// Gradient descent (full batch, or SGD with `batch_size`).
+        Gd = "gd",
+        /// Heavy-ball momentum `momentum` (PyTorch's SGD momentum, dampening 0).
+        HeavyBall = "heavy_ball",
+        /// Nesterov momentum `momentum` (PyTorch's nesterov = true).
+        Nesterov = "nesterov",
+        /// Adam (`adam_beta1`, `adam_beta2`, `adam_eps`), with bias correction.
+        Adam = "adam",
+    }
+}
+
 spike_config::stage_params! {
     pub(crate) struct TrainParams [model: ModelParams] {
         /// learning rate
         pub lr: f64; positive(1e6),
+        /// gd, heavy_ball, nesterov or adam (each logged with its own stability measure and
+        /// threshold)
+        pub optimizer: OptimizerName = OptimizerName::Gd,
+        /// momentum coefficient beta of heavy_ball and nesterov
+        pub momentum: f64 = 0.9; range(0.0, 0.9999),
+        /// Adam's beta1 (first moment)
+        pub adam_beta1: f64 = 0.9; range(0.0, 0.9999),
+        /// Adam's beta2 (second moment)
+        pub adam_beta2: f64 = 0.999; range(0.0, 0.999999),
+        /// Adam's epsilon
+        pub adam_eps: f64 = 1e-8; positive(1.0),
         /// number of epochs (updates for GD)
         pub epochs: usize; range(1.0, 1e8),
         /// mini-batch size for SGD (null: full-batch GD)
@@ -253,11 +282,60 @@ spike_config::choice_enum! {
     }
 }
 
+impl TrainParams {
+    pub(crate) fn optimizer(&self) -> Optimizer {
+        match self.optimizer {
+            OptimizerName::Gd => Optimizer::Gd,
+            OptimizerName::HeavyBall => Optimizer::HeavyBall {
+                beta: self.momentum,
+            },
+            OptimizerName::Nesterov => Optimizer::Nesterov {
+                beta: self.momentum,
+            },
+            OptimizerName::Adam => Optimizer::Adam {
+                beta1: self.adam_beta1,
+                beta2: self.adam_beta2,
+                eps: self.adam_eps,
+            },
+        }
+    }
+
+    /// The measure the edge of stability is judged on, as logged (`lambda_max` or the log's
+    /// `stability`), its name, and its threshold: Adam's preconditioned sharpness, the batch
+    /// sharpness of mini-batch runs, else lambda_max; 2/eta for GD, the optimiser's own line
+    /// otherwise.
+    pub(crate) fn edge(&self) -> Edge {
+        let opt = self.optimizer();
+        let (measure, stability_column) = match (opt, self.batch_size) {
+            (Optimizer::Adam { .. }, _) => (opt.measure(), true),
+            (_, Some(_)) => ("batch sharpness E[g_B^T H_B g_B / |g_B|^2]", true),
+            _ => ("lambda_max", false),
+        };
+        Edge {
+            value: opt.threshold(self.lr),
+            name: opt.threshold_name(),
+            measure,
+            stability_column,
+        }
+    }
+}
+
+/// Where a run's edge of stability lies (see [`TrainParams::edge`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Edge {
+    pub value: f64,
+    /// The line's name, e.g. "2/eta".
+    pub name: &'static str,
+    /// What is compared with it.
+    pub measure: &'static str,
+    /// Whether the measure is the log's `stability` column (else `lambda_max`).
+    pub stability_column: bool,
+}
+
 impl Kind for Train {
     const NAME: &'static str = "train";
     const VERSION: u32 = 2;
-    const DOC: &'static str =
-        "Train a network (GD or SGD) with per-epoch log, lambda_max tracking and checkpoints";
+    const DOC: &'static str = "Train a network (GD, SGD, heavy-ball or Nesterov momentum, Adam) with per-epoch log, lambda_max and the optimiser's own stability measure, and checkpoints";
     const NUMERIC: bool = true;
     const INPUTS: &'static [InputSpec] = &[
         InputSpec::one("data", DATASETS),
@@ -305,9 +383,14 @@ impl Kind for Train {
             theta: ck.iter().map(|c| c.theta.clone()).collect(),
         })?;
         let method = p.hvp.method();
+        let edge = p.edge();
         ctx.write_json(
             "meta.json",
             &serde_json::json!({
+                "optimizer": p.optimizer.as_str(),
+                "stability_measure": edge.measure,
+                "stability_threshold": edge.value,
+                "stability_threshold_name": edge.name,
                 "dim": model.arch.dim(),
                 "hvp_method": method.name(),
                 "batch_norm": p.model.batch_norm.as_str(),
@@ -411,6 +494,7 @@ fn train_spec(p: &TrainParams) -> Result<TrainSpec> {
     let every = |k: usize| Some(k).filter(|&k| k > 0);
     Ok(TrainSpec {
         lr: p.lr,
+        optimizer: p.optimizer(),
         epochs: p.epochs,
         batch_size: p.batch_size,
         shuffle_seed: p.shuffle_seed,
@@ -464,6 +548,7 @@ fn log_table(state: &TrainState) -> TrainLog {
             .iter()
             .map(|r| r.lambda_matvecs.map(|m| m as f64))
             .collect(),
+        stability: Some(r.iter().map(|r| r.stability).collect()),
     }
 }
 

@@ -9,7 +9,7 @@ use spike_nn::data::{Data, Supervised};
 use spike_nn::model::Arch;
 
 use super::data;
-use super::train::{ModelSpec, TrainLog, TrainParams, checkpoints};
+use super::train::{Edge, ModelSpec, TrainLog, TrainParams, checkpoints};
 
 pub(crate) struct Trained<'a> {
     pub input: &'a Input,
@@ -24,8 +24,12 @@ pub(crate) struct Trained<'a> {
 pub(crate) struct Log {
     pub epoch: Vec<usize>,
     pub loss: Vec<f64>,
-    /// (epoch, lambda_max) where it was measured.
+    /// (epoch, value) where it was measured, of the measure the run's edge of stability is
+    /// judged on: lambda_max for full-batch GD and momentum, Adam's preconditioned sharpness,
+    /// the batch sharpness of mini-batch runs (`edge.measure` names it).
     pub lambda: Vec<(usize, f64)>,
+    /// The threshold `lambda` is compared with (2/eta for GD).
+    pub edge: Edge,
 }
 
 impl<'a> Trained<'a> {
@@ -131,16 +135,27 @@ pub(crate) fn diverged_at(run: &Input) -> Result<Option<usize>> {
 
 pub(crate) fn read_log(input: &Input) -> Result<Log> {
     let t: TrainLog = input.read()?;
+    let edge = input.params::<TrainParams>()?.edge();
+    let measure = match (edge.stability_column, t.stability) {
+        (false, _) => t.lambda_max,
+        (true, Some(s)) => s,
+        (true, None) => bail!(
+            "`{}` logged no `{}` (a log written before optimisers): recompute it",
+            input.stage,
+            edge.measure
+        ),
+    };
     let epoch: Vec<usize> = t.epoch.into_iter().map(|e| e as usize).collect();
     let lambda = epoch
         .iter()
-        .zip(&t.lambda_max)
+        .zip(&measure)
         .filter_map(|(&e, l)| l.map(|l| (e, l)))
         .collect();
     Ok(Log {
         loss: t.loss,
         lambda,
         epoch,
+        edge,
     })
 }
 

@@ -98,7 +98,7 @@ impl Run {
             role,
             "2/lr",
             &[ef[0], ef[ef.len() - 1]],
-            &[2.0 / self.lr; 2],
+            &[self.log.edge.value; 2],
         );
         Panel::new(
             role,
@@ -119,8 +119,8 @@ impl Run {
             Mark::Dashed,
             ORANGE,
         ))
-        .with(Series::new("lambda_max", "lambda_max", Mark::Line, RED).right())
-        .with(Series::new("2/lr", "2/lr", Mark::Dashed, GREY).right())
+        .with(Series::new("lambda_max", self.log.edge.measure, Mark::Line, RED).right())
+        .with(Series::new("2/lr", self.log.edge.name, Mark::Dashed, GREY).right())
     }
 
     /// The trends claim of this run under the variant's reading.

@@ -9,7 +9,7 @@ use spike_engine::context::{Input, StageContext};
 use spike_engine::kind::Kind;
 
 use super::super::figure::{Figure, FigureParams};
-use super::super::train::TrainParams;
+use super::super::train::{Edge, TrainParams};
 use super::super::trained::{diverged_at, read_log};
 use super::{Lens, Variance, cond_of, end_window};
 use crate::analysis::stats::{mean, median, std_dev};
@@ -90,10 +90,16 @@ impl Kind for FigureSweep {
             .map(|r| r.0);
         let (mut data, mut panel) = draw(xname, &trends);
         let by_lr = p.x == SweepAxis::Lr;
+        // The runs' edge of stability: 2/lr under GD, the optimiser's own line otherwise.
+        let edges: Vec<Edge> = runs
+            .iter()
+            .map(|r| Ok(r.params::<TrainParams>()?.edge()))
+            .collect::<Result<_>>()?;
+        let edge_name = edges.first().map_or("2/eta", |e| e.name);
         if by_lr {
-            let two: Vec<f64> = trends.xs.iter().map(|l| 2.0 / l).collect();
+            let two: Vec<f64> = sweep.rows.iter().map(|r| r.1[0].edge).collect();
             data.xy("a", "2/lr", &trends.xs, &two);
-            panel = panel.with(Series::new("2/lr", "2/lr", Mark::Line, GREEN).right());
+            panel = panel.with(Series::new("2/lr", edge_name, Mark::Line, GREEN).right());
             if let Some(t) = threshold {
                 let (lo, hi) = (
                     trends
@@ -109,17 +115,11 @@ impl Kind for FigureSweep {
                     Series::new("spike threshold", "spike threshold", Mark::Dashed, GREY).right(),
                 );
             }
-        } else {
-            // One learning rate for the whole sweep: 2/lr is a constant line.
-            let lrs: Vec<f64> = runs
-                .iter()
-                .map(|r| Ok(r.params::<TrainParams>()?.lr))
-                .collect::<Result<_>>()?;
-            if lrs.windows(2).all(|w| w[0] == w[1]) {
-                let ends = [trends.xs[0], trends.xs[trends.xs.len() - 1]];
-                data.xy("a", "2/lr", &ends, &[2.0 / lrs[0]; 2]);
-                panel = panel.with(Series::new("2/lr", "2/lr", Mark::Dashed, GREEN).right());
-            }
+        } else if edges.windows(2).all(|w| w[0] == w[1]) {
+            // One edge for the whole sweep (one learning rate): a constant line.
+            let ends = [trends.xs[0], trends.xs[trends.xs.len() - 1]];
+            data.xy("a", "2/lr", &ends, &[edges[0].value; 2]);
+            panel = panel.with(Series::new("2/lr", edge_name, Mark::Dashed, GREEN).right());
         }
         let mut notes = vec![format!(
             "runs with a spike ({}): {}",
@@ -171,6 +171,7 @@ fn collect(axis: SweepAxis, runs: &[Input], conds: &[Input], lens: Lens) -> Resu
                 window: end_window(&log),
                 spike: lens.describe(&log).spiked,
                 lanczos_tol: settings.lanczos_tol,
+                edge: log.edge.value,
             });
     }
     let mut rows: Vec<(f64, Vec<SweepRun>)> = by_x.into_values().collect();
