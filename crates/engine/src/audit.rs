@@ -188,21 +188,10 @@ pub fn audit(project: &Project, opts: &AuditOptions) -> Result<AuditReport> {
 }
 
 /// The picked stages by depth: a stage's wave comes after the waves of every picked stage
-/// upstream of it. `picked` is in pipeline order, which is topological.
+/// upstream of it.
 fn waves(project: &Project, picked: &[usize]) -> Vec<Vec<usize>> {
-    let mut depth: BTreeMap<usize, usize> = BTreeMap::new();
-    for &i in picked {
-        let upstream = plan::with_ancestors(&project.pipeline, &[i]);
-        let d = depth
-            .iter()
-            .filter(|&(&j, _)| j != i && upstream[j])
-            .map(|(_, &d)| d + 1)
-            .max()
-            .unwrap_or(0);
-        depth.insert(i, d);
-    }
     let mut out: Vec<Vec<usize>> = Vec::new();
-    for (i, d) in depth {
+    for (i, d) in plan::depths(&project.pipeline, picked) {
         if out.len() <= d {
             out.resize(d + 1, Vec::new());
         }

@@ -213,6 +213,48 @@ pub(crate) fn resolve_targets(pipeline: &Pipeline, targets: &[String]) -> Result
     Ok(out.into_iter().collect())
 }
 
+/// The depth of each stage of `set`: 0 for a stage with no member of `set` upstream of it, else
+/// one more than the deepest member upstream, found through the stages outside `set` as well.
+/// What runs in waves (an audit) or in dependent batches (Slurm) is ordered by it. One pass
+/// over the pipeline, whose order is topological.
+pub(crate) fn depths(pipeline: &Pipeline, set: &[usize]) -> BTreeMap<usize, usize> {
+    depths_in(
+        pipeline.stages.len(),
+        |i| {
+            pipeline.stages[i]
+                .upstream()
+                .map(|u| pipeline.index(u).expect("resolved need"))
+                .collect()
+        },
+        set,
+    )
+}
+
+/// [`depths`] on a graph of `n` nodes in topological order given by `upstream`.
+fn depths_in(
+    n: usize,
+    upstream: impl Fn(usize) -> Vec<usize>,
+    set: &[usize],
+) -> BTreeMap<usize, usize> {
+    let mut member = vec![false; n];
+    for &i in set {
+        member[i] = true;
+    }
+    // The deepest member at or upstream of each node.
+    let mut level: Vec<Option<usize>> = vec![None; n];
+    for i in 0..n {
+        let above = upstream(i).into_iter().filter_map(|u| level[u]).max();
+        level[i] = if member[i] {
+            Some(above.map_or(0, |d| d + 1))
+        } else {
+            above
+        };
+    }
+    set.iter()
+        .map(|&i| (i, level[i].expect("a member has a level")))
+        .collect()
+}
+
 /// Marks `seeds` and everything they need.
 pub(crate) fn with_ancestors(pipeline: &Pipeline, seeds: &[usize]) -> Vec<bool> {
     let mut mark = vec![false; pipeline.stages.len()];
@@ -243,4 +285,26 @@ pub(crate) fn descendants(pipeline: &Pipeline, seeds: &[usize]) -> Vec<usize> {
         }
     }
     (0..mark.len()).filter(|&i| mark[i]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_members_upstream_through_the_others() {
+        // 0 -> 1 -> 2 -> 3, and 4 alone; 0 -> 5.
+        let edges: [&[usize]; 6] = [&[], &[0], &[1], &[2], &[], &[0]];
+        let up = |i: usize| edges[i].to_vec();
+        // 1 (a non-member) passes 0's depth on to 2; 4 and 5 start waves of their own or
+        // follow 0.
+        let d = depths_in(6, up, &[0, 2, 3, 4, 5]);
+        assert_eq!(
+            d.into_iter().collect::<Vec<_>>(),
+            [(0, 0), (2, 1), (3, 2), (4, 0), (5, 1)]
+        );
+        // Without 0: 2 has no member upstream.
+        let d = depths_in(6, up, &[2, 3]);
+        assert_eq!(d.into_iter().collect::<Vec<_>>(), [(2, 0), (3, 1)]);
+    }
 }

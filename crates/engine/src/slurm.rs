@@ -526,15 +526,10 @@ pub(crate) fn execute(
 /// matrix group at one depth (counted in stages to run) share jobs, `size` to a job; jobs come
 /// in order of depth, so a job is submitted after every job it depends on.
 fn batches(project: &Project, to_run: &[usize], size: usize) -> Vec<Vec<usize>> {
-    let mut depth: HashMap<usize, usize> = HashMap::new();
+    let depth = super::plan::depths(&project.pipeline, to_run);
     let mut groups: Vec<((usize, &str), Vec<usize>)> = Vec::new();
     for &i in to_run {
-        let d = upstream(project, i)
-            .filter_map(|u| depth.get(&u).map(|d| d + 1))
-            .max()
-            .unwrap_or(0);
-        depth.insert(i, d);
-        let group = (d, project.pipeline.stages[i].base.as_str());
+        let group = (depth[&i], project.pipeline.stages[i].base.as_str());
         match groups.iter_mut().find(|(g, _)| *g == group) {
             Some((_, members)) => members.push(i),
             None => groups.push((group, vec![i])),
