@@ -273,10 +273,13 @@ fn draw(rows: &[Row]) -> (FigureData, Vec<Panel>, Vec<String>) {
     };
     let mut data = FigureData::new();
     let mut panels = Vec::new();
-    let mut notes = vec![format!(
-        "one dot per seed ({} seeds), side by side within a cell in the learning-rate panels; classes under the default readings",
-        seeds.len()
-    )];
+    let mut notes = vec![
+        format!(
+            "one dot per seed ({} seeds), side by side within a cell in the learning-rate panels; classes under the default readings",
+            seeds.len()
+        ),
+        "lines of the right-hand panels: lambda_0 = edge, eta = 2/lambda_0 under GD (lazy | catapult), and lambda_0 = 2 x edge, eta = 4/lambda_0 under GD (catapult | divergence, Lewkowycz et al. 2020)".to_string(),
+    ];
     for (i, diagram) in diagrams.iter().enumerate() {
         let of: Vec<&Row> = rows.iter().filter(|r| r.diagram() == *diagram).collect();
         let (phase, scaled) = (format!("{i}a"), format!("{i}b"));
@@ -336,13 +339,13 @@ fn draw(rows: &[Row]) -> (FigureData, Vec<Panel>, Vec<String>) {
             (
                 1.0,
                 "eta_2_over_lambda_0",
-                "lambda_0 = edge (GD: eta = 2/lambda_0, lazy | catapult)",
+                "x = 1 (GD: lazy | catapult)",
                 BLACK,
             ),
             (
                 2.0,
                 "eta_4_over_lambda_0",
-                "lambda_0 = 2 edge (GD: eta = 4/lambda_0, catapult | divergence, Lewkowycz et al. 2020)",
+                "x = 2 (GD: catapult | diverging)",
                 GREY,
             ),
         ] {
