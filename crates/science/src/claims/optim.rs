@@ -1,6 +1,7 @@
 //! Claims about optimisers other than GD, from the papers that state them, held to the seed
 //! paper's rules: Cohen et al. 2022 (arXiv 2207.14484) on Adam's preconditioned sharpness.
 
+use super::sec5::END_FRACTION;
 use super::{Claim, Quote};
 use crate::analysis::spikes::EDGE_TOLERANCE;
 use crate::analysis::stats::{median, std_dev};
@@ -11,9 +12,6 @@ const AEOS_QUOTE: Quote<'static> = Quote {
 };
 
 pub(crate) const AEOS_ID: &str = "preconditioned_sharpness_equilibrates_at_threshold";
-
-/// The share of the epochs at the end of a run over which it must sit at the threshold.
-const END_FRACTION: f64 = 0.2;
 
 /// "Equilibrates at the stability threshold": over the measurements `(epoch, value)` of the
 /// preconditioned sharpness, (a) it rises to the threshold (some measurement at least

@@ -11,11 +11,11 @@ use spike_engine::context::StageContext;
 use spike_engine::kind::Kind;
 
 use super::figure::{Figure, FigureParams};
+use super::figure_condensation::Lens;
 use super::train::{OptimizerName, TrainLog, TrainParams};
 use super::trained::{Log, read_log};
-use crate::analysis::spikes::{Event, PAPER_RULE, classify};
+use crate::analysis::spikes::{Event, classify};
 use crate::claims::optim::equilibrium_claim;
-use crate::claims::readings::spike_factor;
 use crate::claims::sec3::EOS_QUOTE;
 use crate::claims::{Claim, Verdict};
 use crate::plot::FigureData;
@@ -39,10 +39,7 @@ impl Kind for FigureOptimizer {
     type Output = Figure;
 
     fn run(&self, p: &FigureOptimizerParams, ctx: &mut StageContext) -> Result<Figure> {
-        let rule = match spike_factor(ctx.variant())? {
-            Some(f) => PAPER_RULE.with_factor(f),
-            None => PAPER_RULE,
-        };
+        let rule = Lens::of(ctx)?.rule;
         let mut data = FigureData::new();
         let (mut panels, mut claims, mut notes) = (Vec::new(), Vec::new(), Vec::new());
         let runs = ctx.inputs("runs")?;
@@ -196,6 +193,7 @@ fn spikes_at_edge(log: &Log, rule: &crate::analysis::spikes::Rule) -> (Claim, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::spikes::PAPER_RULE;
     use crate::stages::train::Edge;
 
     fn log(loss: Vec<f64>, lambda: Vec<(usize, f64)>) -> Log {
